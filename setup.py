@@ -1,0 +1,27 @@
+"""Build the C layer against the EPICS libraries of the epicscorelibs wheel."""
+import epicscorelibs.path
+import epicscorelibs.version
+import pvxslibs.version
+from epicscorelibs.config import get_config_var
+from setuptools_dso import Extension, setup
+
+ext = Extension(
+    name="softioc._ext",
+    sources=["src/softioc/_ext/module.c", "src/softioc/_ext/devsup.c"],
+    depends=["src/softioc/_ext/pythonioc.h"],
+    include_dirs=[epicscorelibs.path.include_path],
+    dsos=["epicscorelibs.lib.dbCore", "epicscorelibs.lib.Com"],
+    define_macros=get_config_var("CPPFLAGS"),
+    extra_compile_args=get_config_var("CFLAGS") + ["-Wall", "-Werror=implicit-function-declaration"],
+    extra_link_args=get_config_var("LDFLAGS"),
+)
+
+setup(
+    ext_modules=[ext],
+    install_requires=[
+        epicscorelibs.version.abi_requires(),
+        pvxslibs.version.abi_requires(),
+        "epicsdbbuilder>=1.5",
+        "numpy>=1.21",
+    ],
+)

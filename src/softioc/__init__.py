@@ -1,0 +1,19 @@
+"""pythonIOC: a real EPICS 7 IOC inside a Python process.
+
+Build records with :mod:`softioc.builder`, start with
+:func:`softioc.softioc.iocInit`, update them with ``record.set(value)``.
+"""
+
+import ctypes as _ctypes
+
+import epicscorelibs.path as _epics_path
+import pvxslibs.path  # noqa: F401
+
+# Load the EPICS libraries of the wheels process-wide before our C layer
+# links to them, so it works wherever it is installed (wheel or editable).
+for _lib in ("Com", "dbCore"):
+    _ctypes.CDLL(_epics_path.get_lib(_lib), mode=_ctypes.RTLD_GLOBAL)
+
+from ._version import __version__
+
+__all__ = ["__version__"]

@@ -1,0 +1,5 @@
+"""``python -m softioc``: the same as the ``pythonioc`` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,106 @@
+"""How Python callbacks (on_update, blocking completions) are run.
+
+A dispatcher is any callable ``dispatcher(func, func_args=(), completion=None,
+completion_args=())`` that runs ``func(*func_args)`` somewhere safe (awaiting it
+if it returns an awaitable), logs any exception, then calls
+``completion(*completion_args)``.  EPICS threads only ever hand work to it;
+they never run user code themselves.  The asyncio and cothread dispatchers
+live in their own modules; this one, the default, is a single worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+__all__ = ["Dispatcher", "ThreadDispatcher", "run_callback"]
+
+log = logging.getLogger("softioc")
+
+
+class Dispatcher(Protocol):
+    """What iocInit() accepts as ``dispatcher``."""
+
+    def __call__(
+        self,
+        func: Callable[..., Any],
+        func_args: Sequence[Any] = (),
+        completion: Callable[..., Any] | None = None,
+        completion_args: Sequence[Any] = (),
+    ) -> None: ...
+
+
+def run_callback(
+    func: Callable[..., Any],
+    func_args: Sequence[Any],
+    completion: Callable[..., Any] | None,
+    completion_args: Sequence[Any],
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> None:
+    """Run func synchronously (an awaitable result is run to completion on a
+    private loop), log failures, always call completion."""
+    failed = False
+    try:
+        result = func(*func_args)
+        if inspect.isawaitable(result):
+            if loop is None:
+                loop = asyncio.new_event_loop()
+                try:
+                    loop.run_until_complete(result)
+                finally:
+                    loop.close()
+            else:
+                loop.run_until_complete(result)
+    except Exception:
+        failed = True
+        log.exception("Exception in callback %r", func)
+    if completion is not None:
+        _complete(completion, completion_args, failed)
+
+
+def _complete(completion: Callable[..., Any], args: Sequence[Any], failed: bool) -> None:
+    try:
+        if getattr(completion, "_takes_failed", False):
+            completion(*args, failed=failed)
+        else:
+            completion(*args)
+    except Exception:
+        log.exception("Exception in completion %r", completion)
+
+
+class ThreadDispatcher:
+    """Runs callbacks in order on one daemon thread (the default dispatcher)."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = threading.Thread(target=self._run, name="softioc-dispatch", daemon=True)
+        self._thread.start()
+
+    def __call__(
+        self,
+        func: Callable[..., Any],
+        func_args: Sequence[Any] = (),
+        completion: Callable[..., Any] | None = None,
+        completion_args: Sequence[Any] = (),
+    ) -> None:
+        self._queue.put((func, func_args, completion, completion_args))
+
+    def _run(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        while True:
+            item = self._queue.get()
+            if item is None:
+                break
+            run_callback(*item, loop=self._loop)
+        self._loop.close()
+
+    def stop(self) -> None:
+        """Finish queued work and stop the thread."""
+        self._queue.put(None)
+        self._thread.join(timeout=2)

@@ -1,0 +1,784 @@
+/* Python side of pythonIOC: RecordCore (the hot path: set, get, completion)
+ * and the handful of IOC calls Python needs (load, register, init, iocsh).
+ *
+ * Every call that takes an EPICS lock or may block inside EPICS releases the
+ * GIL first (Py_BEGIN_ALLOW_THREADS), so no thread ever waits for a record
+ * lock while holding the GIL.
+ */
+#define USE_TYPED_RSET
+#include "pythonioc.h"
+
+#include <math.h>
+#include <string.h>
+
+#include <alarm.h>
+#include <dbAccess.h>
+#include <dbEvent.h>
+#include <dbLock.h>
+#include <dbStaticLib.h>
+#include <errlog.h>
+#include <errMdef.h>
+#include <iocInit.h>
+#include <iocsh.h>
+#include <recSup.h>
+#include <epicsExit.h>
+
+#include <iocshRegisterCommon.h>
+
+static PyObject *str_preinit_set;
+
+static PyObject *epics_error(long status, const char *what)
+{
+    char msg[256];
+    errSymLookup(status, msg, sizeof msg);
+    PyErr_Format(PyExc_RuntimeError, "%s: %s (EPICS status %ld)", what, msg, status);
+    return NULL;
+}
+
+/* ---- conversions --------------------------------------------------------- */
+
+#define FIELD(prec, off, type) ((type *)((char *)(prec) + (off)))
+
+/* Current value of a bound record as a Python object.  Caller holds the GIL
+ * and either the record lock or a guarantee nobody writes (before init). */
+PyObject *pyioc_value_to_python(RecordCore *rc)
+{
+    const type_info *ti = rc->ti;
+    dbCommon *prec = rc->prec;
+    switch (ti->kind) {
+    case KIND_DOUBLE: return PyFloat_FromDouble(*FIELD(prec, ti->val, epicsFloat64));
+    case KIND_LONG: return PyLong_FromLong(*FIELD(prec, ti->val, epicsInt32));
+    case KIND_ENUM: return PyLong_FromLong(*FIELD(prec, ti->val, epicsEnum16));
+    case KIND_INT64: return PyLong_FromLongLong(*FIELD(prec, ti->val, epicsInt64));
+    case KIND_STRING: {
+        const char *s = FIELD(prec, ti->val, char);
+        return PyUnicode_DecodeUTF8(s, strnlen(s, MAX_STRING_SIZE), "replace");
+    }
+    case KIND_LSTRING: {
+        const char *s = *FIELD(prec, ti->val, char *);
+        epicsUInt16 sizv = *FIELD(prec, ti->nelm, epicsUInt16);
+        return PyUnicode_DecodeUTF8(s, s ? strnlen(s, sizv) : 0, "replace");
+    }
+    case KIND_ARRAY: {
+        epicsUInt32 nord = 0;
+        size_t n = pyioc_value_bytes(rc, &nord);
+        return PyBytes_FromStringAndSize(*FIELD(prec, ti->val, char *), (Py_ssize_t)n);
+    }
+    }
+    Py_RETURN_NONE;
+}
+
+/* A value converted for one record, ready to copy under the lock. */
+typedef struct {
+    union { epicsFloat64 d; epicsInt32 l; epicsEnum16 e; epicsInt64 q; char s[MAX_STRING_SIZE]; } u;
+    const char *data;   /* lstring/array bytes (borrowed from a Python object) */
+    size_t len;         /* bytes */
+    epicsUInt32 count;  /* elements (arrays) */
+    Py_buffer view;     /* arrays */
+    int have_view;
+} converted;
+
+static int as_integer(PyObject *value, long long lo, long long hi, long long *out,
+                      const char *what)
+{
+    PyObject *index;
+    int overflow = 0;
+    long long v;
+    if (PyFloat_Check(value)) {
+        double d = PyFloat_AS_DOUBLE(value);
+        if (!isfinite(d) || d != floor(d)) {
+            PyErr_Format(PyExc_ValueError, "%s needs an integer, got %R", what, value);
+            return -1;
+        }
+        if (d < (double)lo || d > (double)hi)
+            goto range;
+        *out = (long long)d;
+        return 0;
+    }
+    index = PyNumber_Index(value);
+    if (!index) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "%s needs an integer, got %.100s",
+                     what, Py_TYPE(value)->tp_name);
+        return -1;
+    }
+    v = PyLong_AsLongLongAndOverflow(index, &overflow);
+    Py_DECREF(index);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    if (overflow || v < lo || v > hi)
+        goto range;
+    *out = v;
+    return 0;
+range:
+    PyErr_Format(PyExc_ValueError, "%R is out of range for %s (%lld to %lld)",
+                 value, what, lo, hi);
+    return -1;
+}
+
+static int convert(RecordCore *rc, PyObject *value, converted *c)
+{
+    const type_info *ti = rc->ti;
+    long long v;
+    c->have_view = 0;
+    switch (ti->kind) {
+    case KIND_DOUBLE:
+        if (PyUnicode_Check(value) || PyBytes_Check(value)) {
+            PyErr_Format(PyExc_TypeError, "%s record needs a number, got %.100s",
+                         ti->name, Py_TYPE(value)->tp_name);
+            return -1;
+        }
+        c->u.d = PyFloat_AsDouble(value);
+        if (c->u.d == -1.0 && PyErr_Occurred())
+            return -1;
+        c->len = sizeof c->u.d;
+        return 0;
+    case KIND_LONG:
+        if (as_integer(value, -2147483648LL, 2147483647LL, &v, ti->name))
+            return -1;
+        c->u.l = (epicsInt32)v;
+        c->len = sizeof c->u.l;
+        return 0;
+    case KIND_ENUM:
+        if (as_integer(value, 0, ti->max_enum, &v, ti->name))
+            return -1;
+        c->u.e = (epicsEnum16)v;
+        c->len = sizeof c->u.e;
+        return 0;
+    case KIND_INT64:
+        if (as_integer(value, -9223372036854775807LL - 1, 9223372036854775807LL, &v, ti->name))
+            return -1;
+        c->u.q = (epicsInt64)v;
+        c->len = sizeof c->u.q;
+        return 0;
+    case KIND_STRING:
+    case KIND_LSTRING: {
+        Py_ssize_t n;
+        const char *s;
+        size_t limit;
+        if (PyUnicode_Check(value)) {
+            s = PyUnicode_AsUTF8AndSize(value, &n);
+            if (!s)
+                return -1;
+        } else if (PyBytes_Check(value)) {
+            s = PyBytes_AS_STRING(value);
+            n = PyBytes_GET_SIZE(value);
+        } else {
+            PyErr_Format(PyExc_TypeError, "%s record needs a str, got %.100s",
+                         ti->name, Py_TYPE(value)->tp_name);
+            return -1;
+        }
+        if (memchr(s, 0, (size_t)n)) {
+            PyErr_Format(PyExc_ValueError, "%s record value may not contain NUL", ti->name);
+            return -1;
+        }
+        limit = ti->kind == KIND_STRING ? MAX_STRING_SIZE - 1 :
+            (rc->prec && pyioc_ioc_running ? (size_t)*FIELD(rc->prec, ti->nelm, epicsUInt16) - 1
+                                           : (size_t)-1);
+        if ((size_t)n > limit) {
+            PyErr_Format(PyExc_ValueError,
+                         "string of %zd bytes is too long for %s record (at most %zu)",
+                         n, ti->name, limit);
+            return -1;
+        }
+        if (ti->kind == KIND_STRING) {
+            memset(c->u.s, 0, sizeof c->u.s);
+            memcpy(c->u.s, s, (size_t)n);
+            c->len = MAX_STRING_SIZE;
+        } else {
+            c->data = s;
+            c->len = (size_t)n;
+        }
+        return 0;
+    }
+    case KIND_ARRAY:
+        /* Python (_record.py) hands us a contiguous array of the FTVL type. */
+        if (PyObject_GetBuffer(value, &c->view, PyBUF_C_CONTIGUOUS) < 0)
+            return -1;
+        c->have_view = 1;
+        c->data = c->view.buf;
+        c->len = (size_t)c->view.len;
+        c->count = (epicsUInt32)(c->view.itemsize ? c->view.len / c->view.itemsize : 0);
+        if (rc->prec && pyioc_ioc_running &&
+                c->count > *FIELD(rc->prec, ti->nelm, epicsUInt32)) {
+            PyErr_Format(PyExc_ValueError, "%u elements do not fit %s record (NELM %u)",
+                         c->count, ti->name, *FIELD(rc->prec, ti->nelm, epicsUInt32));
+            PyBuffer_Release(&c->view);
+            c->have_view = 0;
+            return -1;
+        }
+        return 0;
+    }
+    return 0;
+}
+
+static void release(converted *c)
+{
+    if (c->have_view)
+        PyBuffer_Release(&c->view);
+}
+
+/* Copy a converted value into the record; record locked. */
+static void store(RecordCore *rc, converted *c)
+{
+    const type_info *ti = rc->ti;
+    dbCommon *prec = rc->prec;
+    switch (ti->kind) {
+    case KIND_LSTRING: {
+        char *val = *FIELD(prec, ti->val, char *);
+        memcpy(val, c->data, c->len);
+        val[c->len] = 0;
+        *FIELD(prec, ti->nord, epicsUInt32) = (epicsUInt32)c->len + 1;
+        break;
+    }
+    case KIND_ARRAY:
+        memcpy(*FIELD(prec, ti->val, char *), c->data, c->len);
+        *FIELD(prec, ti->nord, epicsUInt32) = c->count;
+        break;
+    default:
+        memcpy(FIELD(prec, ti->val, char), &c->u, c->len);
+    }
+    prec->udf = FALSE;
+}
+
+/* Keep a copy of the value for init_record (before iocInit). */
+static int store_initial(RecordCore *rc, converted *c)
+{
+    const char *src = (rc->ti->kind == KIND_LSTRING || rc->ti->kind == KIND_ARRAY)
+        ? c->data : (const char *)&c->u;
+    char *buf = PyMem_Realloc(rc->init_buf, c->len ? c->len : 1);
+    if (!buf) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(buf, src, c->len);
+    rc->init_buf = buf;
+    rc->init_len = c->len;
+    rc->init_nord = c->count;
+    rc->init_set = 1;
+    return 0;
+}
+
+static int parse_alarm(PyObject *o, epicsEnum16 limit, epicsEnum16 *out, const char *what)
+{
+    long long v;
+    if (o == NULL || o == Py_None) {
+        *out = 0;
+        return 0;
+    }
+    if (as_integer(o, 0, limit, &v, what))
+        return -1;
+    *out = (epicsEnum16)v;
+    return 0;
+}
+
+static int parse_time(PyObject *o, epicsTimeStamp *ts)
+{
+    double t, secs;
+    if (o == NULL || o == Py_None)
+        return 0;
+    t = PyFloat_AsDouble(o);
+    if (t == -1.0 && PyErr_Occurred())
+        return -1;
+    if (!isfinite(t) || t < POSIX_TIME_AT_EPICS_EPOCH || t > 4294967295.0 + POSIX_TIME_AT_EPICS_EPOCH) {
+        PyErr_Format(PyExc_ValueError, "timestamp %R is not a time EPICS can hold", o);
+        return -1;
+    }
+    secs = floor(t);
+    ts->secPastEpoch = (epicsUInt32)(secs - POSIX_TIME_AT_EPICS_EPOCH);
+    ts->nsec = (epicsUInt32)((t - secs) * 1e9);
+    return 1;
+}
+
+/* ---- RecordCore ---------------------------------------------------------- */
+
+static int RecordCore_init(RecordCore *self, PyObject *args, PyObject *kw)
+{
+    const char *rtype;
+    if (!PyArg_ParseTuple(args, "s", &rtype))
+        return -1;
+    self->ti = pyioc_find_type(rtype);
+    if (!self->ti) {
+        PyErr_Format(PyExc_ValueError, "no Python device support for record type %s", rtype);
+        return -1;
+    }
+    return 0;
+}
+
+static void RecordCore_dealloc(RecordCore *self)
+{
+    /* Bound records hold a reference from EPICS and are never freed. */
+    PyObject_GC_UnTrack(self);
+    Py_CLEAR(self->dict);
+    PyMem_Free(self->init_buf);
+    free(self->snap_buf);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int RecordCore_traverse(RecordCore *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->dict);
+    return 0;
+}
+
+static int RecordCore_clear(RecordCore *self)
+{
+    Py_CLEAR(self->dict);
+    return 0;
+}
+
+/* set(value, process=True, severity=0, alarm=0, timestamp=None) */
+static PyObject *RecordCore_set(RecordCore *self, PyObject *const *args, Py_ssize_t nargs,
+                                PyObject *kwnames)
+{
+    static const char *const names[] = {"value", "process", "severity", "alarm", "timestamp"};
+    PyObject *a[5] = {NULL, Py_True, NULL, NULL, NULL};
+    Py_ssize_t i;
+    converted c;
+    epicsEnum16 sevr, stat;
+    epicsTimeStamp ts;
+    int has_time, process;
+    long status = 0;
+
+    if (nargs > 5 || nargs < 1 - (kwnames ? PyTuple_GET_SIZE(kwnames) : 0))
+        goto usage;
+    for (i = 0; i < nargs; i++)
+        a[i] = args[i];
+    if (kwnames) {
+        for (i = 0; i < PyTuple_GET_SIZE(kwnames); i++) {
+            const char *k = PyUnicode_AsUTF8(PyTuple_GET_ITEM(kwnames, i));
+            int j;
+            if (!k)
+                return NULL;
+            for (j = 0; j < 5 && strcmp(k, names[j]); j++)
+                ;
+            if (j == 5 || (j < nargs)) {
+                PyErr_Format(PyExc_TypeError, "set() got an unexpected or repeated argument '%s'", k);
+                return NULL;
+            }
+            a[j] = args[nargs + i];
+        }
+    }
+    if (!a[0])
+        goto usage;
+    if (parse_alarm(a[2], INVALID_ALARM, &sevr, "severity") ||
+            parse_alarm(a[3], ALARM_NSTATUS - 1, &stat, "alarm"))
+        return NULL;
+    has_time = parse_time(a[4], &ts);
+    process = PyObject_IsTrue(a[1]);
+    if (has_time < 0 || process < 0)
+        return NULL;
+
+    if (!pyioc_ioc_running) {
+        /* Before iocInit: Python keeps it and hands it to init_record. */
+        return PyObject_CallMethodObjArgs((PyObject *)self, str_preinit_set,
+                                          a[0], a[2] ? a[2] : Py_None,
+                                          a[3] ? a[3] : Py_None, NULL);
+    }
+    if (convert(self, a[0], &c))
+        return NULL;
+
+    Py_BEGIN_ALLOW_THREADS
+    dbScanLock(self->prec);
+    store(self, &c);
+    self->p_sevr = sevr;
+    self->p_stat = sevr && !stat ? UDF_ALARM : stat;
+    self->p_has_time = has_time;
+    if (has_time)
+        self->p_time = ts;
+    if (process) {
+        if (self->prec->pact) {
+            /* Busy (a blocking put is in progress): post what we can. */
+            db_post_events(self->prec, NULL, DBE_VALUE | DBE_LOG);
+        } else {
+            status = dbProcess(self->prec);
+        }
+    }
+    dbScanUnlock(self->prec);
+    Py_END_ALLOW_THREADS
+    release(&c);
+    if (status)
+        return epics_error(status, self->prec->name);
+    Py_RETURN_NONE;
+usage:
+    PyErr_SetString(PyExc_TypeError,
+                    "set(value, process=True, severity=0, alarm=0, timestamp=None)");
+    return NULL;
+}
+
+/* Store the value before iocInit (called from Python's _preinit_set). */
+static PyObject *RecordCore_set_initial(RecordCore *self, PyObject *args)
+{
+    PyObject *value;
+    int sevr = 0, stat = 0;
+    converted c;
+    if (!PyArg_ParseTuple(args, "O|ii", &value, &sevr, &stat))
+        return NULL;
+    if (convert(self, value, &c))
+        return NULL;
+    if (store_initial(self, &c)) {
+        release(&c);
+        return NULL;
+    }
+    release(&c);
+    self->p_sevr = (epicsEnum16)sevr;
+    self->p_stat = (epicsEnum16)(sevr && !stat ? UDF_ALARM : stat);
+    Py_RETURN_NONE;
+}
+
+static PyObject *RecordCore_get(RecordCore *self, PyObject *unused)
+{
+    PyObject *v;
+    if (!self->prec || !pyioc_ioc_running)
+        return PyObject_CallMethod((PyObject *)self, "_preinit_get", NULL);
+    /* The lock is taken without the GIL, then the value is read with both:
+     * the lock->GIL order that device support uses too. */
+    Py_BEGIN_ALLOW_THREADS
+    dbScanLock(self->prec);
+    Py_END_ALLOW_THREADS
+    v = pyioc_value_to_python(self);
+    Py_BEGIN_ALLOW_THREADS
+    dbScanUnlock(self->prec);
+    Py_END_ALLOW_THREADS
+    return v;
+}
+
+/* set_alarm(severity, alarm, timestamp=None): process with the same value. */
+static PyObject *RecordCore_set_alarm(RecordCore *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"severity", "alarm", "timestamp", NULL};
+    PyObject *osevr, *ostat, *otime = Py_None;
+    epicsEnum16 sevr, stat;
+    epicsTimeStamp ts;
+    int has_time;
+    long status;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|O", kwlist, &osevr, &ostat, &otime))
+        return NULL;
+    if (parse_alarm(osevr, INVALID_ALARM, &sevr, "severity") ||
+            parse_alarm(ostat, ALARM_NSTATUS - 1, &stat, "alarm"))
+        return NULL;
+    has_time = parse_time(otime, &ts);
+    if (has_time < 0)
+        return NULL;
+    if (!pyioc_ioc_running) {
+        self->p_sevr = sevr;
+        self->p_stat = sevr && !stat ? UDF_ALARM : stat;
+        Py_RETURN_NONE;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    dbScanLock(self->prec);
+    self->p_sevr = sevr;
+    self->p_stat = sevr && !stat ? UDF_ALARM : stat;
+    self->p_has_time = has_time;
+    if (has_time)
+        self->p_time = ts;
+    status = self->prec->pact ? 0 : dbProcess(self->prec);
+    dbScanUnlock(self->prec);
+    Py_END_ALLOW_THREADS
+    if (status)
+        return epics_error(status, self->prec->name);
+    Py_RETURN_NONE;
+}
+
+/* Finish an asynchronous (blocking) write: the second pass of processing. */
+static PyObject *RecordCore_complete(RecordCore *self, PyObject *args)
+{
+    int failed = 0;
+    if (!PyArg_ParseTuple(args, "|p", &failed))
+        return NULL;
+    if (!self->prec)
+        Py_RETURN_NONE;
+    Py_BEGIN_ALLOW_THREADS
+    dbScanLock(self->prec);
+    if (self->prec->pact) {
+        if (failed) {
+            self->p_sevr = INVALID_ALARM;
+            self->p_stat = WRITE_ALARM;
+        }
+        self->prec->rset->process(self->prec);
+    }
+    dbScanUnlock(self->prec);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static PyObject *RecordCore_bind(RecordCore *self, PyObject *args)
+{
+    const char *name;
+    DBADDR addr;
+    long status;
+    if (!PyArg_ParseTuple(args, "s", &name))
+        return NULL;
+    if (self->prec) {
+        PyErr_Format(PyExc_RuntimeError, "record %s is already bound", name);
+        return NULL;
+    }
+    status = dbNameToAddr(name, &addr);
+    if (status)
+        return epics_error(status, name);
+    if (strcmp(addr.precord->rdes->name, self->ti->name) != 0) {
+        PyErr_Format(PyExc_RuntimeError, "record %s is a %s, not a %s", name,
+                     addr.precord->rdes->name, self->ti->name);
+        return NULL;
+    }
+    if (addr.precord->dpvt) {
+        PyErr_Format(PyExc_RuntimeError, "record %s already has device data", name);
+        return NULL;
+    }
+    Py_INCREF(self);                /* owned by the EPICS record from now on */
+    self->prec = addr.precord;
+    addr.precord->dpvt = self;
+    Py_RETURN_NONE;
+}
+
+static PyObject *RecordCore_get_flags(RecordCore *self, void *closure)
+{
+    return PyLong_FromLong(self->flags);
+}
+
+static int RecordCore_set_flags(RecordCore *self, PyObject *value, void *closure)
+{
+    long v = PyLong_AsLong(value);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    self->flags = (int)v;
+    return 0;
+}
+
+static PyObject *RecordCore_get_rtype(RecordCore *self, void *closure)
+{
+    return PyUnicode_FromString(self->ti->name);
+}
+
+static PyMethodDef RecordCore_methods[] = {
+    {"set", (PyCFunction)(void (*)(void))RecordCore_set, METH_FASTCALL | METH_KEYWORDS,
+     "set(value, process=True, severity=0, alarm=0, timestamp=None)\n"
+     "Write the value and (by default) process the record, in this thread."},
+    {"get", (PyCFunction)RecordCore_get, METH_NOARGS, "The record's current value."},
+    {"set_alarm", (PyCFunction)(void (*)(void))RecordCore_set_alarm,
+     METH_VARARGS | METH_KEYWORDS,
+     "set_alarm(severity, alarm, timestamp=None): process with a new alarm."},
+    {"_set_initial", (PyCFunction)RecordCore_set_initial, METH_VARARGS, NULL},
+    {"_complete", (PyCFunction)RecordCore_complete, METH_VARARGS, NULL},
+    {"_bind", (PyCFunction)RecordCore_bind, METH_VARARGS, NULL},
+    {NULL},
+};
+
+static PyGetSetDef RecordCore_getset[] = {
+    {"_flags", (getter)RecordCore_get_flags, (setter)RecordCore_set_flags, NULL, NULL},
+    {"_rtype", (getter)RecordCore_get_rtype, NULL, NULL, NULL},
+    {NULL},
+};
+
+static PyTypeObject RecordCoreType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "softioc._ext.RecordCore",
+    .tp_basicsize = sizeof(RecordCore),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "C state of one Python-driven EPICS record.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)RecordCore_init,
+    .tp_dealloc = (destructor)RecordCore_dealloc,
+    .tp_traverse = (traverseproc)RecordCore_traverse,
+    .tp_clear = (inquiry)RecordCore_clear,
+    .tp_methods = RecordCore_methods,
+    .tp_getset = RecordCore_getset,
+    .tp_dictoffset = offsetof(RecordCore, dict),
+};
+
+/* ---- IOC calls ----------------------------------------------------------- */
+
+static PyObject *m_load_database(PyObject *mod, PyObject *args)
+{
+    const char *file, *path = NULL, *subs = NULL;
+    long status;
+    if (!PyArg_ParseTuple(args, "s|zz", &file, &path, &subs))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    status = dbLoadDatabase(file, path, subs);
+    Py_END_ALLOW_THREADS
+    if (status)
+        return epics_error(status, file);
+    Py_RETURN_NONE;
+}
+
+static PyObject *m_load_records(PyObject *mod, PyObject *args)
+{
+    const char *file, *subs = NULL;
+    long status;
+    if (!PyArg_ParseTuple(args, "s|z", &file, &subs))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    status = dbLoadRecords(file, subs);
+    Py_END_ALLOW_THREADS
+    if (status) {
+        PyErr_Format(PyExc_ValueError, "EPICS could not load records from %s "
+                     "(see the messages above)", file);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *m_register(PyObject *mod, PyObject *unused)
+{
+    long status;
+    iocshRegisterCommon();
+    status = registerAllRecordDeviceDrivers(pdbbase);
+    if (status)
+        return epics_error(status, "registerAllRecordDeviceDrivers");
+    status = pyioc_install_put_hooks();
+    if (status)
+        return PyErr_Occurred() ? NULL : epics_error(status, "installing put hooks");
+    Py_RETURN_NONE;
+}
+
+static PyObject *m_ioc_init(PyObject *mod, PyObject *unused)
+{
+    int status;
+    Py_BEGIN_ALLOW_THREADS
+    status = iocInit();
+    Py_END_ALLOW_THREADS
+    if (status)
+        return epics_error(status, "iocInit");
+    pyioc_ioc_running = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *m_iocsh(PyObject *mod, PyObject *args)
+{
+    const char *cmd;
+    int status;
+    if (!PyArg_ParseTuple(args, "s", &cmd))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    status = iocshCmd(cmd);
+    Py_END_ALLOW_THREADS
+    return PyLong_FromLong(status);
+}
+
+/* get_field("REC.FIELD") -> str, through dbGetField with DBR_STRING (or
+ * DBR_CHAR for long strings, "REC.FIELD$"). */
+static PyObject *m_get_field(PyObject *mod, PyObject *args)
+{
+    const char *name;
+    DBADDR addr;
+    long status, n;
+    char buf[MAX_STRING_SIZE];
+    char *lbuf = NULL;
+    PyObject *res;
+    if (!PyArg_ParseTuple(args, "s", &name))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    status = dbNameToAddr(name, &addr);
+    if (!status) {
+        if (addr.dbr_field_type == DBR_CHAR && addr.no_elements > 1) {
+            n = addr.no_elements;
+            lbuf = calloc((size_t)n + 1, 1);
+            status = lbuf ? dbGetField(&addr, DBR_CHAR, lbuf, NULL, &n, NULL) : S_db_noMemory;
+        } else {
+            n = 1;
+            status = dbGetField(&addr, DBR_STRING, buf, NULL, &n, NULL);
+        }
+    }
+    Py_END_ALLOW_THREADS
+    if (status) {
+        free(lbuf);
+        return epics_error(status, name);
+    }
+    if (lbuf) {
+        res = PyUnicode_DecodeUTF8(lbuf, strnlen(lbuf, (size_t)addr.no_elements), "replace");
+        free(lbuf);
+    } else {
+        res = PyUnicode_DecodeUTF8(buf, strnlen(buf, sizeof buf), "replace");
+    }
+    return res;
+}
+
+/* put_field("REC.FIELD", "text"): dbPutField with DBR_STRING (DBR_CHAR for
+ * long string fields), processing as a client put would. */
+static PyObject *m_put_field(PyObject *mod, PyObject *args)
+{
+    const char *name, *value;
+    Py_ssize_t len;
+    DBADDR addr;
+    long status;
+    if (!PyArg_ParseTuple(args, "ss#", &name, &value, &len))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    status = dbNameToAddr(name, &addr);
+    if (!status) {
+        if (addr.dbr_field_type == DBR_CHAR && addr.no_elements > 1)
+            status = dbPutField(&addr, DBR_CHAR, value, (long)len + 1);
+        else if ((size_t)len >= MAX_STRING_SIZE)
+            status = S_db_errArg;
+        else
+            status = dbPutField(&addr, DBR_STRING, value, 1);
+    }
+    Py_END_ALLOW_THREADS
+    if (status)
+        return epics_error(status, name);
+    Py_RETURN_NONE;
+}
+
+static PyObject *m_record_exists(PyObject *mod, PyObject *args)
+{
+    const char *name;
+    DBENTRY entry;
+    long status;
+    if (!PyArg_ParseTuple(args, "s", &name))
+        return NULL;
+    if (!pdbbase)
+        Py_RETURN_FALSE;
+    dbInitEntry(pdbbase, &entry);
+    status = dbFindRecord(&entry, name);
+    dbFinishEntry(&entry);
+    return PyBool_FromLong(status == 0);
+}
+
+static PyObject *m_exit(PyObject *mod, PyObject *args)
+{
+    int status = 0;
+    if (!PyArg_ParseTuple(args, "|i", &status))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    epicsExitCallAtExits();
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"load_database", m_load_database, METH_VARARGS, "dbLoadDatabase(file, path, subs)"},
+    {"load_records", m_load_records, METH_VARARGS, "dbLoadRecords(file, subs)"},
+    {"register", m_register, METH_NOARGS,
+     "Register iocsh commands and all record/device support; hook puts."},
+    {"ioc_init", m_ioc_init, METH_NOARGS, "iocInit()"},
+    {"iocsh", m_iocsh, METH_VARARGS, "Run one IOC shell command."},
+    {"get_field", m_get_field, METH_VARARGS, "Read REC.FIELD as text."},
+    {"put_field", m_put_field, METH_VARARGS, "Write REC.FIELD from text."},
+    {"record_exists", m_record_exists, METH_VARARGS, "Is there a record of this name?"},
+    {"call_atexits", m_exit, METH_VARARGS, "Run EPICS exit handlers (stops servers)."},
+    {NULL},
+};
+
+static struct PyModuleDef moduledef = {
+    PyModuleDef_HEAD_INIT, "softioc._ext", "pythonIOC's C layer.", -1, module_methods,
+};
+
+PyMODINIT_FUNC PyInit__ext(void)
+{
+    PyObject *m;
+    str_preinit_set = PyUnicode_InternFromString("_preinit_set");
+    if (!str_preinit_set || PyType_Ready(&RecordCoreType) < 0)
+        return NULL;
+    m = PyModule_Create(&moduledef);
+    if (!m)
+        return NULL;
+    Py_INCREF(&RecordCoreType);
+    if (PyModule_AddObject(m, "RecordCore", (PyObject *)&RecordCoreType) < 0 ||
+            PyModule_AddIntConstant(m, "RF_ON_WRITE", RF_ON_WRITE) < 0 ||
+            PyModule_AddIntConstant(m, "RF_VALIDATE", RF_VALIDATE) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,81 @@
+/* pythonIOC C layer: shared declarations.
+ *
+ * Ownership: every Python-driven record has one RecordCore (a Python object,
+ * see module.c).  Binding it to its EPICS record stores it in prec->dpvt and
+ * takes a reference that is never dropped: records live as long as the
+ * process, like the EPICS database itself.
+ *
+ * Lock order, everywhere: record lock (dbScanLock) first, then the GIL.
+ * Code holding the GIL releases it before it waits for a record lock.
+ */
+#ifndef PYTHONIOC_H
+#define PYTHONIOC_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <dbCommon.h>
+#include <epicsTime.h>
+
+/* How a record's value is stored, which decides conversions to Python. */
+enum value_kind {
+    KIND_DOUBLE,   /* ai, ao: epicsFloat64 VAL */
+    KIND_LONG,     /* longin, longout: epicsInt32 VAL */
+    KIND_ENUM,     /* bi, bo, mbbi, mbbo: epicsEnum16 VAL */
+    KIND_INT64,    /* int64in, int64out: epicsInt64 VAL */
+    KIND_STRING,   /* stringin, stringout: char VAL[40] */
+    KIND_LSTRING,  /* lsi, lso: char *VAL of SIZV bytes, LEN */
+    KIND_ARRAY,    /* waveform, aai, aao: BPTR, NELM, NORD, FTVL */
+};
+
+/* Where a record type keeps its value: filled from the record headers. */
+typedef struct type_info {
+    const char *name;       /* EPICS record type */
+    enum value_kind kind;
+    int is_output;
+    size_t val;             /* offsetof VAL (or BPTR for arrays) */
+    size_t nelm, nord, ftvl;/* arrays only; lstrings use nelm for SIZV, nord for LEN */
+    epicsUInt32 max_enum;   /* KIND_ENUM: highest legal index */
+} type_info;
+
+/* Per-record state shared by Python (module.c) and EPICS (devsup.c). */
+typedef struct {
+    PyObject_HEAD
+    PyObject *dict;                 /* instance attributes of Python subclasses */
+    dbCommon *prec;                 /* NULL until bound */
+    const type_info *ti;
+    int flags;
+    /* Alarm and time handed from set() to the read/write routine, under lock. */
+    epicsEnum16 p_sevr, p_stat;
+    int p_has_time;
+    epicsTimeStamp p_time;
+    /* Initial value (bytes in the field's own format) applied by init_record. */
+    char *init_buf;
+    size_t init_len;                /* bytes */
+    epicsUInt32 init_nord;          /* elements, arrays and lstrings */
+    int init_set;
+    /* Copy of VAL taken before a client put, restored if validation refuses it. */
+    char *snap_buf;
+    size_t snap_cap, snap_len;
+    epicsUInt32 snap_nord;
+} RecordCore;
+
+/* RecordCore.flags */
+#define RF_ON_WRITE   1   /* call owner._on_write(value) when an output processes */
+#define RF_VALIDATE   2   /* call owner._validate_put(value) after a client put */
+
+extern const type_info pyioc_types[];
+const type_info *pyioc_find_type(const char *name);
+
+/* devsup.c */
+int pyioc_is_ours(dbCommon *prec);
+void pyioc_apply_pending(RecordCore *rc, dbCommon *prec);
+long pyioc_install_put_hooks(void);
+size_t pyioc_value_bytes(RecordCore *rc, epicsUInt32 *nord);
+
+/* module.c: conversions used by devsup.c, GIL held */
+PyObject *pyioc_value_to_python(RecordCore *rc);
+
+extern volatile int pyioc_ioc_running;
+
+#endif

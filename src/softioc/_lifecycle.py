@@ -1,0 +1,120 @@
+"""The one EPICS IOC of this process: loading the core, registering support,
+loading records, iocInit.
+
+EPICS keeps one database per process and ``iocInit`` runs once, so this module
+holds that process-wide state, and only this module: whether the record
+definitions (dbd) are loaded, whether the IOC is running, and the dispatcher
+that runs Python callbacks.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import os
+import threading
+from typing import TYPE_CHECKING
+
+import epicscorelibs.path
+import pvxslibs.path
+from setuptools_dso import find_dso
+
+from . import _ext
+from ._dispatch import Dispatcher, ThreadDispatcher
+
+if TYPE_CHECKING:
+    pass
+
+__all__ = ["ensure_dbd", "ioc_init", "is_running", "dispatcher", "pva_enabled"]
+
+_lock = threading.RLock()
+_dbd_loaded = False
+_running = False
+_dispatcher: Dispatcher | None = None
+_atexit_registered = False
+
+DBD_PATH = os.path.dirname(__file__)
+
+
+def pva_enabled() -> bool:
+    """PV Access is served unless the environment says ``PYTHONIOC_PVA=NO``."""
+    return os.environ.get("PYTHONIOC_PVA", "YES").upper() not in ("NO", "0", "FALSE")
+
+
+def _load_global(path: str) -> None:
+    # Our device support and PVXS are found by symbol name, so their shared
+    # objects must be visible process-wide.
+    ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+
+
+def ensure_dbd() -> None:
+    """Load base.dbd (+ PVXS, + our device support) and register, once."""
+    global _dbd_loaded
+    with _lock:
+        if _dbd_loaded:
+            return
+        for lib in ("Com", "dbCore", "dbRecStd"):
+            _load_global(epicscorelibs.path.get_lib(lib))
+        _load_global(_ext.__file__)
+        _ext.load_database("base.dbd", os.path.join(epicscorelibs.path.base_path, "dbd"), None)
+        if pva_enabled():
+            os.environ.setdefault("PVXS_QSRV_ENABLE", "YES")
+            _load_global(find_dso("pvxslibs.lib.pvxsIoc"))
+            _ext.load_database("pvxsIoc.dbd", pvxslibs.path.dbd_path, None)
+        _ext.load_database("softioc.dbd", DBD_PATH, None)
+        _ext.register()
+        _dbd_loaded = True
+
+
+def is_running() -> bool:
+    """True once iocInit() has completed."""
+    return _running
+
+
+def dispatcher() -> Dispatcher:
+    """The dispatcher given to iocInit (a ThreadDispatcher until then)."""
+    global _dispatcher
+    if _dispatcher is None:
+        _dispatcher = ThreadDispatcher()
+    return _dispatcher
+
+
+def ioc_init(disp: Dispatcher | None) -> None:
+    """Run iocInit once, with disp running Python callbacks."""
+    global _running, _dispatcher, _atexit_registered
+    with _lock:
+        if _running:
+            raise RuntimeError("iocInit() has already been called: EPICS starts one IOC per process")
+        ensure_dbd()
+        if disp is not None:
+            _dispatcher = disp
+        elif _dispatcher is None:
+            _dispatcher = _default_dispatcher()
+        _ext.ioc_init()
+        _running = True
+        if not _atexit_registered:
+            atexit.register(shutdown)
+            _atexit_registered = True
+
+
+def _default_dispatcher() -> Dispatcher:
+    import sys
+
+    if "cothread" in sys.modules:
+        from .cothread_dispatcher import CothreadDispatcher
+
+        return CothreadDispatcher()
+    return ThreadDispatcher()
+
+
+_shut = False
+
+
+def shutdown() -> None:
+    """Stop the CA and PVA servers (EPICS exit handlers), once."""
+    global _shut
+    with _lock:
+        if _shut or not _running:
+            return
+        _shut = True
+    _ext.call_atexits()

@@ -1,0 +1,252 @@
+"""Live record handles: what builder functions return.
+
+``set()``, ``get()`` and ``set_alarm()`` are implemented in C (``_ext``): they
+write the record under its lock and process it in the calling thread, so they
+are safe from any thread, coroutine or callback, and every value set reaches
+monitoring clients (nothing is queued).  This module adds the Python half:
+initial values, callbacks for client puts, and field access.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from . import _ext, _lifecycle
+
+__all__ = ["Record", "InRecord", "OutRecord", "ArrayMixin"]
+
+log = logging.getLogger("softioc")
+
+OnUpdate = Callable[[Any], Any]
+Validate = Callable[[Any, Any], bool]
+
+# numpy dtypes of the FTVL menu (menuFtype)
+FTVL_DTYPES: dict[str, np.dtype[Any]] = {
+    "CHAR": np.dtype(np.int8),
+    "UCHAR": np.dtype(np.uint8),
+    "SHORT": np.dtype(np.int16),
+    "USHORT": np.dtype(np.uint16),
+    "LONG": np.dtype(np.int32),
+    "ULONG": np.dtype(np.uint32),
+    "INT64": np.dtype(np.int64),
+    "UINT64": np.dtype(np.uint64),
+    "FLOAT": np.dtype(np.float32),
+    "DOUBLE": np.dtype(np.float64),
+}
+
+
+class Record(_ext.RecordCore):
+    """An EPICS record whose value Python sets; base of every builder record.
+
+    ``set(value, process=True, severity=NO_ALARM, alarm=NO_ALARM,
+    timestamp=None)`` writes the value (and processes the record, posting
+    monitors) in the calling thread; ``get()`` reads it back;
+    ``set_alarm(severity, alarm)`` changes only the alarm.  ``timestamp`` is
+    seconds since the POSIX epoch (``time.time()``).
+    """
+
+    is_output = False
+
+    def __init__(self, rtype: str, name: str, dbrecord: Any) -> None:
+        super().__init__(rtype)
+        self.name: str = name
+        self._dbrecord = dbrecord
+        self._initial: Any = None
+
+    # Called by RecordCore.set() before iocInit.
+    def _preinit_set(self, value: Any, severity: int | None, alarm: int | None) -> None:
+        self._set_initial(self._to_c(value), severity or 0, alarm or 0)
+        self._initial = self._from_c(self._to_c(value))
+
+    def _preinit_get(self) -> Any:
+        return self._initial
+
+    def _to_c(self, value: Any) -> Any:
+        return value
+
+    def _from_c(self, value: Any) -> Any:
+        return value
+
+    @property
+    def record_type(self) -> str:
+        """The EPICS record type, e.g. ``"ai"``."""
+        return str(self._rtype)
+
+    def get_field(self, field: str) -> str:
+        """Read any field of the record as text (``dbgf``)."""
+        if not _lifecycle.is_running():
+            raise RuntimeError("get_field() needs a running IOC: call iocInit() first")
+        return str(_ext.get_field(f"{self.name}.{field}"))
+
+    def set_field(self, field: str, value: Any) -> None:
+        """Write any field of the record as a client would (``dbpf``)."""
+        if not _lifecycle.is_running():
+            if field.isupper():
+                setattr(self._dbrecord, field, value)
+                return
+            raise RuntimeError("set_field() needs a running IOC: call iocInit() first")
+        _ext.put_field(f"{self.name}.{field}", str(value))
+
+    # Before LoadDatabase the record's fields read as epicsdbbuilder links
+    # (for INP/OUT/FLNK of other records), as in pythonSoftIOC.
+    def __getattr__(self, field: str) -> Any:
+        if field.isupper() and "_dbrecord" in self.__dict__:
+            return getattr(self._dbrecord, field)
+        raise AttributeError(f"{type(self).__name__!s} has no attribute {field!r}")
+
+    def __call__(self, *specifiers: str) -> Any:
+        """A link to this record, for another record's fields (``PP``, ``CP``...)."""
+        return self._dbrecord(*specifiers)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} ({self._rtype})>"
+
+
+class InRecord(Record):
+    """An input record: Python sets its value, clients read it."""
+
+
+class OutRecord(Record):
+    """An output record: clients (and Python) write it, Python is told.
+
+    ``on_update(value)`` (or ``on_update_name(value, name)``) runs on the
+    dispatcher after each processed write whose value changed (every write
+    with ``always_update``).  ``validate(record, value) -> bool`` runs in the
+    server thread before a client's put is accepted; False (or an exception)
+    refuses the put: the client gets an error and the record keeps its value.
+    With ``blocking=True`` the record stays busy until on_update returns, so
+    ``caput -c`` / put-callback completes only then.
+    """
+
+    is_output = True
+
+    def __init__(
+        self,
+        rtype: str,
+        name: str,
+        dbrecord: Any,
+        on_update: OnUpdate | None = None,
+        on_update_name: Callable[[Any, str], Any] | None = None,
+        validate: Validate | None = None,
+        always_update: bool = False,
+        blocking: bool = False,
+    ) -> None:
+        super().__init__(rtype, name, dbrecord)
+        if on_update is not None and on_update_name is not None:
+            raise TypeError("give on_update or on_update_name, not both")
+        if on_update_name is not None:
+            callback = on_update_name
+            self._on_update: OnUpdate | None = lambda value: callback(value, self.name)
+        else:
+            self._on_update = on_update
+        self._validate = validate
+        self._always_update = always_update
+        self._blocking = blocking
+        self._last: Any = None
+        flags = 0
+        if self._on_update is not None:
+            flags |= _ext.RF_ON_WRITE
+        if validate is not None:
+            flags |= _ext.RF_VALIDATE
+        self._flags = flags
+
+    def _preinit_set(self, value: Any, severity: int | None, alarm: int | None) -> None:
+        super()._preinit_set(value, severity, alarm)
+        self._last = self._initial
+
+    def _unchanged(self, value: Any) -> bool:
+        return bool(self._last == value)
+
+    # Called from C in the EPICS thread processing the record (record locked,
+    # GIL held): hand on_update to the dispatcher; True means "completes later".
+    def _on_write(self, raw: Any) -> bool:
+        value = self._from_c(raw)
+        if not self._always_update and self._last is not None and self._unchanged(value):
+            return False
+        self._last = value
+        callback = self._on_update
+        if callback is None:
+            return False
+        if self._blocking:
+            _lifecycle.dispatcher()(callback, (value,), self._finish_write)
+            return True
+        _lifecycle.dispatcher()(callback, (value,))
+        return False
+
+    def _finish_write(self, failed: bool = False) -> None:
+        self._complete(failed)
+
+    _finish_write._takes_failed = True  # type: ignore[attr-defined]
+
+    # Called from C after a client put, before it is accepted (record locked).
+    def _validate_put(self, raw: Any) -> bool:
+        if self._validate is None:
+            return True
+        try:
+            return bool(self._validate(self, self._from_c(raw)))
+        except Exception:
+            log.exception("validate of %s raised: put refused", self.name)
+            return False
+
+
+class ArrayMixin(Record):
+    """Waveform, aai, aao: values are 1-D numpy arrays of the FTVL type."""
+
+    dtype: np.dtype[Any]
+    nelm: int
+
+    def _to_c(self, value: Any) -> npt.NDArray[Any]:
+        arr = np.asarray(value)
+        if arr.dtype.kind in "US":
+            if self.dtype.itemsize != 1:
+                raise TypeError(f"{self.name}: text needs a CHAR or UCHAR waveform")
+            data = arr.item().encode() if arr.dtype.kind == "U" else arr.item()
+            arr = np.frombuffer(data + b"\0", dtype=self.dtype)
+        arr = np.atleast_1d(arr)
+        if arr.ndim != 1:
+            raise ValueError(f"{self.name}: needs a 1-D array, got shape {arr.shape}")
+        if arr.size > self.nelm:
+            raise ValueError(f"{self.name}: {arr.size} elements do not fit NELM={self.nelm}")
+        if arr.dtype != self.dtype:
+            if arr.size and not np.can_cast(arr.dtype, self.dtype, "safe"):
+                converted = arr.astype(self.dtype)
+                with np.errstate(invalid="ignore"):
+                    same = np.array_equal(converted, arr) or (
+                        arr.dtype.kind == "f" and self.dtype.kind == "f")
+                if not same:
+                    raise ValueError(
+                        f"{self.name}: values do not fit the record's {self.dtype} elements")
+                arr = converted
+            else:
+                arr = arr.astype(self.dtype)
+        return np.ascontiguousarray(arr)
+
+    def _from_c(self, value: Any) -> npt.NDArray[Any]:
+        if isinstance(value, bytes):
+            return np.frombuffer(value, dtype=self.dtype).copy()
+        return np.asarray(value)
+
+    def set(self, value: Any, process: bool = True, severity: int | None = None,
+            alarm: int | None = None, timestamp: float | None = None) -> None:
+        """Write a 1-D array (of at most NELM elements) and process."""
+        super().set(self._to_c(value), process, severity, alarm, timestamp)
+
+    def get(self) -> npt.NDArray[Any]:
+        """A copy of the current array (NORD elements)."""
+        return self._from_c(super().get())
+
+
+class ArrayOutRecord(ArrayMixin, OutRecord):
+    """Output waveform/aao."""
+
+    def _unchanged(self, value: Any) -> bool:
+        return bool(np.array_equal(self._last, value))
+
+
+class ArrayInRecord(ArrayMixin, InRecord):
+    """Input waveform/aai."""

@@ -1,0 +1,78 @@
+"""Run callbacks on an asyncio event loop (``async def`` callbacks welcome)."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ._dispatch import _complete
+
+__all__ = ["AsyncioDispatcher"]
+
+log = logging.getLogger("softioc")
+
+
+class AsyncioDispatcher:
+    """Dispatch callbacks to ``loop``; without one, start a loop in a thread.
+
+    ``AsyncioDispatcher()`` owns a new loop running in a daemon thread (use
+    ``dispatcher.loop`` to schedule your own coroutines on it); pass a loop
+    you run yourself to share it.  Usable as a context manager, which stops
+    an owned loop on exit.
+    """
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop | None = None, debug: bool = False
+    ) -> None:
+        self._thread: threading.Thread | None = None
+        if loop is None:
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+
+            def run() -> None:
+                asyncio.set_event_loop(loop)
+                loop.call_soon(ready.set)
+                loop.run_forever()
+
+            self._thread = threading.Thread(target=run, name="softioc-asyncio", daemon=True)
+            self._thread.start()
+            ready.wait()
+        self.loop = loop
+        self.loop.set_debug(debug)
+
+    def __call__(
+        self,
+        func: Callable[..., Any],
+        func_args: Sequence[Any] = (),
+        completion: Callable[..., Any] | None = None,
+        completion_args: Sequence[Any] = (),
+    ) -> None:
+        async def wrapper() -> None:
+            failed = False
+            try:
+                result = func(*func_args)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                failed = True
+                log.exception("Exception in callback %r", func)
+            if completion is not None:
+                _complete(completion, completion_args, failed)
+
+        asyncio.run_coroutine_threadsafe(wrapper(), self.loop)
+
+    def close(self) -> None:
+        """Stop the loop if this dispatcher started it."""
+        if self._thread is not None and self.loop.is_running():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout=2)
+
+    def __enter__(self) -> AsyncioDispatcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,456 @@
+"""Build records from Python, before the IOC starts.
+
+Each function makes one EPICS record driven by Python and returns its live
+handle (see ``softioc._record``).  The second positional argument is the
+initial value (``aOut("AVERAGE:CURRENT", 0.0)``), also accepted as
+``initial_value=``; further settings are keywords.  Upper-case keywords are
+record fields (``EGU="mA"``, ``PREC=3``, ``DRVH=10``, ``SCAN="1 second"``),
+checked against the record type's definition now, not at load time.
+
+Note for pythonSoftIOC users: there the second positional argument of
+``aIn``/``aOut``/``longIn``/``longOut`` is ``LOPR``; here it is the initial
+value, and limits are keyword-only, so old positional limits fail loudly
+instead of being misread.
+
+Other EPICS record types (``calc``, ``calcout``, ``aSub``, ...) are built with
+``records.<type>(name, **fields)`` (epicsdbbuilder) and load with the rest.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import epicsdbbuilder
+import numpy as np
+
+from . import _ext, _lifecycle
+from ._record import (
+    FTVL_DTYPES,
+    ArrayInRecord,
+    ArrayOutRecord,
+    InRecord,
+    OnUpdate,
+    OutRecord,
+    Record,
+    Validate,
+)
+
+__all__ = [
+    "aIn", "aOut", "boolIn", "boolOut", "longIn", "longOut", "int64In", "int64Out",
+    "stringIn", "stringOut", "longStringIn", "longStringOut", "mbbIn", "mbbOut",
+    "WaveformIn", "WaveformOut", "Action",
+    "SetDeviceName", "UnsetDevice", "GetRecordNames", "LoadDatabase", "ClearRecords",
+    "SetPrefix", "records", "PP", "CP", "MS", "NP",
+]
+
+PP, CP, MS, NP = epicsdbbuilder.PP, epicsdbbuilder.CP, epicsdbbuilder.MS, epicsdbbuilder.NP
+
+# EPICS record names: at most 60 characters, none of these.
+MAX_NAME = 60
+_BAD_NAME = re.compile(r"""[\s"'.$\\{}]|^[-+\[{]""")
+
+_dbd_ready = False
+_pending: dict[str, Record] = {}     # built, not yet loaded
+_loaded: dict[str, Record] = {}      # loaded into the EPICS database
+
+
+def _init_builder() -> None:
+    global _dbd_ready
+    if not _dbd_ready:
+        epicsdbbuilder.InitialiseDbd()
+        epicsdbbuilder.LoadDbdFile(os.path.join(_lifecycle.DBD_PATH, "softioc.dbd"))
+        epicsdbbuilder.SetSimpleRecordNames(None, ":")
+        _dbd_ready = True
+
+
+class _Records:
+    """``records.calc(name, **fields)``: any record type of base.dbd."""
+
+    def __getattr__(self, rtype: str) -> Callable[..., Any]:
+        _init_builder()
+        maker = getattr(epicsdbbuilder.records, rtype)
+
+        def make(name: str, **fields: Any) -> Any:
+            full = _full_name(name)
+            _check_new(full)
+            return _checked(lambda: maker(name, **fields), full)
+
+        return make
+
+
+records = _Records()
+
+
+def SetDeviceName(name: str) -> None:
+    """Prefix every following record name with ``name:``."""
+    _init_builder()
+    epicsdbbuilder.SetPrefix(name)
+
+
+def SetPrefix(prefix: str | None) -> None:
+    """Same as SetDeviceName; None removes the prefix."""
+    _init_builder()
+    epicsdbbuilder.SetPrefix(prefix)
+
+
+def UnsetDevice() -> None:
+    """Stop prefixing record names."""
+    SetPrefix(None)
+
+
+def GetRecordNames() -> Any:
+    """The epicsdbbuilder naming object (its ``prefix`` list is the device)."""
+    _init_builder()
+    return epicsdbbuilder.GetRecordNames()
+
+
+def _full_name(name: str) -> str:
+    _init_builder()
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"record name must be a non-empty str, got {name!r}")
+    prefix = epicsdbbuilder.GetRecordNames().prefix
+    return ":".join([*map(str, prefix), name])
+
+
+def _check_new(full: str) -> None:
+    if len(full) > MAX_NAME:
+        raise ValueError(f"record name {full!r} is {len(full)} characters; EPICS allows {MAX_NAME}")
+    if _BAD_NAME.search(full):
+        raise ValueError(f"record name {full!r} has a character EPICS does not allow there")
+    if full in _pending or full in _loaded or (_lifecycle._dbd_loaded and _ext.record_exists(full)):
+        raise ValueError(f"record {full!r} already exists")
+    if _lifecycle.is_running():
+        raise RuntimeError(f"cannot create {full!r}: records are created before iocInit()")
+
+
+def _checked(make: Callable[[], Any], full: str) -> Any:
+    # epicsdbbuilder reports bad fields with AttributeError/AssertionError;
+    # give the caller one clear exception type and message.
+    try:
+        return make()
+    except AttributeError as e:
+        raise TypeError(f"{full}: {e}") from None
+    except AssertionError as e:
+        raise ValueError(f"{full}: {e}") from None
+
+
+_OUT_OPTIONS = ("on_update", "on_update_name", "validate", "always_update", "blocking")
+_SKIP = object()
+
+
+def _make(
+    rtype: str,
+    cls: type[Record],
+    name: str,
+    initial: Any,
+    fields: dict[str, Any],
+    dtyp: str = "Python",
+    **extra: Any,
+) -> Any:
+    """Create the db record (fields validated) and its live handle."""
+    full = _full_name(name)
+    _check_new(full)
+    if "initial_value" in fields:
+        if initial is not _SKIP and initial is not None:
+            raise TypeError(f"{full}: initial value given twice")
+        initial = fields.pop("initial_value")
+    severity = fields.pop("initial_severity", None)
+    alarm = fields.pop("initial_alarm", None)
+    autosave = fields.pop("autosave", None)
+    out_opts = {k: fields.pop(k) for k in _OUT_OPTIONS if k in fields}
+    if out_opts and not issubclass(cls, OutRecord):
+        raise TypeError(f"{full}: {', '.join(out_opts)} only apply to output records")
+    unknown = [k for k in fields if not k.isupper()]
+    if unknown:
+        raise TypeError(f"{full}: unknown keyword(s) {', '.join(sorted(unknown))}")
+    fields.setdefault("TSE", -2)    # device (Python) time: set(timestamp=...) works
+    if not cls.is_output:
+        fields.setdefault("PINI", "YES")
+    fields = {k: v for k, v in fields.items() if v is not None}
+    maker = getattr(epicsdbbuilder.records, rtype)
+    dbrecord = _checked(lambda: maker(name, DTYP=dtyp, **fields), full)
+    try:
+        record = cls(rtype, full, dbrecord, **out_opts, **extra) if out_opts or extra else \
+            cls(rtype, full, dbrecord)
+        if initial is not _SKIP and initial is not None:
+            record.set(initial, severity=severity, alarm=alarm)
+        elif severity:
+            record.set_alarm(severity, alarm or 0)
+    except Exception:
+        _forget(dbrecord)
+        raise
+    _pending[full] = record
+    if autosave:
+        from . import autosave as _autosave
+
+        _autosave.add(record, autosave)
+    return record
+
+
+def _forget(dbrecord: Any) -> None:
+    # Drop a half-made record from epicsdbbuilder's set.
+    rs = epicsdbbuilder.recordset.recordset
+    rs._RecordSet__RecordSet.pop(dbrecord.name, None)
+
+
+def _limits(**limits: Any) -> dict[str, Any]:
+    return {k: v for k, v in limits.items() if v is not None}
+
+
+# ---- analogue --------------------------------------------------------------
+
+def aIn(name: str, initial_value: Any = _SKIP, *, LOPR: float | None = None,
+        HOPR: float | None = None, EGU: str | None = None, PREC: int | None = None,
+        **fields: Any) -> InRecord:
+    """An ``ai`` record holding a float."""
+    fields.update(_limits(LOPR=LOPR, HOPR=HOPR, EGU=EGU, PREC=PREC))
+    return _make("ai", InRecord, name, initial_value, fields)  # type: ignore[no-any-return]
+
+
+def aOut(name: str, initial_value: Any = _SKIP, *, LOPR: float | None = None,
+         HOPR: float | None = None, EGU: str | None = None, PREC: int | None = None,
+         DRVL: float | None = None, DRVH: float | None = None,
+         **fields: Any) -> OutRecord:
+    """An ``ao`` record: a float clients can write (clamped to DRVL/DRVH)."""
+    fields.update(_limits(LOPR=LOPR, HOPR=HOPR, EGU=EGU, PREC=PREC, DRVL=DRVL, DRVH=DRVH))
+    return _make("ao", OutRecord, name, initial_value, fields)  # type: ignore[no-any-return]
+
+
+# ---- binary ----------------------------------------------------------------
+
+def boolIn(name: str, initial_value: Any = _SKIP, *, ZNAM: str | None = None,
+           ONAM: str | None = None, **fields: Any) -> InRecord:
+    """A ``bi`` record: 0 or 1, named ZNAM/ONAM."""
+    fields.update(_limits(ZNAM=ZNAM, ONAM=ONAM))
+    return _make("bi", InRecord, name, initial_value, fields)  # type: ignore[no-any-return]
+
+
+def boolOut(name: str, initial_value: Any = _SKIP, *, ZNAM: str | None = None,
+            ONAM: str | None = None, **fields: Any) -> OutRecord:
+    """A ``bo`` record: 0 or 1 that clients can write."""
+    fields.update(_limits(ZNAM=ZNAM, ONAM=ONAM))
+    return _make("bo", OutRecord, name, initial_value, fields)  # type: ignore[no-any-return]
+
+
+def Action(name: str, **fields: Any) -> OutRecord:
+    """A ``bo`` whose on_update runs on every write, even of the same value."""
+    fields.setdefault("always_update", True)
+    return boolOut(name, **fields)
+
+
+# ---- integers --------------------------------------------------------------
+
+def longIn(name: str, initial_value: Any = _SKIP, *, LOPR: int | None = None,
+           HOPR: int | None = None, EGU: str | None = None, **fields: Any) -> InRecord:
+    """A ``longin`` record: a 32-bit signed integer."""
+    fields.update(_limits(LOPR=LOPR, HOPR=HOPR, EGU=EGU))
+    return _make("longin", InRecord, name, initial_value, fields)  # type: ignore[no-any-return]
+
+
+def longOut(name: str, initial_value: Any = _SKIP, *, LOPR: int | None = None,
+            HOPR: int | None = None, EGU: str | None = None, DRVL: int | None = None,
+            DRVH: int | None = None, **fields: Any) -> OutRecord:
+    """A ``longout`` record: a 32-bit signed integer clients can write."""
+    fields.update(_limits(LOPR=LOPR, HOPR=HOPR, EGU=EGU, DRVL=DRVL, DRVH=DRVH))
+    return _make("longout", OutRecord, name, initial_value, fields)  # type: ignore[no-any-return]
+
+
+def int64In(name: str, initial_value: Any = _SKIP, *, LOPR: int | None = None,
+            HOPR: int | None = None, EGU: str | None = None, **fields: Any) -> InRecord:
+    """An ``int64in`` record: a 64-bit signed integer."""
+    fields.update(_limits(LOPR=LOPR, HOPR=HOPR, EGU=EGU))
+    return _make("int64in", InRecord, name, initial_value, fields)  # type: ignore[no-any-return]
+
+
+def int64Out(name: str, initial_value: Any = _SKIP, *, LOPR: int | None = None,
+             HOPR: int | None = None, EGU: str | None = None, DRVL: int | None = None,
+             DRVH: int | None = None, **fields: Any) -> OutRecord:
+    """An ``int64out`` record: a 64-bit signed integer clients can write."""
+    fields.update(_limits(LOPR=LOPR, HOPR=HOPR, EGU=EGU, DRVL=DRVL, DRVH=DRVH))
+    return _make("int64out", OutRecord, name, initial_value, fields)  # type: ignore[no-any-return]
+
+
+# ---- strings ---------------------------------------------------------------
+
+def stringIn(name: str, initial_value: Any = _SKIP, **fields: Any) -> InRecord:
+    """A ``stringin`` record: up to 39 bytes of UTF-8."""
+    return _make("stringin", InRecord, name, initial_value, fields)  # type: ignore[no-any-return]
+
+
+def stringOut(name: str, initial_value: Any = _SKIP, **fields: Any) -> OutRecord:
+    """A ``stringout`` record: up to 39 bytes clients can write."""
+    return _make("stringout", OutRecord, name, initial_value, fields)  # type: ignore[no-any-return]
+
+
+def _long_string(fields: dict[str, Any], initial: Any, length: int | None) -> int:
+    if length is None:
+        length = fields.pop("SIZV", None)
+    if length is None:
+        text = initial if isinstance(initial, (str, bytes)) else ""
+        length = max(256, len(text.encode() if isinstance(text, str) else text) + 1)
+    if not 1 < int(length) <= 65535:
+        raise ValueError(f"long string length {length} must be 2..65535")
+    fields["SIZV"] = int(length)
+    return int(length)
+
+
+def longStringIn(name: str, initial_value: Any = _SKIP, *, length: int | None = None,
+                 **fields: Any) -> InRecord:
+    """An ``lsi`` record: a string of up to ``length``-1 bytes (default 255)."""
+    if "initial_value" in fields:
+        initial_value = fields.pop("initial_value")
+    _long_string(fields, initial_value, length)
+    return _make("lsi", InRecord, name, initial_value, fields)  # type: ignore[no-any-return]
+
+
+def longStringOut(name: str, initial_value: Any = _SKIP, *, length: int | None = None,
+                  **fields: Any) -> OutRecord:
+    """An ``lso`` record: a long string clients can write."""
+    if "initial_value" in fields:
+        initial_value = fields.pop("initial_value")
+    _long_string(fields, initial_value, length)
+    return _make("lso", OutRecord, name, initial_value, fields)  # type: ignore[no-any-return]
+
+
+# ---- enums -----------------------------------------------------------------
+
+_MBB_STATES = ["ZR", "ON", "TW", "TH", "FR", "FV", "SX", "SV",
+               "EI", "NI", "TE", "EL", "TV", "TT", "FT", "FF"]
+_SEVERITY_NAMES = {0: "NO_ALARM", 1: "MINOR", 2: "MAJOR", 3: "INVALID"}
+
+
+def _mbb_fields(options: Sequence[Any], fields: dict[str, Any]) -> None:
+    if len(options) > len(_MBB_STATES):
+        raise ValueError(f"mbb records have at most 16 states, got {len(options)}")
+    for prefix, option in zip(_MBB_STATES, options):
+        if isinstance(option, tuple):
+            label, severity = option
+            if isinstance(severity, int):
+                severity = _SEVERITY_NAMES[severity]
+            fields[prefix + "SV"] = severity
+        else:
+            label = option
+        if not isinstance(label, str):
+            raise TypeError(f"mbb state must be a str or (str, severity), got {option!r}")
+        fields[prefix + "ST"] = label
+        fields.setdefault(prefix + "VL", _MBB_STATES.index(prefix))
+
+
+def mbbIn(name: str, *options: Any, **fields: Any) -> InRecord:
+    """An ``mbbi`` record; ``options`` are state names or (name, severity)."""
+    _mbb_fields(options, fields)
+    return _make("mbbi", InRecord, name, _SKIP, fields)  # type: ignore[no-any-return]
+
+
+def mbbOut(name: str, *options: Any, **fields: Any) -> OutRecord:
+    """An ``mbbo`` record; ``options`` are state names or (name, severity)."""
+    _mbb_fields(options, fields)
+    return _make("mbbo", OutRecord, name, _SKIP, fields)  # type: ignore[no-any-return]
+
+
+# ---- arrays ----------------------------------------------------------------
+
+def _array_fields(value: Any, fields: dict[str, Any]) -> tuple[np.dtype[Any], int]:
+    length = fields.pop("length", None)
+    datatype = fields.pop("datatype", None)
+    nelm = fields.pop("NELM", None)
+    ftvl = fields.pop("FTVL", None)
+    if length is not None and nelm is not None and length != nelm:
+        raise TypeError("give length or NELM, not both")
+    nelm = nelm if nelm is not None else length
+    if ftvl is None:
+        if datatype is not None:
+            dtype = np.dtype(datatype)
+        elif value is not None:
+            v = np.asarray(value)
+            dtype = np.dtype(np.uint8) if v.dtype.kind in "US" else v.dtype
+        else:
+            dtype = np.dtype(np.float64)
+        names = {d: n for n, d in FTVL_DTYPES.items()}
+        if dtype == np.dtype(np.bool_):
+            dtype = np.dtype(np.uint8)
+        if dtype.kind == "i" and dtype.itemsize == 8 and dtype not in names:
+            dtype = np.dtype(np.int64)
+        if dtype not in names:
+            raise TypeError(f"no waveform element type for numpy dtype {dtype}")
+        ftvl = names[dtype]
+    if ftvl not in FTVL_DTYPES:
+        raise ValueError(f"FTVL {ftvl!r} is not a numeric element type")
+    if nelm is None:
+        if value is None:
+            raise TypeError("a waveform needs an initial value, length= or NELM=")
+        v = np.asarray(value)
+        nelm = len(v.item().encode()) + 1 if v.dtype.kind == "U" else max(1, np.atleast_1d(v).size)
+    fields["NELM"] = int(nelm)
+    fields["FTVL"] = ftvl
+    return FTVL_DTYPES[ftvl], int(nelm)
+
+
+def _waveform(cls: type[Record], name: str, value: tuple[Any, ...],
+              fields: dict[str, Any], dtyp: str, rtype: str = "waveform") -> Any:
+    if len(value) > 1:
+        raise TypeError("give at most one initial value")
+    initial = value[0] if value else fields.pop("initial_value", None)
+    dtype, nelm = _array_fields(initial, fields)
+    full = _full_name(name)
+    _check_new(full)
+
+    class Sized(cls):  # type: ignore[valid-type,misc]
+        pass
+
+    Sized.dtype = dtype
+    Sized.nelm = nelm
+    Sized.__name__ = Sized.__qualname__ = cls.__name__
+    return _make(rtype, Sized, name, _SKIP if initial is None else initial, fields, dtyp)
+
+
+def WaveformIn(name: str, *value: Any, **fields: Any) -> ArrayInRecord:
+    """A ``waveform`` of numbers Python sets (``length=``/NELM, ``datatype=``/FTVL)."""
+    return _waveform(ArrayInRecord, name, value, fields, "Python")  # type: ignore[no-any-return]
+
+
+def WaveformOut(name: str, *value: Any, **fields: Any) -> ArrayOutRecord:
+    """A ``waveform`` of numbers clients can write."""
+    return _waveform(ArrayOutRecord, name, value, fields, "Python out")  # type: ignore[no-any-return]
+
+
+# ---- loading ---------------------------------------------------------------
+
+def LoadDatabase() -> None:
+    """Load every record built so far into the IOC's database (before iocInit)."""
+    if _lifecycle.is_running():
+        raise RuntimeError("LoadDatabase() must come before iocInit()")
+    _init_builder()
+    _lifecycle.ensure_dbd()
+    fd, path = tempfile.mkstemp(suffix=".db", prefix="pythonioc-")
+    os.close(fd)
+    try:
+        epicsdbbuilder.WriteRecords(path)
+        _ext.load_records(path, None)
+    finally:
+        os.unlink(path)
+    for full, record in _pending.items():
+        record._bind(full)
+        _loaded[full] = record
+    _pending.clear()
+    epicsdbbuilder.ResetRecords()
+
+
+def ClearRecords() -> None:
+    """Forget records built but not yet loaded."""
+    _init_builder()
+    _pending.clear()
+    epicsdbbuilder.ResetRecords()
+
+
+def loaded_records() -> dict[str, Record]:
+    """Records loaded by LoadDatabase, by full name."""
+    return dict(_loaded)
+
+
+# Typing helpers re-exported for users' annotations.
+__all__ += ["OnUpdate", "Validate"]
