@@ -14,6 +14,6 @@ import pvxslibs.path  # noqa: F401
 for _lib in ("Com", "dbCore"):
     _ctypes.CDLL(_epics_path.get_lib(_lib), mode=_ctypes.RTLD_GLOBAL)
 
-from ._version import __version__
+from ._version import __version__  # noqa: E402
 
 __all__ = ["__version__"]

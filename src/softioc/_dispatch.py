@@ -97,7 +97,8 @@ class ThreadDispatcher:
             item = self._queue.get()
             if item is None:
                 break
-            run_callback(*item, loop=self._loop)
+            func, args, completion, completion_args = item
+            run_callback(func, args, completion, completion_args, loop=self._loop)
         self._loop.close()
 
     def stop(self) -> None:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import logging
 import os
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 import epicscorelibs.path
 import pvxslibs.path
@@ -21,9 +22,6 @@ from setuptools_dso import find_dso
 
 from . import _ext
 from ._dispatch import Dispatcher, ThreadDispatcher
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["ensure_dbd", "ioc_init", "is_running", "dispatcher", "pva_enabled"]
 
@@ -84,7 +82,7 @@ def ioc_init(disp: Dispatcher | None) -> None:
     global _running, _dispatcher, _atexit_registered
     with _lock:
         if _running:
-            raise RuntimeError("iocInit() has already been called: EPICS starts one IOC per process")
+            raise RuntimeError("iocInit() was already called: EPICS runs one IOC per process")
         ensure_dbd()
         if disp is not None:
             _dispatcher = disp
@@ -92,9 +90,23 @@ def ioc_init(disp: Dispatcher | None) -> None:
             _dispatcher = _default_dispatcher()
         _ext.ioc_init()
         _running = True
+        _started_hooks_run()
         if not _atexit_registered:
             atexit.register(shutdown)
             _atexit_registered = True
+
+
+_start_hooks: list[Callable[[], None]] = []
+
+
+def after_init(hook: Callable[[], None]) -> None:
+    """Run hook right after iocInit (features such as autosave start here)."""
+    _start_hooks.append(hook)
+
+
+def _started_hooks_run() -> None:
+    for hook in _start_hooks:
+        hook()
 
 
 def _default_dispatcher() -> Dispatcher:
@@ -108,13 +120,24 @@ def _default_dispatcher() -> Dispatcher:
 
 
 _shut = False
+_shutdown_hooks: list[Callable[[], None]] = []
+
+
+def at_shutdown(hook: Callable[[], None]) -> None:
+    """Run hook (e.g. a last autosave) when the IOC stops, before the servers go."""
+    _shutdown_hooks.append(hook)
 
 
 def shutdown() -> None:
-    """Stop the CA and PVA servers (EPICS exit handlers), once."""
+    """Run shutdown hooks, then stop the CA and PVA servers (EPICS exit handlers), once."""
     global _shut
     with _lock:
         if _shut or not _running:
             return
         _shut = True
+    for hook in _shutdown_hooks:
+        try:
+            hook()
+        except Exception:
+            logging.getLogger("softioc").exception("shutdown hook %r failed", hook)
     _ext.call_atexits()

@@ -28,6 +28,7 @@ import epicsdbbuilder
 import numpy as np
 
 from . import _ext, _lifecycle
+from . import autosave as _autosave
 from ._record import (
     FTVL_DTYPES,
     ArrayInRecord,
@@ -184,10 +185,7 @@ def _make(
         _forget(dbrecord)
         raise
     _pending[full] = record
-    if autosave:
-        from . import autosave as _autosave
-
-        _autosave.add(record, autosave)
+    _autosave.add(record, autosave if autosave is not None else _autosave.context_fields())
     return record
 
 
@@ -426,6 +424,7 @@ def LoadDatabase() -> None:
         raise RuntimeError("LoadDatabase() must come before iocInit()")
     _init_builder()
     _lifecycle.ensure_dbd()
+    _autosave.restore(_pending)
     fd, path = tempfile.mkstemp(suffix=".db", prefix="pythonioc-")
     os.close(fd)
     try:

@@ -1,0 +1,70 @@
+"""Autosave: values written by clients come back after a restart."""
+
+import json
+import time
+
+from softioc.testing import IOCProcess
+
+from .conftest import IOCS
+
+
+def start(tmp_path):
+    return IOCProcess([str(IOCS / "autosave_ioc.py"), str(tmp_path)], wait_for="AS:SP")
+
+
+def test_values_survive_restart(tmp_path):
+    with start(tmp_path) as ioc:
+        ioc.caput("AS:SP", "12.5")
+        ioc.caput("AS:LIM.DRVH", "50")
+        ioc.caput("AS:LIM", "40")
+        ioc.caput("AS:TEXT", "saved text")
+        ioc.caput("AS:WAVE", "3", "1", "2", "3", options=["-a"])
+        ioc.caput("AS:PLAIN", "9")
+        deadline = time.monotonic() + 5
+        path = tmp_path / "test.softsav"
+        while time.monotonic() < deadline:
+            if path.exists() and json.loads(path.read_text()).get("AS:SP", {}).get("VAL") == 12.5:
+                break
+            time.sleep(0.1)
+        saved = json.loads(path.read_text())
+        assert saved["AS:SP"]["VAL"] == 12.5
+        assert float(saved["AS:LIM"]["DRVH"]) == 50
+        assert "AS:PLAIN" not in saved
+        assert ioc.stop() == 0
+    with start(tmp_path) as ioc:
+        assert ioc.caget("AS:SP") == "12.5"
+        assert ioc.caget("AS:LIM") == "40"
+        assert ioc.caget("AS:LIM.DRVH") == "50"
+        assert ioc.caget("AS:TEXT") == "saved text"
+        assert ioc.caget("AS:WAVE").split()[:4] == ["3", "1", "2", "3"]
+        assert ioc.caget("AS:PLAIN") == "5"
+    # the file found at start was kept as a timestamped backup
+    assert list(tmp_path.glob("test.softsav.*"))
+
+
+def test_saved_at_exit(tmp_path):
+    # A put right before a clean exit is saved by the exit, not the timer.
+    with start(tmp_path) as ioc:
+        ioc.send("autosave._config.save_period = 1000")
+        ioc.caput("AS:SP", "77")
+        assert ioc.stop() == 0
+    saved = json.loads((tmp_path / "test.softsav").read_text())
+    assert saved["AS:SP"]["VAL"] == 77
+
+
+def test_corrupt_file_warns_and_starts(tmp_path):
+    (tmp_path / "test.softsav").write_text("{not json")
+    with start(tmp_path) as ioc:
+        assert ioc.caget("AS:SP") == "1"
+        ioc.stop()
+        assert "unreadable" in ioc.output()
+
+
+def test_mismatched_value_warns_and_starts(tmp_path):
+    (tmp_path / "test.softsav").write_text(json.dumps({"AS:SP": {"VAL": "not a number"},
+                                                       "AS:TEXT": {"VAL": "ok"}}))
+    with start(tmp_path) as ioc:
+        assert ioc.caget("AS:SP") == "1"
+        assert ioc.caget("AS:TEXT") == "ok"
+        ioc.stop()
+        assert "cannot restore AS:SP.VAL" in ioc.output()
