@@ -1,0 +1,109 @@
+"""Bad input to builder calls fails at build time with a clear error.
+
+These run in the test process: building records touches no IOC (nothing is
+loaded or started here).
+"""
+
+import numpy as np
+import pytest
+
+from softioc import builder
+
+
+@pytest.fixture(autouse=True)
+def clean():
+    builder.ClearRecords()
+    yield
+    builder.ClearRecords()
+
+
+def test_duplicate_name():
+    builder.aIn("DUP:A")
+    with pytest.raises(ValueError, match="already exists"):
+        builder.aOut("DUP:A")
+
+
+def test_unknown_field():
+    with pytest.raises(TypeError, match="NOTAFIELD"):
+        builder.aIn("BAD:FIELD", NOTAFIELD=1)
+
+
+def test_bad_field_value():
+    with pytest.raises(ValueError, match="SCAN"):
+        builder.aIn("BAD:SCAN", SCAN="every now and then")
+
+
+def test_unknown_keyword():
+    with pytest.raises(TypeError, match="colour"):
+        builder.aIn("BAD:KW", colour="red")
+
+
+def test_out_options_on_input():
+    with pytest.raises(TypeError, match="on_update"):
+        builder.aIn("BAD:IN", on_update=print)
+
+
+def test_name_too_long():
+    with pytest.raises(ValueError, match="60"):
+        builder.aIn("X" * 61)
+
+
+@pytest.mark.parametrize("name", ["has space", "quo\"te", "dot.ted", "", "a$b"])
+def test_bad_characters(name):
+    with pytest.raises(ValueError):
+        builder.aIn(name)
+
+
+@pytest.mark.parametrize(
+    "make, value, error",
+    [
+        (builder.aIn, "text", TypeError),
+        (builder.longIn, 2**31, ValueError),
+        (builder.longIn, 1.5, ValueError),
+        (builder.longIn, "7", TypeError),
+        (builder.int64In, 2**63, ValueError),
+        (builder.boolIn, 2, ValueError),
+        (builder.stringIn, "x" * 40, ValueError),
+        (builder.stringIn, 5, TypeError),
+    ],
+)
+def test_wrong_initial_value(make, value, error):
+    with pytest.raises(error):
+        make("BAD:VALUE", value)
+
+
+def test_mbb_index_beyond_states_and_too_many_states():
+    with pytest.raises(ValueError):
+        builder.mbbIn("BAD:MBB", *[f"S{i}" for i in range(17)])
+    with pytest.raises(ValueError):
+        builder.mbbIn("BAD:MBB2", "a", "b", initial_value=16)
+
+
+def test_waveform_too_long_and_bad_dtype():
+    with pytest.raises(ValueError, match="NELM"):
+        builder.WaveformIn("BAD:WF", [1, 2, 3], length=2)
+    with pytest.raises(ValueError):
+        builder.WaveformIn("BAD:WF2", [1.5, 2.5], datatype=np.int32)
+    with pytest.raises(TypeError):
+        builder.WaveformIn("BAD:WF3", [1 + 2j])
+
+
+def test_failed_record_leaves_no_trace():
+    with pytest.raises(ValueError):
+        builder.longIn("RETRY:A", 2**40)
+    builder.longIn("RETRY:A", 5)     # the name is free again
+
+
+def test_initial_value_twice():
+    with pytest.raises(TypeError, match="twice|multiple values"):
+        builder.aIn("BAD:TWICE", 1.0, initial_value=2.0)
+
+
+def test_good_records_have_types_and_names():
+    builder.SetDeviceName("DEV")
+    a = builder.aOut("OUT", 1.5)
+    builder.UnsetDevice()
+    b = builder.aIn("PLAIN")
+    assert a.name == "DEV:OUT" and a.record_type == "ao" and a.is_output
+    assert b.name == "PLAIN" and b.record_type == "ai" and not b.is_output
+    assert a.get() == 1.5
