@@ -109,8 +109,10 @@ def exit(status: int = 0) -> None:  # noqa: A001 - the IOC shell command's name
 
 def _stdin_kind() -> str:
     """'tty', 'stream' (pipe or file) or 'none' (closed, /dev/null)."""
+    if sys.stdin is None:
+        return "none"           # started with fd 0 closed (it may since be reused)
     try:
-        fd = sys.stdin.fileno() if sys.stdin is not None else 0
+        fd = sys.stdin.fileno()
         mode = os.fstat(fd).st_mode
     except (OSError, ValueError, AttributeError):
         return "none"
