@@ -21,6 +21,9 @@
 #include <dbBase.h>
 #include <dbStaticLib.h>
 #include <dbScan.h>
+#include <dbNotify.h>
+#include <errMdef.h>
+#include <errSymTbl.h>
 #include <devSup.h>
 #include <recGbl.h>
 #include <errlog.h>
@@ -179,11 +182,19 @@ static long init_common(dbCommon *prec)
         }
         prec->udf = FALSE;
     }
-    if (rc->p_sevr) {
-        /* Alarm given at creation: served from the start. */
-        prec->sevr = prec->nsev = rc->p_sevr;
-        prec->stat = prec->nsta = rc->p_stat;
+    if (rc->init_set || rc->p_sevr) {
+        /* A value (and any alarm) given at creation is served from the
+         * start, stamped with the start time, without waiting for a set(). */
+        prec->sevr = rc->p_sevr;
+        prec->stat = rc->p_stat;
+        prec->nsev = prec->nsta = 0;
+        /* An input keeps it pending for its PINI processing; an output's
+         * first write must not re-raise it. */
+        if (rc->ti->is_output)
+            rc->p_sevr = rc->p_stat = 0;
     }
+    if (prec->tse == epicsTimeEventDeviceTime)
+        epicsTimeGetCurrent(&prec->time);
     return 0;
 }
 
@@ -247,6 +258,15 @@ static long write_common(dbCommon *prec)
     pyioc_apply_pending(rc, prec);
     if (prec->pact)
         return 0;                   /* second pass after async completion */
+    if (rc->rejected) {
+        /* validate refused the put that led here (the value is restored):
+         * fail the processing, and a put-callback's completion, so CA and
+         * PVA clients are told. */
+        rc->rejected = 0;
+        if (prec->ppn)
+            prec->ppn->status = notifyError;
+        return S_pyioc_rejected;
+    }
     if (!(rc->flags & RF_ON_WRITE))
         return 0;
 
@@ -270,8 +290,7 @@ static long write_common(dbCommon *prec)
 
 static long write_convert_none(dbCommon *prec)
 {
-    write_common(prec);
-    return 0;
+    return write_common(prec);
 }
 
 /* ---- dsets --------------------------------------------------------------- */
@@ -406,11 +425,16 @@ static long hook_special(dbAddr *paddr, int after)
     if (rc && (rc->flags & RF_VALIDATE)) {
         if (!after) {
             long status = snapshot(rc);
+            rc->rejected = 0;
             if (status)
                 return status;
         } else if (!validate_with_python(rc)) {
+            /* Not an error here: QSRV2 turns a failed dbPut inside its
+             * put-callback into a C++ exception that unwinds through
+             * dbNotify and leaks the record lock.  The processing that
+             * follows the put fails instead (write_common). */
             restore(rc);
-            return S_db_putDisabled;
+            rc->rejected = 1;
         }
     }
     if (h->val_special >= SPC_MOD || (strcmp(h->name, "lso") == 0))
@@ -437,6 +461,7 @@ long pyioc_install_put_hooks(void)
     hooked_type *h;
     long status = 0;
 
+    errSymbolAdd(S_pyioc_rejected, "put refused by the IOC's validate()");
     str_on_write = PyUnicode_InternFromString("_on_write");
     str_validate_put = PyUnicode_InternFromString("_validate_put");
     if (!str_on_write || !str_validate_put)

@@ -381,6 +381,7 @@ static PyObject *RecordCore_set(RecordCore *self, PyObject *const *args, Py_ssiz
     Py_BEGIN_ALLOW_THREADS
     dbScanLock(self->prec);
     store(self, &c);
+    self->rejected = 0;
     self->p_sevr = sevr;
     self->p_stat = sevr && !stat ? UDF_ALARM : stat;
     self->p_has_time = has_time;

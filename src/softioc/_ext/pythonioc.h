@@ -58,7 +58,11 @@ typedef struct {
     char *snap_buf;
     size_t snap_cap, snap_len;
     epicsUInt32 snap_nord;
+    int rejected;                   /* validate refused the last client put */
 } RecordCore;
+
+/* Status of a put refused by validate: its text reaches PVA clients. */
+#define S_pyioc_rejected ((600 << 16) | 1)
 
 /* RecordCore.flags */
 #define RF_ON_WRITE   1   /* call owner._on_write(value) when an output processes */
