@@ -425,6 +425,8 @@ def LoadDatabase() -> None:
     _init_builder()
     _lifecycle.ensure_dbd()
     _autosave.restore(_pending)
+    for hook in _before_load_hooks:
+        hook(_pending)
     fd, path = tempfile.mkstemp(suffix=".db", prefix="pythonioc-")
     os.close(fd)
     try:
@@ -437,6 +439,14 @@ def LoadDatabase() -> None:
         _loaded[full] = record
     _pending.clear()
     epicsdbbuilder.ResetRecords()
+
+
+_before_load_hooks: list[Callable[[dict[str, Record]], None]] = []
+
+
+def before_load(hook: Callable[[dict[str, Record]], None]) -> None:
+    """Call hook(records about to load) in LoadDatabase (softioc.pva uses this)."""
+    _before_load_hooks.append(hook)
 
 
 def ClearRecords() -> None:

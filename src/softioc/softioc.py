@@ -185,7 +185,7 @@ def interactive_ioc(context: dict[str, Any] | None = None, call_exit: bool = Tru
     if kind == "stream":
         signal.signal(signal.SIGINT, lambda signum, frame: exit(0))
     console = code.InteractiveConsole(namespace)
-    console.raw_input = _read_line  # type: ignore[method-assign]
+    console.raw_input = _read_line  # type: ignore[method-assign,assignment]
     prompt_banner = "pythonIOC shell: Python with dbl(), dbgf(), dbpf(), dbpr(), exit()."
     try:
         if kind == "tty":

@@ -1,0 +1,165 @@
+"""PV Access extras: group PVs (several records served as one structure) and NTTable.
+
+Every record is served over PV Access by QSRV2 as it is (NTScalar, NTEnum,
+NTScalarArray with alarm, timeStamp, display and control).  A *group* is one
+more PV whose fields map onto records, read and monitored atomically::
+
+    from softioc import builder, pva
+
+    x = builder.aIn("X", 1.0)
+    y = builder.aIn("Y", 2.0)
+    pva.Group("XY", {"x": x, "y": pva.Field(y, trigger="*")})
+
+    a = builder.WaveformOut("TBL:A", [1.0, 2.0], length=100)
+    b = builder.WaveformOut("TBL:B", [3.0, 4.0], length=100)
+    pva.NTTable("TBL", {"A": a, "B": b}, labels=["Column A", "Column B"])
+
+Declare groups before ``builder.LoadDatabase()``; they become ``info(Q:group,
+...)`` tags on the records (QSRV2's own format, see the PVXS documentation).
+QSRV2 builds groups at iocInit, so groups cannot be added later.
+
+``disable()`` (or ``PYTHONIOC_PVA=NO`` in the environment) turns PV Access off
+for this process; it must come before the first ``LoadDatabase()``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import _lifecycle, builder
+from ._record import Record
+
+__all__ = ["Field", "Group", "NTTable", "disable", "enabled"]
+
+_MAPPING_TYPES = ("scalar", "plain", "any", "meta", "proc")
+
+
+@dataclass(frozen=True)
+class Field:
+    """How one record maps into a group.
+
+    ``type``: ``scalar`` (a whole NTScalar: value, alarm, time, display...),
+    ``plain`` (the value only), ``any``, ``meta`` (alarm and time only), or
+    ``proc`` (processed on a put, no data).  ``trigger``: which group fields
+    a change of this record posts to monitors (``"*"`` all, ``""`` none,
+    default just this one).  ``putorder``: makes the field writable through
+    the group; puts apply in increasing order.
+    """
+
+    record: Record
+    type: str = "scalar"
+    channel: str = "VAL"
+    trigger: str | None = None
+    putorder: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.type not in _MAPPING_TYPES:
+            raise ValueError(f"mapping type must be one of {_MAPPING_TYPES}, got {self.type!r}")
+        if not isinstance(self.record, Record):
+            raise TypeError(f"a group field maps a builder record, got {self.record!r}")
+
+
+# group name -> (structure id, {field name: Field}, atomic)
+_groups: dict[str, tuple[str | None, dict[str, Field], bool]] = {}
+
+
+def Group(name: str, fields: Mapping[str, Record | Field], *,  # noqa: N802
+          id: str | None = None, atomic: bool = True) -> None:
+    """Serve the records in ``fields`` together as the PVA structure ``name``."""
+    if _lifecycle.is_running():
+        raise RuntimeError("groups are declared before iocInit()")
+    if not fields:
+        raise ValueError("a group needs at least one field")
+    if name in _groups:
+        raise ValueError(f"group {name!r} already declared")
+    mapped = {k: v if isinstance(v, Field) else Field(v) for k, v in fields.items()}
+    for key in mapped:
+        if key and not all(part.isidentifier() for part in key.split(".")):
+            raise ValueError(f"group field name {key!r} must be dotted identifiers")
+    _groups[name] = (id, mapped, atomic)
+
+
+def NTTable(name: str, columns: Mapping[str, Record], *,  # noqa: N802
+            labels: Sequence[str] | None = None, writable: bool = True) -> None:
+    """Serve waveform records as the columns of an ``epics:nt/NTTable:1.0``.
+
+    A change of the *last* column posts the whole table to monitors: set the
+    columns in order.  With ``writable`` a PVA put of the table writes each
+    column (in order) and runs their on_update callbacks.
+    """
+    names = list(columns)
+    labels = list(labels) if labels is not None else names
+    if len(labels) != len(names):
+        raise ValueError(f"{len(labels)} labels for {len(names)} columns")
+    fields: dict[str, Field] = {}
+    for i, (column, record) in enumerate(columns.items()):
+        last = i == len(names) - 1
+        fields[f"value.{column}"] = Field(
+            record, type="plain", trigger="*" if last else "",
+            putorder=i if writable else None)
+    fields[""] = Field(list(columns.values())[-1], type="meta", trigger="")
+    # The labels live in a string waveform that reads them once, at init.
+    label_record = builder.records.waveform(
+        f"{name}:LABELS_", FTVL="STRING", NELM=max(1, len(labels)),
+        INP={"const": labels}, PINI="YES")
+    Group(name, fields, id="epics:nt/NTTable:1.0")
+    _extra_info[label_record.name] = (label_record, {
+        name: {"labels": {"+type": "plain", "+channel": "VAL", "+trigger": ""}}})
+
+
+# db records (not builder records) that carry a part of a group: name -> (record, info)
+_extra_info: dict[str, tuple[Any, dict[str, Any]]] = {}
+
+
+def _info_for_records() -> dict[str, dict[str, Any]]:
+    """The Q:group JSON each record carries, merged over all groups."""
+    per_record: dict[str, dict[str, Any]] = {}
+    for group, (gid, fields, atomic) in _groups.items():
+        first = True
+        for key, f in fields.items():
+            mapping: dict[str, Any] = {"+type": f.type, "+channel": f.channel}
+            if f.type == "proc":
+                mapping.pop("+channel")
+                mapping["+channel"] = "PROC"
+            mapping["+trigger"] = key if f.trigger is None else f.trigger
+            if f.putorder is not None:
+                mapping["+putorder"] = f.putorder
+            entry = per_record.setdefault(f.record.name, {}).setdefault(group, {})
+            if first:
+                if gid:
+                    entry["+id"] = gid
+                entry["+atomic"] = atomic
+                first = False
+            entry[key] = mapping
+    return per_record
+
+
+def _attach(pending: Mapping[str, Record]) -> None:
+    """Put the Q:group info tags on records about to be loaded."""
+    for name, info in _info_for_records().items():
+        record = pending.get(name)
+        if record is None:
+            raise RuntimeError(f"group field maps {name}, which is not being loaded now")
+        record._dbrecord.add_info("Q:group", info)
+    for dbrecord, info in _extra_info.values():
+        dbrecord.add_info("Q:group", info)
+    _groups.clear()
+    _extra_info.clear()
+
+
+builder.before_load(_attach)
+
+
+def disable() -> None:
+    """Serve Channel Access only (call before the first LoadDatabase)."""
+    if _lifecycle._dbd_loaded:
+        raise RuntimeError("pva.disable() must come before the first LoadDatabase()")
+    os.environ["PYTHONIOC_PVA"] = "NO"
+
+
+def enabled() -> bool:
+    """Will (or does) this IOC serve PV Access?"""
+    return _lifecycle.pva_enabled()

@@ -1,0 +1,78 @@
+"""One client interface over Channel Access (the C tools) and PV Access (p4p),
+so a test body runs unchanged against both protocols."""
+
+from __future__ import annotations
+
+import numpy as np
+from p4p.client.thread import Context
+
+from softioc.testing import IOCProcess
+
+
+class CAClient:
+    protocol = "ca"
+
+    def __init__(self, ioc: IOCProcess):
+        self.ioc = ioc
+
+    def get(self, pv, like=None):
+        """The value, as the type of ``like`` (enums by index)."""
+        if isinstance(like, str) and len(like) >= 40:
+            return self.ioc.caget(pv + ".VAL$", "-S")
+        text = self.ioc.caget(pv, "-n", "-f0" if isinstance(like, int) else "-g17")
+        if isinstance(like, (list, np.ndarray)):
+            count, *items = text.split()
+            return np.array([float(x) for x in items[: self.nord(pv)]])
+        if isinstance(like, bool) or isinstance(like, int):
+            return int(float(text))
+        if isinstance(like, float):
+            return float(text)
+        return text
+
+    def nord(self, pv):
+        return int(self.ioc.caget(pv + ".NORD"))
+
+    def put(self, pv, value, wait=True):
+        """True if the server accepted the put."""
+        if isinstance(value, str) and len(value) >= 40:
+            result = self.ioc.caput(pv + ".VAL$", value, callback=wait, options=["-S"])
+        elif isinstance(value, (list, np.ndarray)):
+            result = self.ioc.caput(pv, str(len(value)), *map(str, value), callback=wait,
+                                    options=["-a"])
+        else:
+            result = self.ioc.caput(pv, str(value), callback=wait)
+        out = result.stdout.lower()
+        return "error" not in out and "failed" not in out
+
+    def close(self):
+        pass
+
+
+class PVAClient:
+    protocol = "pva"
+
+    def __init__(self, ioc: IOCProcess):
+        self.ioc = ioc
+        conf = {k: v for k, v in ioc.env.items() if k.startswith("EPICS_PVA")}
+        self.ctx = Context("pva", conf=conf, useenv=False, nt=False)
+
+    def get(self, pv, like=None):
+        value = self.ctx.get(pv, timeout=5)["value"]
+        if hasattr(value, "keys") and "index" in value.keys():
+            return value["index"]
+        if isinstance(like, (list, np.ndarray)):
+            return np.asarray(value, dtype=float)
+        return value
+
+    def put(self, pv, value, wait=True):
+        try:
+            self.ctx.put(pv, value, wait=wait, timeout=10)
+        except Exception:
+            return False
+        return True
+
+    def close(self):
+        self.ctx.close()
+
+
+CLIENTS = {"ca": CAClient, "pva": PVAClient}

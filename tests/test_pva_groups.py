@@ -1,0 +1,68 @@
+"""Group PVs and NTTable over PV Access, read with pvget and p4p."""
+
+import time
+
+import numpy as np
+import pytest
+from p4p.client.thread import Context
+
+from softioc.testing import IOCProcess
+
+from .conftest import IOCS
+
+
+@pytest.fixture(scope="module")
+def ioc():
+    with IOCProcess([str(IOCS / "pva_ioc.py")], wait_for="GRP:X") as ioc:
+        yield ioc
+
+
+@pytest.fixture
+def ctx(ioc):
+    conf = {k: v for k, v in ioc.env.items() if k.startswith("EPICS_PVA")}
+    c = Context("pva", conf=conf, useenv=False, nt=False)
+    yield c
+    c.close()
+
+
+def test_group_pvget(ioc):
+    out = ioc.pvget("GRP:XY")
+    assert "x" in out and "y" in out and "mm" in out, out
+
+
+def test_group_values_and_atomic_update(ioc, ctx):
+    v = ctx.get("GRP:XY", timeout=5)
+    assert v["x.value"] == 1.0 and v["y.value"] == 2.0
+    updates = []
+    sub = ctx.monitor("GRP:XY", updates.append)
+    try:
+        time.sleep(1.0)
+        ioc.send("x.set(5.0); y.set(6.0)")
+        deadline = time.monotonic() + 5
+        while not any(u["y.value"] == 6.0 for u in updates) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        sub.close()
+    last = updates[-1]
+    assert (last["x.value"], last["y.value"]) == (5.0, 6.0)
+
+
+def test_nttable(ioc, ctx):
+    v = ctx.get("TBL", timeout=5)
+    assert v.getID() == "epics:nt/NTTable:1.0"
+    assert list(v["labels"]) == ["Position", "Count"]
+    np.testing.assert_array_equal(v["value.A"], [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(v["value.B"], [10, 20, 30])
+    out = ioc.pvget("TBL")
+    assert "Position" in out and "Count" in out, out
+
+
+def test_nttable_put_writes_columns(ioc, ctx):
+    ctx.put("TBL", {"value.A": [7.0, 8.0], "value.B": [70, 80]}, wait=True, timeout=10)
+    v = ctx.get("TBL", timeout=5)
+    np.testing.assert_array_equal(v["value.A"], [7.0, 8.0])
+    np.testing.assert_array_equal(v["value.B"], [70, 80])
+    assert ioc.caget("TBL:B").split()[:3] == ["16", "70", "80"]
+    ioc.stop()
+    out = ioc.output()
+    assert "A got [7.0, 8.0]" in out and "B got [70, 80]" in out
