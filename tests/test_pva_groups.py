@@ -66,3 +66,13 @@ def test_nttable_put_writes_columns(ioc, ctx):
     ioc.stop()
     out = ioc.output()
     assert "A got [7.0, 8.0]" in out and "B got [70, 80]" in out
+
+
+def test_pva_can_be_switched_off():
+    with IOCProcess(["-m", "softioc", "demo"], wait_for="DEMO:UPTIME",
+                    env={"PYTHONIOC_PVA": "NO"}) as off:
+        assert off.caget("DEMO:MESSAGE") == "hello"
+        result = off.run_tool("pvget", "-w", "1", "DEMO:MESSAGE", check=False)
+        assert result.returncode != 0
+        off.stop()
+        assert "QSRV2" not in off.output()
