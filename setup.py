@@ -7,7 +7,8 @@ from setuptools_dso import Extension, setup
 
 ext = Extension(
     name="softioc._ext",
-    sources=["src/softioc/_ext/module.c", "src/softioc/_ext/devsup.c"],
+    sources=["src/softioc/_ext/module.c", "src/softioc/_ext/devsup.c",
+             "src/softioc/_ext/fieldwatch.c"],
     depends=["src/softioc/_ext/pythonioc.h"],
     include_dirs=[epicscorelibs.path.include_path],
     dsos=["epicscorelibs.lib.dbCore", "epicscorelibs.lib.Com"],

@@ -84,6 +84,8 @@ def ioc_init(disp: Dispatcher | None) -> None:
         if _running:
             raise RuntimeError("iocInit() was already called: EPICS runs one IOC per process")
         ensure_dbd()
+        for hook in _init_hooks:
+            hook()
         if disp is not None:
             _dispatcher = disp
         elif _dispatcher is None:
@@ -97,6 +99,12 @@ def ioc_init(disp: Dispatcher | None) -> None:
 
 
 _start_hooks: list[Callable[[], None]] = []
+_init_hooks: list[Callable[[], None]] = []
+
+
+def before_init(hook: Callable[[], None]) -> None:
+    """Run hook just before iocInit (access security installs its ACF here)."""
+    _init_hooks.append(hook)
 
 
 def after_init(hook: Callable[[], None]) -> None:

@@ -24,6 +24,7 @@ log = logging.getLogger("softioc")
 
 OnUpdate = Callable[[Any], Any]
 Validate = Callable[[Any, Any], bool]
+FieldCallback = Callable[[str, str], Any]
 
 # numpy dtypes of the FTVL menu (menuFtype)
 FTVL_DTYPES: dict[str, np.dtype[Any]] = {
@@ -71,6 +72,24 @@ class Record(_ext.RecordCore):
 
     def _from_c(self, value: Any) -> Any:
         return value
+
+    def on_field_change(self, field: str, callback: FieldCallback) -> None:
+        """Call ``callback(field, value_text)`` on the dispatcher after a client
+        (CA or PVA) writes ``field`` (``"*"``: any field) of this record."""
+        if not (field == "*" or (field.isupper() and field.isalnum())):
+            raise ValueError(f"{field!r} is not a field name")
+        self.__dict__.setdefault("_field_callbacks", {}).setdefault(field, []).append(callback)
+        self._flags |= _ext.RF_FIELD_WATCH
+
+    # Called from C (no lock held, GIL held) after a client wrote a field.
+    def _on_field_write(self, field: str) -> None:
+        callbacks = self.__dict__.get("_field_callbacks", {})
+        targets = callbacks.get(field, []) + callbacks.get("*", [])
+        if not targets:
+            return
+        value = _ext.get_field(f"{self.name}.{field}")
+        for callback in targets:
+            _lifecycle.dispatcher()(callback, (field, value))
 
     @property
     def record_type(self) -> str:

@@ -28,6 +28,7 @@ import epicsdbbuilder
 import numpy as np
 
 from . import _ext, _lifecycle
+from . import access as _access  # noqa: F401  (installs the default ACF at iocInit)
 from . import autosave as _autosave
 from ._record import (
     FTVL_DTYPES,
@@ -162,6 +163,7 @@ def _make(
     severity = fields.pop("initial_severity", None)
     alarm = fields.pop("initial_alarm", None)
     autosave = fields.pop("autosave", None)
+    field_callbacks = fields.pop("on_field_change", None)
     out_opts = {k: fields.pop(k) for k in _OUT_OPTIONS if k in fields}
     if out_opts and not issubclass(cls, OutRecord):
         raise TypeError(f"{full}: {', '.join(out_opts)} only apply to output records")
@@ -184,6 +186,8 @@ def _make(
     except Exception:
         _forget(dbrecord)
         raise
+    for field, callback in (field_callbacks or {}).items():
+        record.on_field_change(field, callback)
     _pending[full] = record
     _autosave.add(record, autosave if autosave is not None else _autosave.context_fields())
     return record

@@ -462,6 +462,8 @@ long pyioc_install_put_hooks(void)
     long status = 0;
 
     errSymbolAdd(S_pyioc_rejected, "put refused by the IOC's validate()");
+    if (pyioc_install_field_watch())
+        return -1;
     str_on_write = PyUnicode_InternFromString("_on_write");
     str_validate_put = PyUnicode_InternFromString("_validate_put");
     if (!str_on_write || !str_validate_put)

@@ -20,6 +20,7 @@
 #include <errMdef.h>
 #include <iocInit.h>
 #include <iocsh.h>
+#include <asDbLib.h>
 #include <recSup.h>
 #include <epicsExit.h>
 
@@ -568,6 +569,7 @@ static PyMethodDef RecordCore_methods[] = {
 static PyGetSetDef RecordCore_getset[] = {
     {"_flags", (getter)RecordCore_get_flags, (setter)RecordCore_set_flags, NULL, NULL},
     {"_rtype", (getter)RecordCore_get_rtype, NULL, NULL, NULL},
+    {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL, NULL},
     {NULL},
 };
 
@@ -747,7 +749,21 @@ static PyObject *m_exit(PyObject *mod, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* Access security configuration file, read by iocInit. */
+static PyObject *m_set_acf(PyObject *mod, PyObject *args)
+{
+    const char *path;
+    long status;
+    if (!PyArg_ParseTuple(args, "s", &path))
+        return NULL;
+    status = asSetFilename(path);
+    if (status)
+        return epics_error(status, path);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef module_methods[] = {
+    {"set_acf", m_set_acf, METH_VARARGS, "asSetFilename(path): the ACF iocInit loads."},
     {"load_database", m_load_database, METH_VARARGS, "dbLoadDatabase(file, path, subs)"},
     {"load_records", m_load_records, METH_VARARGS, "dbLoadRecords(file, subs)"},
     {"register", m_register, METH_NOARGS,
@@ -777,7 +793,8 @@ PyMODINIT_FUNC PyInit__ext(void)
     Py_INCREF(&RecordCoreType);
     if (PyModule_AddObject(m, "RecordCore", (PyObject *)&RecordCoreType) < 0 ||
             PyModule_AddIntConstant(m, "RF_ON_WRITE", RF_ON_WRITE) < 0 ||
-            PyModule_AddIntConstant(m, "RF_VALIDATE", RF_VALIDATE) < 0) {
+            PyModule_AddIntConstant(m, "RF_VALIDATE", RF_VALIDATE) < 0 ||
+            PyModule_AddIntConstant(m, "RF_FIELD_WATCH", RF_FIELD_WATCH) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -67,6 +67,7 @@ typedef struct {
 /* RecordCore.flags */
 #define RF_ON_WRITE   1   /* call owner._on_write(value) when an output processes */
 #define RF_VALIDATE   2   /* call owner._validate_put(value) after a client put */
+#define RF_FIELD_WATCH 4  /* call owner._on_field_write(field) after a client put */
 
 extern const type_info pyioc_types[];
 const type_info *pyioc_find_type(const char *name);
@@ -76,6 +77,9 @@ int pyioc_is_ours(dbCommon *prec);
 void pyioc_apply_pending(RecordCore *rc, dbCommon *prec);
 long pyioc_install_put_hooks(void);
 size_t pyioc_value_bytes(RecordCore *rc, epicsUInt32 *nord);
+
+/* fieldwatch.c */
+long pyioc_install_field_watch(void);
 
 /* module.c: conversions used by devsup.c, GIL held */
 PyObject *pyioc_value_to_python(RecordCore *rc);

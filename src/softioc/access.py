@@ -1,0 +1,62 @@
+"""Access security: who may write which records, from an EPICS ACF.
+
+By default every client may read and write (as in an IOC with no ACF), with
+``TRAPWRITE`` on, so that ``on_field_change`` callbacks see client writes.
+Load your own rules before iocInit and put records in groups with the
+``ASG`` field::
+
+    from softioc import access, builder
+    access.load_acf('''
+        UAG(operators) {alice, bob}
+        ASG(DEFAULT) { RULE(1, READ) RULE(1, WRITE, TRAPWRITE) }
+        ASG(PROTECTED) { RULE(1, READ) RULE(1, WRITE, TRAPWRITE) { UAG(operators) } }
+    ''')
+    builder.aOut("SETPOINT", 0.0, ASG="PROTECTED")
+
+A refused put reaches the client as an error (CA: no write access; PVA:
+"Put not permitted") and the record keeps its value; reads still work.
+Keep ``TRAPWRITE`` in your WRITE rules if you use ``on_field_change``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from . import _ext, _lifecycle
+
+__all__ = ["DEFAULT_ACF", "load_acf"]
+
+DEFAULT_ACF = """\
+ASG(DEFAULT) {
+    RULE(1, READ)
+    RULE(1, WRITE, TRAPWRITE)
+}
+"""
+
+_acf_text = DEFAULT_ACF
+
+
+def load_acf(acf: str | os.PathLike[str]) -> None:
+    """Use these access security rules (ACF text, or a path to an .acf file)."""
+    global _acf_text
+    if _lifecycle.is_running():
+        raise RuntimeError("load_acf() must come before iocInit()")
+    text = str(acf)
+    if "ASG" not in text and Path(text).exists():
+        text = Path(text).read_text()
+    if "ASG(" not in text.replace(" ", ""):
+        raise ValueError("an ACF needs at least one ASG(...) { ... } group")
+    _acf_text = text
+
+
+def _install() -> None:
+    fd, path = tempfile.mkstemp(prefix="pythonioc-", suffix=".acf")
+    with os.fdopen(fd, "w") as f:
+        f.write(_acf_text)
+    _ext.set_acf(path)
+    _lifecycle.after_init(lambda: os.unlink(path))
+
+
+_lifecycle.before_init(_install)

@@ -1,0 +1,72 @@
+"""Client writes to non-VAL fields reach Python; a client changing SCAN does
+not stop values set from Python reaching monitors."""
+
+import subprocess
+import time
+
+import pytest
+
+from softioc.testing import IOCProcess, epics_tool
+
+from .clients import CLIENTS
+from .conftest import IOCS
+
+
+@pytest.fixture(scope="module")
+def ioc():
+    with IOCProcess([str(IOCS / "fields_ioc.py")], wait_for="FLD:SP") as ioc:
+        yield ioc
+
+
+def seen(ioc):
+    return ioc.caget("FLD:SEEN.VAL$", "-S")
+
+
+def wait_seen(ioc, text):
+    deadline = time.monotonic() + 5
+    while text not in seen(ioc) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert text in seen(ioc)
+
+
+@pytest.mark.parametrize("protocol, egu", [("ca", "uA"), ("pva", "nA")])
+def test_field_change_callback(ioc, protocol, egu):
+    client = CLIENTS[protocol](ioc)
+    try:
+        assert client.put("FLD:SP.EGU", egu)
+    finally:
+        client.close()
+    wait_seen(ioc, f"EGU={egu}")
+
+
+def test_unwatched_field_is_quiet_and_any_field_is_seen(ioc):
+    ioc.caput("FLD:SP.DESC", "hello")
+    ioc.caput("FLD:SP.HIHI", "42")
+    wait_seen(ioc, "HIHI=42")
+    assert "DESC" not in seen(ioc)
+    ioc.caput("FLD:ANY.DRVH", "99")
+    ioc.caput("FLD:ANY", "5")
+    wait_seen(ioc, "DRVH=99")
+    wait_seen(ioc, "VAL=5")
+
+
+@pytest.mark.parametrize("scan", ["1 second", ".1 second", "I/O Intr", "Passive"])
+def test_set_reaches_monitor_whatever_scan(ioc, scan, tmp_path):
+    assert "rror" not in ioc.caput("FLD:AI.SCAN", scan).stdout
+    assert ioc.caget("FLD:AI.SCAN") == scan
+    sink = open(tmp_path / "mon.txt", "w")
+    mon = subprocess.Popen(["stdbuf", "-oL", epics_tool("camonitor"), "FLD:AI"], env=ioc.env,
+                           stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        time.sleep(1.0)
+        value = 100 + len(scan)
+        ioc.send(f"ai.set({value})")
+        deadline = time.monotonic() + 5
+        while str(value) not in (tmp_path / "mon.txt").read_text() \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        mon.terminate()
+        mon.wait(5)
+        sink.close()
+    assert str(value) in (tmp_path / "mon.txt").read_text()
