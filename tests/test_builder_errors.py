@@ -72,9 +72,11 @@ def test_wrong_initial_value(make, value, error):
         make("BAD:VALUE", value)
 
 
-def test_mbb_index_beyond_states_and_too_many_states():
-    with pytest.raises(ValueError):
-        builder.mbbIn("BAD:MBB", *[f"S{i}" for i in range(17)])
+def test_mbb_index_beyond_states_and_big_enum_limits():
+    with pytest.raises(TypeError, match="severities"):
+        builder.mbbIn("BAD:MBB", *[(f"S{i}", "MAJOR") for i in range(17)])
+    with pytest.raises(ValueError, match="initial state"):
+        builder.mbbOut("BAD:MBB3", *[f"S{i}" for i in range(17)], initial_value=17)
     with pytest.raises(ValueError):
         builder.mbbIn("BAD:MBB2", "a", "b", initial_value=16)
 

@@ -38,6 +38,7 @@ FTVL_DTYPES: dict[str, np.dtype[Any]] = {
     "UINT64": np.dtype(np.uint64),
     "FLOAT": np.dtype(np.float32),
     "DOUBLE": np.dtype(np.float64),
+    "STRING": np.dtype("S40"),          # EPICS strings: 40 bytes with the NUL
 }
 
 
@@ -96,6 +97,11 @@ class Record(_ext.RecordCore):
         """The EPICS record type, e.g. ``"ai"``."""
         return str(self._rtype)
 
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        """Every field this record type has (from the record type's dbd)."""
+        return _field_names(type(self._dbrecord))
+
     def get_field(self, field: str) -> str:
         """Read any field of the record as text (``dbgf``)."""
         if not _lifecycle.is_running():
@@ -124,6 +130,16 @@ class Record(_ext.RecordCore):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} ({self._rtype})>"
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(dbtype: type) -> tuple[str, ...]:
+    if dbtype not in _FIELD_NAMES:
+        entry = dbtype._validate.dbEntry  # type: ignore[attr-defined]  # epicsdbbuilder's dbd
+        _FIELD_NAMES[dbtype] = tuple(entry.iterate_fields())
+    return _FIELD_NAMES[dbtype]
 
 
 class InRecord(Record):
@@ -214,12 +230,18 @@ class OutRecord(Record):
 
 
 class ArrayMixin(Record):
-    """Waveform, aai, aao: values are 1-D numpy arrays of the FTVL type."""
+    """Waveform, aai, aao: values are 1-D numpy arrays of the FTVL type
+    (lists of str for FTVL=STRING)."""
 
-    dtype: np.dtype[Any]
-    nelm: int
+    def __init__(self, rtype: str, name: str, dbrecord: Any, *, dtype: np.dtype[Any],
+                 nelm: int, **options: Any) -> None:
+        self.dtype = dtype
+        self.nelm = nelm
+        super().__init__(rtype, name, dbrecord, **options)
 
     def _to_c(self, value: Any) -> npt.NDArray[Any]:
+        if self.dtype.kind == "S":
+            return self._strings_to_c(value)
         arr = np.asarray(value)
         if arr.dtype.kind in "US":
             if self.dtype.itemsize != 1:
@@ -245,17 +267,32 @@ class ArrayMixin(Record):
                 arr = arr.astype(self.dtype)
         return np.ascontiguousarray(arr)
 
-    def _from_c(self, value: Any) -> npt.NDArray[Any]:
+    def _strings_to_c(self, value: Any) -> npt.NDArray[Any]:
+        items = [value] if isinstance(value, (str, bytes)) else list(value)
+        if len(items) > self.nelm:
+            raise ValueError(f"{self.name}: {len(items)} strings do not fit NELM={self.nelm}")
+        encoded = [v.encode() if isinstance(v, str) else v for v in items]
+        for v in encoded:
+            if not isinstance(v, bytes):
+                raise TypeError(f"{self.name}: needs strings, got {v!r}")
+            if len(v) >= 40:
+                raise ValueError(f"{self.name}: {v!r} is longer than 39 bytes")
+        return np.array(encoded, dtype=self.dtype)
+
+    def _from_c(self, value: Any) -> Any:
         if isinstance(value, bytes):
-            return np.frombuffer(value, dtype=self.dtype).copy()
-        return np.asarray(value)
+            arr = np.frombuffer(value, dtype=self.dtype)
+            if self.dtype.kind == "S":
+                return [b.decode(errors="replace") for b in arr]
+            return arr.copy()
+        return value if self.dtype.kind == "S" else np.asarray(value)
 
     def set(self, value: Any, process: bool = True, severity: int | None = None,
             alarm: int | None = None, timestamp: float | None = None) -> None:
         """Write a 1-D array (of at most NELM elements) and process."""
         super().set(self._to_c(value), process, severity, alarm, timestamp)
 
-    def get(self) -> npt.NDArray[Any]:
+    def get(self) -> Any:
         """A copy of the current array (NORD elements)."""
         return self._from_c(super().get())
 

@@ -44,7 +44,7 @@ from ._record import (
 __all__ = [
     "aIn", "aOut", "boolIn", "boolOut", "longIn", "longOut", "int64In", "int64Out",
     "stringIn", "stringOut", "longStringIn", "longStringOut", "mbbIn", "mbbOut",
-    "WaveformIn", "WaveformOut", "Action",
+    "WaveformIn", "WaveformOut", "aaIn", "aaOut", "Action",
     "SetDeviceName", "UnsetDevice", "GetRecordNames", "LoadDatabase", "ClearRecords",
     "SetPrefix", "records", "PP", "CP", "MS", "NP",
 ]
@@ -343,15 +343,66 @@ def _mbb_fields(options: Sequence[Any], fields: dict[str, Any]) -> None:
 
 
 def mbbIn(name: str, *options: Any, **fields: Any) -> InRecord:
-    """An ``mbbi`` record; ``options`` are state names or (name, severity)."""
+    """An ``mbbi`` record; ``options`` are state names or (name, severity).
+
+    More than 16 states (beyond what mbbi can hold) make a ``longin`` holding
+    the index, ``NAME:CHOICES`` (a string waveform of the states) and, over
+    PV Access, ``NAME:ENUM``, an NTEnum with the full choice list.
+    """
+    if len(options) > len(_MBB_STATES):
+        return _big_enum("longin", InRecord, name, options, fields)  # type: ignore[return-value]
     _mbb_fields(options, fields)
     return _make("mbbi", InRecord, name, _SKIP, fields)  # type: ignore[no-any-return]
 
 
 def mbbOut(name: str, *options: Any, **fields: Any) -> OutRecord:
-    """An ``mbbo`` record; ``options`` are state names or (name, severity)."""
+    """An ``mbbo`` record; ``options`` are state names or (name, severity).
+
+    More than 16 states: a ``longout`` as for mbbIn, whose puts outside the
+    states are refused.
+    """
+    if len(options) > len(_MBB_STATES):
+        return _big_enum("longout", OutRecord, name, options, fields)  # type: ignore[return-value]
     _mbb_fields(options, fields)
     return _make("mbbo", OutRecord, name, _SKIP, fields)  # type: ignore[no-any-return]
+
+
+def _big_enum(rtype: str, cls: type[Record], name: str, options: Sequence[Any],
+              fields: dict[str, Any]) -> Record:
+    if any(isinstance(o, tuple) for o in options):
+        raise TypeError("per-state severities need at most 16 states (an mbb record)")
+    if not all(isinstance(o, str) and len(o.encode()) < 40 for o in options):
+        raise ValueError("enum states must be str of at most 39 bytes")
+    n = len(options)
+    fields.update(LOPR=0, HOPR=n - 1)
+    if rtype == "longout":
+        user_validate = fields.pop("validate", None)
+
+        def in_range(record: Any, value: Any) -> bool:
+            ok = 0 <= value < n
+            return ok and (user_validate is None or bool(user_validate(record, value)))
+
+        fields["validate"] = in_range
+    initial = fields.pop("initial_value", _SKIP)
+    if initial is not _SKIP and not (isinstance(initial, int) and 0 <= initial < n):
+        raise ValueError(f"initial state {initial!r} is not an index 0..{n - 1}")
+    record: Record = _make(rtype, cls, name, initial, fields)
+    full = record.name
+    choices = records.waveform(f"{name}:CHOICES", FTVL="STRING", NELM=n,
+                               INP={"const": list(options)}, PINI="YES")
+    group = f"{full}:ENUM"
+    index_map: dict[str, Any] = {"+type": "plain", "+channel": "VAL", "+trigger": "*"}
+    if rtype == "longout":
+        index_map["+putorder"] = 0
+    record._dbrecord.add_info("Q:group", {group: {
+        "+id": "epics:nt/NTEnum:1.0",
+        "value": {"+type": "structure", "+id": "enum_t"},
+        "value.index": index_map,
+        "": {"+type": "meta", "+channel": "VAL"},
+    }})
+    choices.add_info("Q:group", {group: {
+        "value.choices": {"+type": "plain", "+channel": "VAL", "+trigger": ""}}})
+    return record
 
 
 # ---- arrays ----------------------------------------------------------------
@@ -369,7 +420,12 @@ def _array_fields(value: Any, fields: dict[str, Any]) -> tuple[np.dtype[Any], in
             dtype = np.dtype(datatype)
         elif value is not None:
             v = np.asarray(value)
-            dtype = np.dtype(np.uint8) if v.dtype.kind in "US" else v.dtype
+            if v.dtype.kind in "US" and v.ndim == 0:
+                dtype = np.dtype(np.uint8)          # one text: a CHAR waveform
+            elif v.dtype.kind in "US":
+                dtype = np.dtype("S40")             # a list of texts: FTVL=STRING
+            else:
+                dtype = v.dtype
         else:
             dtype = np.dtype(np.float64)
         names = {d: n for n, d in FTVL_DTYPES.items()}
@@ -377,16 +433,19 @@ def _array_fields(value: Any, fields: dict[str, Any]) -> tuple[np.dtype[Any], in
             dtype = np.dtype(np.uint8)
         if dtype.kind == "i" and dtype.itemsize == 8 and dtype not in names:
             dtype = np.dtype(np.int64)
+        if dtype.kind in "US":
+            dtype = np.dtype("S40")
         if dtype not in names:
             raise TypeError(f"no waveform element type for numpy dtype {dtype}")
         ftvl = names[dtype]
     if ftvl not in FTVL_DTYPES:
-        raise ValueError(f"FTVL {ftvl!r} is not a numeric element type")
+        raise ValueError(f"FTVL {ftvl!r} is not an element type Python records support")
     if nelm is None:
         if value is None:
             raise TypeError("a waveform needs an initial value, length= or NELM=")
         v = np.asarray(value)
-        nelm = len(v.item().encode()) + 1 if v.dtype.kind == "U" else max(1, np.atleast_1d(v).size)
+        text = v.dtype.kind == "U" and v.ndim == 0
+        nelm = len(v.item().encode()) + 1 if text else max(1, np.atleast_1d(v).size)
     fields["NELM"] = int(nelm)
     fields["FTVL"] = ftvl
     return FTVL_DTYPES[ftvl], int(nelm)
@@ -398,16 +457,8 @@ def _waveform(cls: type[Record], name: str, value: tuple[Any, ...],
         raise TypeError("give at most one initial value")
     initial = value[0] if value else fields.pop("initial_value", None)
     dtype, nelm = _array_fields(initial, fields)
-    full = _full_name(name)
-    _check_new(full)
-
-    class Sized(cls):  # type: ignore[valid-type,misc]
-        pass
-
-    Sized.dtype = dtype
-    Sized.nelm = nelm
-    Sized.__name__ = Sized.__qualname__ = cls.__name__
-    return _make(rtype, Sized, name, _SKIP if initial is None else initial, fields, dtyp)
+    return _make(rtype, cls, name, _SKIP if initial is None else initial, fields, dtyp,
+                 dtype=dtype, nelm=nelm)
 
 
 def WaveformIn(name: str, *value: Any, **fields: Any) -> ArrayInRecord:
@@ -418,6 +469,16 @@ def WaveformIn(name: str, *value: Any, **fields: Any) -> ArrayInRecord:
 def WaveformOut(name: str, *value: Any, **fields: Any) -> ArrayOutRecord:
     """A ``waveform`` of numbers clients can write."""
     return _waveform(ArrayOutRecord, name, value, fields, "Python out")  # type: ignore[no-any-return]
+
+
+def aaIn(name: str, *value: Any, **fields: Any) -> ArrayInRecord:
+    """An ``aai`` (array analogue input) record; as WaveformIn."""
+    return _waveform(ArrayInRecord, name, value, fields, "Python", "aai")  # type: ignore[no-any-return]
+
+
+def aaOut(name: str, *value: Any, **fields: Any) -> ArrayOutRecord:
+    """An ``aao`` (array analogue output) record; as WaveformOut."""
+    return _waveform(ArrayOutRecord, name, value, fields, "Python", "aao")  # type: ignore[no-any-return]
 
 
 # ---- loading ---------------------------------------------------------------

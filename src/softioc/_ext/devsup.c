@@ -27,6 +27,7 @@
 #include <devSup.h>
 #include <recGbl.h>
 #include <errlog.h>
+#include <cantProceed.h>
 #include <recSup.h>
 #include <registryRecordType.h>
 #include <epicsExport.h>
@@ -171,8 +172,6 @@ static long init_common(dbCommon *prec)
             void *bptr = *FIELD(prec, ti->val, void *);
             epicsUInt32 n = rc->init_nord < nelm ? rc->init_nord : nelm;
             size_t esize = dbValueSize(*FIELD(prec, ti->ftvl, epicsEnum16));
-            if (!bptr)
-                return 0;   /* aai/aao pass 0: asked again in pass 1 */
             memcpy(bptr, rc->init_buf, n * esize);
             *FIELD(prec, ti->nord, epicsUInt32) = n;
             break;
@@ -206,12 +205,16 @@ static long init_convert_none(dbCommon *prec)
 
 static long init_array_out(dbCommon *prec)
 {
-    /* aai/aao call us in pass 0 (no buffer yet) and again in pass 1 if we
-     * return AAI_DEVINIT_PASS1. */
+    /* aai/aao call us in pass 0, before any buffer exists, and let device
+     * support provide it: allocate it here so the initial value fits. */
     RecordCore *rc = core_of(prec);
     const type_info *ti = rc ? rc->ti : NULL;
-    if (ti && !*FIELD(prec, ti->val, void *))
-        return AAI_DEVINIT_PASS1;
+    if (ti && !*FIELD(prec, ti->val, void *)) {
+        epicsUInt32 nelm = *FIELD(prec, ti->nelm, epicsUInt32);
+        *FIELD(prec, ti->val, void *) = callocMustSucceed(
+            nelm ? nelm : 1, dbValueSize(*FIELD(prec, ti->ftvl, epicsEnum16)),
+            "pythonIOC: array buffer");
+    }
     return init_common(prec);
 }
 

@@ -1,0 +1,75 @@
+"""aai/aao, waveforms of every numeric type and of strings, enums of >16 states."""
+
+import numpy as np
+import pytest
+from p4p.client.thread import Context
+
+from softioc.testing import IOCProcess
+
+from .clients import CLIENTS
+from .conftest import IOCS
+
+DTYPES = ["int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64",
+          "float32", "float64"]
+
+
+@pytest.fixture(scope="module")
+def ioc():
+    with IOCProcess([str(IOCS / "types_ioc.py")], wait_for="T:AAI") as ioc:
+        yield ioc
+
+
+@pytest.fixture
+def pva(ioc):
+    conf = {k: v for k, v in ioc.env.items() if k.startswith("EPICS_PVA")}
+    ctx = Context("pva", conf=conf, useenv=False, nt=False)
+    yield ctx
+    ctx.close()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_waveform_types_over_pva(pva, dtype):
+    v = pva.get(f"T:WF:{dtype}", timeout=5)["value"]
+    assert v.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(v, [1, 2, 3])
+
+
+@pytest.mark.parametrize("protocol", ["ca", "pva"])
+def test_aai_aao(ioc, protocol):
+    client = CLIENTS[protocol](ioc)
+    try:
+        np.testing.assert_array_equal(client.get("T:AAI", like=[0.0]), [1.5, 2.5])
+        assert client.put("T:AAO", [7, 8, 9])
+        np.testing.assert_array_equal(client.get("T:AAO", like=[0]), [7, 8, 9])
+    finally:
+        client.close()
+
+
+def test_string_waveform(ioc, pva):
+    assert list(pva.get("T:STRS", timeout=5)["value"]) == ["alpha", "beta"]
+    pva.put("T:STRS", ["x", "y", "z"], wait=True, timeout=5)
+    assert list(pva.get("T:STRS", timeout=5)["value"]) == ["x", "y", "z"]
+    assert ioc.caget("T:STRS.NORD") == "3"
+    assert ioc.caget("T:STRS").split()[1:] == ["x", "y", "z"]
+
+
+def test_big_enum(ioc, pva):
+    assert ioc.caget("T:BIG") == "17"
+    assert ioc.caget("T:BIG:CHOICES").split()[:3] == ["20", "State0", "State1"]
+    e = pva.get("T:BIG:ENUM", timeout=5)
+    assert e["value.index"] == 17
+    assert list(e["value.choices"]) == [f"State{i}" for i in range(20)]
+    assert "error" in ioc.caput("T:BIGOUT", "25").stdout.lower()  # refused: no such state
+    assert ioc.caget("T:BIGOUT") == "3"
+    assert "error" not in ioc.caput("T:BIGOUT", "19").stdout.lower()
+    assert pva.get("T:BIGOUT:ENUM", timeout=5)["value.index"] == 19
+
+
+def test_introspection_and_callbacks(ioc):
+    ioc.caput("T:AAO", "2", "5", "6", options=["-a"])
+    ioc.stop()
+    out = ioc.output()
+    assert "FIELDS" in out and "True" in out
+    assert "AAO got [5, 6]" in out
+    assert "BIGOUT got 19" in out
+    assert "STRS got ['x', 'y', 'z']" in out
