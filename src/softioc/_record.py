@@ -59,6 +59,8 @@ class Record(_ext.RecordCore):
         self.name: str = name
         self._dbrecord = dbrecord
         self._initial: Any = None
+        self._dtyp = "Python"
+        self._spare_name = name     # its name in the database (differs for run-time records)
 
     # Called by RecordCore.set() before iocInit.
     def _preinit_set(self, value: Any, severity: int | None, alarm: int | None) -> None:
@@ -172,6 +174,18 @@ class OutRecord(Record):
         blocking: bool = False,
     ) -> None:
         super().__init__(rtype, name, dbrecord)
+        self._last: Any = None
+        self._configure(on_update, on_update_name, validate, always_update, blocking)
+
+    def _configure(
+        self,
+        on_update: OnUpdate | None = None,
+        on_update_name: Callable[[Any, str], Any] | None = None,
+        validate: Validate | None = None,
+        always_update: bool = False,
+        blocking: bool = False,
+    ) -> None:
+        """Set the callbacks (also used when a spare record is named at run time)."""
         if on_update is not None and on_update_name is not None:
             raise TypeError("give on_update or on_update_name, not both")
         if on_update_name is not None:
@@ -182,8 +196,7 @@ class OutRecord(Record):
         self._validate = validate
         self._always_update = always_update
         self._blocking = blocking
-        self._last: Any = None
-        flags = 0
+        flags = self._flags & ~(_ext.RF_ON_WRITE | _ext.RF_VALIDATE)
         if self._on_update is not None:
             flags |= _ext.RF_ON_WRITE
         if validate is not None:

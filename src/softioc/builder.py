@@ -46,7 +46,7 @@ __all__ = [
     "stringIn", "stringOut", "longStringIn", "longStringOut", "mbbIn", "mbbOut",
     "WaveformIn", "WaveformOut", "aaIn", "aaOut", "Action",
     "SetDeviceName", "UnsetDevice", "GetRecordNames", "LoadDatabase", "ClearRecords",
-    "SetPrefix", "records", "PP", "CP", "MS", "NP",
+    "SetPrefix", "records", "PP", "CP", "MS", "NP", "Alias", "ReserveRecords", "SpareRecords",
 ]
 
 PP, CP, MS, NP = epicsdbbuilder.PP, epicsdbbuilder.CP, epicsdbbuilder.MS, epicsdbbuilder.NP
@@ -89,14 +89,13 @@ records = _Records()
 
 def SetDeviceName(name: str) -> None:
     """Prefix every following record name with ``name:``."""
-    _init_builder()
-    epicsdbbuilder.SetPrefix(name)
+    SetPrefix(name)
 
 
 def SetPrefix(prefix: str | None) -> None:
     """Same as SetDeviceName; None removes the prefix."""
     _init_builder()
-    epicsdbbuilder.SetPrefix(prefix)
+    epicsdbbuilder.GetRecordNames().prefix = [] if prefix is None else [prefix]
 
 
 def UnsetDevice() -> None:
@@ -125,8 +124,6 @@ def _check_new(full: str) -> None:
         raise ValueError(f"record name {full!r} has a character EPICS does not allow there")
     if full in _pending or full in _loaded or (_lifecycle._dbd_loaded and _ext.record_exists(full)):
         raise ValueError(f"record {full!r} already exists")
-    if _lifecycle.is_running():
-        raise RuntimeError(f"cannot create {full!r}: records are created before iocInit()")
 
 
 def _checked(make: Callable[[], Any], full: str) -> Any:
@@ -164,32 +161,138 @@ def _make(
     alarm = fields.pop("initial_alarm", None)
     autosave = fields.pop("autosave", None)
     field_callbacks = fields.pop("on_field_change", None)
+    aliases = fields.pop("alias", None) or []
+    aliases = [aliases] if isinstance(aliases, str) else list(aliases)
+    for a in aliases:
+        _check_new(a)
     out_opts = {k: fields.pop(k) for k in _OUT_OPTIONS if k in fields}
     if out_opts and not issubclass(cls, OutRecord):
         raise TypeError(f"{full}: {', '.join(out_opts)} only apply to output records")
     unknown = [k for k in fields if not k.isupper()]
     if unknown:
         raise TypeError(f"{full}: unknown keyword(s) {', '.join(sorted(unknown))}")
+    if _lifecycle.is_running():
+        if autosave:
+            raise TypeError(f"{full}: autosave is set up before iocInit")
+        record = _name_spare(rtype, dtyp, full, fields, extra)
+        for a in [full, *aliases]:
+            _ext.create_alias(record._spare_name, a)
+        _apply_initial(record, initial, severity, alarm)
+        if isinstance(record, OutRecord):
+            record._last = None
+            record._configure(**out_opts)     # after the initial value: no on_update for it
+        for field, callback in (field_callbacks or {}).items():
+            record.on_field_change(field, callback)
+        _loaded[full] = record
+        return record
     fields.setdefault("TSE", -2)    # device (Python) time: set(timestamp=...) works
     if not cls.is_output:
         fields.setdefault("PINI", "YES")
     fields = {k: v for k, v in fields.items() if v is not None}
     maker = getattr(epicsdbbuilder.records, rtype)
     dbrecord = _checked(lambda: maker(name, DTYP=dtyp, **fields), full)
+    for a in aliases:
+        dbrecord.add_alias(a)
     try:
         record = cls(rtype, full, dbrecord, **out_opts, **extra) if out_opts or extra else \
             cls(rtype, full, dbrecord)
-        if initial is not _SKIP and initial is not None:
-            record.set(initial, severity=severity, alarm=alarm)
-        elif severity:
-            record.set_alarm(severity, alarm or 0)
+        _apply_initial(record, initial, severity, alarm)
     except Exception:
         _forget(dbrecord)
         raise
     for field, callback in (field_callbacks or {}).items():
         record.on_field_change(field, callback)
+    record._dtyp = dtyp
     _pending[full] = record
     _autosave.add(record, autosave if autosave is not None else _autosave.context_fields())
+    return record
+
+
+def _apply_initial(record: Record, initial: Any, severity: int | None,
+                   alarm: int | None) -> None:
+    if initial is not _SKIP and initial is not None:
+        record.set(initial, severity=severity, alarm=alarm)
+    elif severity:
+        record.set_alarm(severity, alarm or 0)
+
+
+# ---- records after iocInit -------------------------------------------------
+#
+# EPICS cannot add records to a running database safely (lock sets and scan
+# lists are built once by iocInit, and clients may find a half-made record).
+# What it can do at run time is give an existing record another name
+# (dbCreateAlias, live for CA and PVA at once) and change its fields.  So
+# ReserveRecords() makes spare records before iocInit, and builder calls after
+# iocInit configure a spare and name it.
+
+_spares: dict[tuple[str, str], list[Record]] = {}
+_FIXED_AT_INIT = {"NELM", "FTVL", "SIZV", "DTYP", "INP", "OUT", "PINI", "TSE"}
+
+
+def ReserveRecords(kind: Callable[..., Any], count: int, **fields: Any) -> None:
+    """Make ``count`` spare records so that ``kind`` (a builder function, e.g.
+    ``builder.aIn``) can create records after iocInit.
+
+    For arrays give the largest ``length`` (and the ``datatype``) needed.
+    A record made at run time is a spare renamed by an alias: clients and
+    Python use the new name; ``dbl`` and its NAME field show the spare's.
+    """
+    if _lifecycle.is_running():
+        raise RuntimeError("ReserveRecords() must come before iocInit()")
+    if count < 0:
+        raise ValueError("count must be >= 0")
+    base = _full_name(f"SPARE_{kind.__name__}")
+    for _ in range(count):
+        name = f"{base}_{len(_spare_list(kind)) + 1}"
+        names = epicsdbbuilder.GetRecordNames()
+        saved = list(names.prefix)
+        names.prefix = []
+        try:
+            record = kind(name, **dict(fields))
+        finally:
+            names.prefix = saved
+        record._spare_name = name
+        _spares.setdefault((record._rtype, record._dtyp), []).append(record)
+        _spare_kinds.setdefault(kind.__name__, []).append(record)
+
+
+_spare_kinds: dict[str, list[Record]] = {}
+
+
+def _spare_list(kind: Callable[..., Any]) -> list[Record]:
+    return _spare_kinds.get(kind.__name__, [])
+
+
+def SpareRecords() -> dict[str, int]:
+    """How many spare records of each builder kind are left."""
+    return {k: sum(1 for r in v if r in _free()) for k, v in _spare_kinds.items()}
+
+
+def _free() -> list[Record]:
+    return [r for pool in _spares.values() for r in pool]
+
+
+def _name_spare(rtype: str, dtyp: str, full: str, fields: dict[str, Any],
+                extra: dict[str, Any]) -> Record:
+    pool = _spares.get((rtype, dtyp), [])
+    for record in pool:
+        dtype, nelm = extra.get("dtype"), extra.get("nelm")
+        if dtype is not None and (record.dtype != dtype or record.nelm < nelm):
+            continue
+        break
+    else:
+        raise RuntimeError(
+            f"cannot create {full!r} after iocInit: no spare {rtype} record left "
+            f"(reserve some with builder.ReserveRecords(...) before iocInit)")
+    if "dtype" in extra:        # checked against the spare above
+        fields = {k: v for k, v in fields.items() if k not in ("NELM", "FTVL")}
+    fixed = sorted(set(fields) & _FIXED_AT_INIT)
+    if fixed:
+        raise TypeError(f"{full}: {', '.join(fixed)} cannot change after iocInit")
+    for field, value in fields.items():
+        _ext.put_field(f"{record._spare_name}.{field}", str(value))
+    pool.remove(record)
+    record.name = full
     return record
 
 
@@ -482,6 +585,18 @@ def aaOut(name: str, *value: Any, **fields: Any) -> ArrayOutRecord:
 
 
 # ---- loading ---------------------------------------------------------------
+
+def Alias(record: Record | str, alias: str) -> None:
+    """Give a record (a builder record, or the name of any record, e.g. one
+    from a .db file) another name, before or after iocInit."""
+    _check_new(alias)
+    if isinstance(record, Record) and record.name in _pending:
+        record._dbrecord.add_alias(alias)
+        return
+    name = record._spare_name if isinstance(record, Record) else str(record)
+    _lifecycle.ensure_dbd()
+    _ext.create_alias(name, alias)
+
 
 def LoadDatabase() -> None:
     """Load every record built so far into the IOC's database (before iocInit)."""

@@ -749,6 +749,33 @@ static PyObject *m_exit(PyObject *mod, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* alias(record, alias): another name for a record, before or after iocInit.
+ * The PV name table is locked by Base; the alias is live for CA and PVA at once. */
+static PyObject *m_create_alias(PyObject *mod, PyObject *args)
+{
+    const char *name, *alias;
+    DBENTRY entry;
+    long status;
+    if (!PyArg_ParseTuple(args, "ss", &name, &alias))
+        return NULL;
+    if (!pdbbase) {
+        PyErr_SetString(PyExc_RuntimeError, "no database loaded yet");
+        return NULL;
+    }
+    dbInitEntry(pdbbase, &entry);
+    status = dbFindRecord(&entry, name);
+    if (!status)
+        status = dbCreateAlias(&entry, alias);
+    dbFinishEntry(&entry);
+    if (status == S_dbLib_recExists) {
+        PyErr_Format(PyExc_ValueError, "%s already exists", alias);
+        return NULL;
+    }
+    if (status)
+        return epics_error(status, alias);
+    Py_RETURN_NONE;
+}
+
 /* Access security configuration file, read by iocInit. */
 static PyObject *m_set_acf(PyObject *mod, PyObject *args)
 {
@@ -764,6 +791,7 @@ static PyObject *m_set_acf(PyObject *mod, PyObject *args)
 
 static PyMethodDef module_methods[] = {
     {"set_acf", m_set_acf, METH_VARARGS, "asSetFilename(path): the ACF iocInit loads."},
+    {"create_alias", m_create_alias, METH_VARARGS, "Another name for a record."},
     {"load_database", m_load_database, METH_VARARGS, "dbLoadDatabase(file, path, subs)"},
     {"load_records", m_load_records, METH_VARARGS, "dbLoadRecords(file, subs)"},
     {"register", m_register, METH_NOARGS,
