@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from . import _ext, _lifecycle
+from . import _ext, _lifecycle, alarm
 
 __all__ = ["Record", "InRecord", "OutRecord", "ArrayMixin"]
 
@@ -223,13 +223,20 @@ class OutRecord(Record):
         if self._blocking:
             _lifecycle.dispatcher()(callback, (value,), self._finish_write)
             return True
-        _lifecycle.dispatcher()(callback, (value,))
+        _lifecycle.dispatcher()(callback, (value,), self._after_update)
         return False
 
     def _finish_write(self, failed: bool = False) -> None:
+        # A failed on_update leaves the record in WRITE/INVALID alarm.
         self._complete(failed)
 
     _finish_write._takes_failed = True  # type: ignore[attr-defined]
+
+    def _after_update(self, failed: bool = False) -> None:
+        if failed:
+            self._post_alarm(alarm.INVALID_ALARM, alarm.WRITE_ALARM)
+
+    _after_update._takes_failed = True  # type: ignore[attr-defined]
 
     # Called from C after a client put, before it is accepted (record locked).
     def _validate_put(self, raw: Any) -> bool:

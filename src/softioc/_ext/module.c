@@ -22,6 +22,7 @@
 #include <iocsh.h>
 #include <asDbLib.h>
 #include <recSup.h>
+#include <recGbl.h>
 #include <epicsExit.h>
 
 #include <iocshRegisterCommon.h>
@@ -482,6 +483,33 @@ static PyObject *RecordCore_set_alarm(RecordCore *self, PyObject *args, PyObject
     Py_RETURN_NONE;
 }
 
+/* Raise an alarm without processing (e.g. on_update failed): posted to
+ * monitors now, cleared by the next processing. */
+static PyObject *RecordCore_post_alarm(RecordCore *self, PyObject *args)
+{
+    int sevr, stat;
+    if (!PyArg_ParseTuple(args, "ii", &sevr, &stat))
+        return NULL;
+    if (sevr < 0 || sevr > INVALID_ALARM || stat < 0 || stat >= ALARM_NSTATUS) {
+        PyErr_SetString(PyExc_ValueError, "no such severity or status");
+        return NULL;
+    }
+    if (!self->prec || !pyioc_ioc_running)
+        Py_RETURN_NONE;
+    Py_BEGIN_ALLOW_THREADS
+    dbScanLock(self->prec);
+    if (!self->prec->pact) {
+        unsigned short mask;
+        recGblSetSevr(self->prec, stat, sevr);
+        mask = recGblResetAlarms(self->prec);
+        if (mask)
+            db_post_events(self->prec, NULL, mask);
+    }
+    dbScanUnlock(self->prec);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
 /* Finish an asynchronous (blocking) write: the second pass of processing. */
 static PyObject *RecordCore_complete(RecordCore *self, PyObject *args)
 {
@@ -562,6 +590,7 @@ static PyMethodDef RecordCore_methods[] = {
      "set_alarm(severity, alarm, timestamp=None): process with a new alarm."},
     {"_set_initial", (PyCFunction)RecordCore_set_initial, METH_VARARGS, NULL},
     {"_complete", (PyCFunction)RecordCore_complete, METH_VARARGS, NULL},
+    {"_post_alarm", (PyCFunction)RecordCore_post_alarm, METH_VARARGS, NULL},
     {"_bind", (PyCFunction)RecordCore_bind, METH_VARARGS, NULL},
     {NULL},
 };

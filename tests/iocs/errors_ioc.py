@@ -1,0 +1,21 @@
+"""on_update callbacks that fail, under the asyncio dispatcher."""
+
+from softioc import builder, softioc
+from softioc.asyncio_dispatcher import AsyncioDispatcher
+
+
+def boom(value):
+    raise RuntimeError(f"sync boom {value}")
+
+
+async def aboom(value):
+    raise ValueError(f"async boom {value}")
+
+
+sync = builder.aOut("ERR:SYNC", 0.0, on_update=boom)
+asyn = builder.aOut("ERR:ASYNC", 0.0, on_update=aboom)
+block = builder.aOut("ERR:BLOCK", 0.0, on_update=boom, blocking=True)
+fine = builder.aIn("ERR:FINE", 1.0)
+builder.LoadDatabase()
+softioc.iocInit(AsyncioDispatcher())
+softioc.interactive_ioc(globals())
