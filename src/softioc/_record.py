@@ -58,14 +58,16 @@ class Record(_ext.RecordCore):
         super().__init__(rtype)
         self.name: str = name
         self._dbrecord = dbrecord
+        self._dbtype: type = type(dbrecord)
         self._initial: Any = None
         self._dtyp = "Python"
         self._spare_name = name     # its name in the database (differs for run-time records)
 
     # Called by RecordCore.set() before iocInit.
     def _preinit_set(self, value: Any, severity: int | None, alarm: int | None) -> None:
-        self._set_initial(self._to_c(value), severity or 0, alarm or 0)
-        self._initial = self._from_c(self._to_c(value))
+        raw = self._to_c(value)
+        self._set_initial(raw, severity or 0, alarm or 0)
+        self._initial = self._from_c(raw)
 
     def _preinit_get(self) -> Any:
         return self._initial
@@ -102,7 +104,11 @@ class Record(_ext.RecordCore):
     @property
     def field_names(self) -> tuple[str, ...]:
         """Every field this record type has (from the record type's dbd)."""
-        return _field_names(type(self._dbrecord))
+        return _field_names(self._dbtype)
+
+    def _loaded(self) -> None:
+        # The .db text is loaded: the builder's copy of the fields is not needed.
+        self._dbrecord = None
 
     def get_field(self, field: str) -> str:
         """Read any field of the record as text (``dbgf``)."""
@@ -113,16 +119,16 @@ class Record(_ext.RecordCore):
     def set_field(self, field: str, value: Any) -> None:
         """Write any field of the record as a client would (``dbpf``)."""
         if not _lifecycle.is_running():
-            if field.isupper():
+            if field.isupper() and self._dbrecord is not None:
                 setattr(self._dbrecord, field, value)
                 return
-            raise RuntimeError("set_field() needs a running IOC: call iocInit() first")
+            raise RuntimeError("between LoadDatabase() and iocInit() fields cannot be set")
         _ext.put_field(f"{self.name}.{field}", str(value))
 
     # Before LoadDatabase the record's fields read as epicsdbbuilder links
     # (for INP/OUT/FLNK of other records), as in pythonSoftIOC.
     def __getattr__(self, field: str) -> Any:
-        if field.isupper() and "_dbrecord" in self.__dict__:
+        if field.isupper() and self.__dict__.get("_dbrecord") is not None:
             return getattr(self._dbrecord, field)
         raise AttributeError(f"{type(self).__name__!s} has no attribute {field!r}")
 

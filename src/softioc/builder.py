@@ -66,7 +66,26 @@ def _init_builder() -> None:
         epicsdbbuilder.InitialiseDbd()
         epicsdbbuilder.LoadDbdFile(os.path.join(_lifecycle.DBD_PATH, "softioc.dbd"))
         epicsdbbuilder.SetSimpleRecordNames(None, ":")
+        for rtype in epicsdbbuilder.records.GetRecords():
+            _memoise_validation(getattr(epicsdbbuilder.records, rtype)._validate)
         _dbd_ready = True
+
+
+def _memoise_validation(validator: Any) -> None:
+    """epicsdbbuilder checks each field by walking the record type's field
+    list: a pure function of (field, text), so remember the answers (the same
+    DTYP, TSE, EGU... recur on every record)."""
+    check = validator.ValidFieldValue
+    ok: set[tuple[str, str]] = set()
+
+    def valid_field_value(name: str, value: Any) -> None:
+        key = (name, str(value))
+        if key not in ok:
+            check(name, value)
+            if len(ok) < 100_000:
+                ok.add(key)
+
+    validator.ValidFieldValue = valid_field_value
 
 
 class _Records:
@@ -616,6 +635,7 @@ def LoadDatabase() -> None:
         os.unlink(path)
     for full, record in _pending.items():
         record._bind(full)
+        record._loaded()
         _loaded[full] = record
     _pending.clear()
     epicsdbbuilder.ResetRecords()
