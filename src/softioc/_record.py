@@ -9,10 +9,12 @@ initial values, callbacks for client puts, and field access.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
+import epicsdbbuilder
 import numpy as np
 import numpy.typing as npt
 
@@ -57,8 +59,7 @@ class Record(_ext.RecordCore):
     def __init__(self, rtype: str, name: str, dbrecord: Any) -> None:
         super().__init__(rtype)
         self.name: str = name
-        self._dbrecord = dbrecord
-        self._dbtype: type = type(dbrecord)
+        self._dbrecord = dbrecord     # epicsdbbuilder's handle: links to this record
         self._initial: Any = None
         self._dtyp = "Python"
         self._spare_name = name     # its name in the database (differs for run-time records)
@@ -104,11 +105,15 @@ class Record(_ext.RecordCore):
     @property
     def field_names(self) -> tuple[str, ...]:
         """Every field this record type has (from the record type's dbd)."""
-        return _field_names(self._dbtype)
+        return _field_names(getattr(epicsdbbuilder.records, self._rtype))
+
+    def add_info(self, name: str, value: Any) -> None:
+        """Add an ``info(name, value)`` tag (dicts become JSON), before iocInit."""
+        text = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+        _ext.put_static(self._spare_name, name, text, True)
 
     def _loaded(self) -> None:
-        # The .db text is loaded: the builder's copy of the fields is not needed.
-        self._dbrecord = None
+        """Called once LoadDatabase has bound the record."""
 
     def get_field(self, field: str) -> str:
         """Read any field of the record as text (``dbgf``)."""
@@ -119,16 +124,14 @@ class Record(_ext.RecordCore):
     def set_field(self, field: str, value: Any) -> None:
         """Write any field of the record as a client would (``dbpf``)."""
         if not _lifecycle.is_running():
-            if field.isupper() and self._dbrecord is not None:
-                setattr(self._dbrecord, field, value)
-                return
-            raise RuntimeError("between LoadDatabase() and iocInit() fields cannot be set")
+            _ext.put_static(self._spare_name, field, str(value), False)
+            return
         _ext.put_field(f"{self.name}.{field}", str(value))
 
     # Before LoadDatabase the record's fields read as epicsdbbuilder links
     # (for INP/OUT/FLNK of other records), as in pythonSoftIOC.
     def __getattr__(self, field: str) -> Any:
-        if field.isupper() and self.__dict__.get("_dbrecord") is not None:
+        if field.isupper() and "_dbrecord" in self.__dict__:
             return getattr(self._dbrecord, field)
         raise AttributeError(f"{type(self).__name__!s} has no attribute {field!r}")
 

@@ -18,6 +18,7 @@ Other EPICS record types (``calc``, ``calcout``, ``aSub``, ...) are built with
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
@@ -137,11 +138,12 @@ def _full_name(name: str) -> str:
 
 
 def _check_new(full: str) -> None:
+    _lifecycle.ensure_dbd()
     if len(full) > MAX_NAME:
         raise ValueError(f"record name {full!r} is {len(full)} characters; EPICS allows {MAX_NAME}")
     if _BAD_NAME.search(full):
         raise ValueError(f"record name {full!r} has a character EPICS does not allow there")
-    if full in _pending or full in _loaded or (_lifecycle._dbd_loaded and _ext.record_exists(full)):
+    if full in _pending or full in _loaded or _ext.record_exists(full):
         raise ValueError(f"record {full!r} already exists")
 
 
@@ -207,17 +209,18 @@ def _make(
     fields.setdefault("TSE", -2)    # device (Python) time: set(timestamp=...) works
     if not cls.is_output:
         fields.setdefault("PINI", "YES")
-    fields = {k: v for k, v in fields.items() if v is not None}
-    maker = getattr(epicsdbbuilder.records, rtype)
-    dbrecord = _checked(lambda: maker(name, DTYP=dtyp, **fields), full)
-    for a in aliases:
-        dbrecord.add_alias(a)
+    # Straight into EPICS's static database, checked by EPICS (no .db text).
+    texts = [("DTYP", dtyp)] + [(k, _field_text(v)) for k, v in fields.items() if v is not None]
+    _ext.create_record(rtype, full, texts)
     try:
-        record = cls(rtype, full, dbrecord, **out_opts, **extra) if out_opts or extra else \
-            cls(rtype, full, dbrecord)
+        for a in aliases:
+            _ext.create_alias(full, a)
+        link = epicsdbbuilder.ImportRecord(full)     # for links from other records
+        record = cls(rtype, full, link, **out_opts, **extra) if out_opts or extra else \
+            cls(rtype, full, link)
         _apply_initial(record, initial, severity, alarm)
     except Exception:
-        _forget(dbrecord)
+        _ext.delete_record(full)
         raise
     for field, callback in (field_callbacks or {}).items():
         record.on_field_change(field, callback)
@@ -315,10 +318,13 @@ def _name_spare(rtype: str, dtyp: str, full: str, fields: dict[str, Any],
     return record
 
 
-def _forget(dbrecord: Any) -> None:
-    # Drop a half-made record from epicsdbbuilder's set.
-    rs = epicsdbbuilder.recordset.recordset
-    rs._RecordSet__RecordSet.pop(dbrecord.name, None)
+def _field_text(value: Any) -> str:
+    """A field value as .db text (records become links, dicts JSON)."""
+    if callable(value):
+        value = value()
+    if isinstance(value, dict):
+        return json.dumps(value)
+    return str(value)
 
 
 def _limits(**limits: Any) -> dict[str, Any]:
@@ -516,7 +522,7 @@ def _big_enum(rtype: str, cls: type[Record], name: str, options: Sequence[Any],
     index_map: dict[str, Any] = {"+type": "plain", "+channel": "VAL", "+trigger": "*"}
     if rtype == "longout":
         index_map["+putorder"] = 0
-    record._dbrecord.add_info("Q:group", {group: {
+    record.add_info("Q:group", {group: {
         "+id": "epics:nt/NTEnum:1.0",
         "value": {"+type": "structure", "+id": "enum_t"},
         "value.index": index_map,
@@ -609,11 +615,7 @@ def Alias(record: Record | str, alias: str) -> None:
     """Give a record (a builder record, or the name of any record, e.g. one
     from a .db file) another name, before or after iocInit."""
     _check_new(alias)
-    if isinstance(record, Record) and record.name in _pending:
-        record._dbrecord.add_alias(alias)
-        return
     name = record._spare_name if isinstance(record, Record) else str(record)
-    _lifecycle.ensure_dbd()
     _ext.create_alias(name, alias)
 
 
@@ -626,13 +628,15 @@ def LoadDatabase() -> None:
     _autosave.restore(_pending)
     for hook in _before_load_hooks:
         hook(_pending)
-    fd, path = tempfile.mkstemp(suffix=".db", prefix="pythonioc-")
-    os.close(fd)
-    try:
-        epicsdbbuilder.WriteRecords(path)
-        _ext.load_records(path, None)
-    finally:
-        os.unlink(path)
+    if epicsdbbuilder.CountRecords():
+        # Records made with records.<type>(...) go through .db text.
+        fd, path = tempfile.mkstemp(suffix=".db", prefix="pythonioc-")
+        os.close(fd)
+        try:
+            epicsdbbuilder.WriteRecords(path)
+            _ext.load_records(path, None)
+        finally:
+            os.unlink(path)
     for full, record in _pending.items():
         record._bind(full)
         record._loaded()
@@ -652,6 +656,8 @@ def before_load(hook: Callable[[dict[str, Record]], None]) -> None:
 def ClearRecords() -> None:
     """Forget records built but not yet loaded."""
     _init_builder()
+    for name in _pending:
+        _ext.delete_record(name)
     _pending.clear()
     epicsdbbuilder.ResetRecords()
 

@@ -143,7 +143,7 @@ def _attach(pending: Mapping[str, Record]) -> None:
         record = pending.get(name)
         if record is None:
             raise RuntimeError(f"group field maps {name}, which is not being loaded now")
-        record._dbrecord.add_info("Q:group", info)
+        record.add_info("Q:group", info)
     for dbrecord, info in _extra_info.values():
         dbrecord.add_info("Q:group", info)
     _groups.clear()

@@ -778,6 +778,127 @@ static PyObject *m_exit(PyObject *mod, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* ---- building records in the static database (before iocInit) ---------- */
+
+/* create_record(rtype, name, [(field, text), ...], info_json_or_None)
+ * Fields are checked by EPICS itself (dbVerify/dbPutString); on any error
+ * the record is deleted again and nothing is left behind. */
+static PyObject *m_create_record(PyObject *mod, PyObject *args)
+{
+    const char *rtype, *name;
+    PyObject *fields, *seq = NULL;
+    DBENTRY entry;
+    long status;
+    Py_ssize_t i, n;
+
+    if (!PyArg_ParseTuple(args, "ssO", &rtype, &name, &fields))
+        return NULL;
+    if (pyioc_ioc_running) {
+        PyErr_SetString(PyExc_RuntimeError, "records are created before iocInit()");
+        return NULL;
+    }
+    seq = PySequence_Fast(fields, "fields must be a sequence of (name, text)");
+    if (!seq)
+        return NULL;
+    dbInitEntry(pdbbase, &entry);
+    status = dbFindRecordType(&entry, rtype);
+    if (status) {
+        PyErr_Format(PyExc_ValueError, "no record type %s", rtype);
+        goto fail;
+    }
+    status = dbCreateRecord(&entry, name);
+    if (status) {
+        PyErr_Format(PyExc_ValueError, status == S_dbLib_recExists ?
+                     "record %s already exists" : "cannot create record %s", name);
+        goto fail;
+    }
+    n = PySequence_Fast_GET_SIZE(seq);
+    for (i = 0; i < n; i++) {
+        const char *field, *text;
+        char *problem;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "ss", &field, &text))
+            goto undo;
+        if (dbFindField(&entry, field)) {
+            PyErr_Format(PyExc_TypeError, "%s: %s records have no field %s", name, rtype, field);
+            goto undo;
+        }
+        problem = dbVerify(&entry, text);
+        if (problem || dbPutString(&entry, text)) {
+            PyErr_Format(PyExc_ValueError, "%s: cannot set %s to \"%s\": %s", name, field,
+                         text, problem ? problem : "refused by EPICS");
+            goto undo;
+        }
+    }
+    dbFinishEntry(&entry);
+    Py_DECREF(seq);
+    Py_RETURN_NONE;
+undo:
+    dbFindRecord(&entry, name);
+    dbDeleteRecord(&entry);
+fail:
+    dbFinishEntry(&entry);
+    Py_XDECREF(seq);
+    return NULL;
+}
+
+/* delete_record(name): undo create_record before iocInit. */
+static PyObject *m_delete_record(PyObject *mod, PyObject *args)
+{
+    const char *name;
+    DBENTRY entry;
+    if (!PyArg_ParseTuple(args, "s", &name))
+        return NULL;
+    if (pyioc_ioc_running) {
+        PyErr_SetString(PyExc_RuntimeError, "records cannot be deleted after iocInit()");
+        return NULL;
+    }
+    dbInitEntry(pdbbase, &entry);
+    if (!dbFindRecord(&entry, name))
+        dbDeleteRecord(&entry);
+    dbFinishEntry(&entry);
+    Py_RETURN_NONE;
+}
+
+/* put_static(name, field, text) / put_info(name, info, text): before iocInit. */
+static PyObject *m_put_static(PyObject *mod, PyObject *args)
+{
+    const char *name, *field, *text;
+    DBENTRY entry;
+    char *problem = NULL;
+    long status;
+    int info;
+    if (!PyArg_ParseTuple(args, "sssp", &name, &field, &text, &info))
+        return NULL;
+    if (pyioc_ioc_running) {
+        PyErr_SetString(PyExc_RuntimeError, "use put_field() once the IOC runs");
+        return NULL;
+    }
+    dbInitEntry(pdbbase, &entry);
+    status = dbFindRecord(&entry, name);
+    if (status) {
+        dbFinishEntry(&entry);
+        PyErr_Format(PyExc_ValueError, "no record %s", name);
+        return NULL;
+    }
+    if (info) {
+        status = dbPutInfo(&entry, field, text);
+    } else if (dbFindField(&entry, field)) {
+        dbFinishEntry(&entry);
+        PyErr_Format(PyExc_TypeError, "%s has no field %s", name, field);
+        return NULL;
+    } else {
+        problem = dbVerify(&entry, text);
+        status = problem ? -1 : dbPutString(&entry, text);
+    }
+    dbFinishEntry(&entry);
+    if (status) {
+        PyErr_Format(PyExc_ValueError, "%s: cannot set %s to \"%s\": %s", name, field, text,
+                     problem ? problem : "refused by EPICS");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 /* alias(record, alias): another name for a record, before or after iocInit.
  * The PV name table is locked by Base; the alias is live for CA and PVA at once. */
 static PyObject *m_create_alias(PyObject *mod, PyObject *args)
@@ -821,6 +942,9 @@ static PyObject *m_set_acf(PyObject *mod, PyObject *args)
 static PyMethodDef module_methods[] = {
     {"set_acf", m_set_acf, METH_VARARGS, "asSetFilename(path): the ACF iocInit loads."},
     {"create_alias", m_create_alias, METH_VARARGS, "Another name for a record."},
+    {"create_record", m_create_record, METH_VARARGS, "Create a record with fields (static)."},
+    {"delete_record", m_delete_record, METH_VARARGS, "Delete a record (before iocInit)."},
+    {"put_static", m_put_static, METH_VARARGS, "Set a field or info item (before iocInit)."},
     {"load_database", m_load_database, METH_VARARGS, "dbLoadDatabase(file, path, subs)"},
     {"load_records", m_load_records, METH_VARARGS, "dbLoadRecords(file, subs)"},
     {"register", m_register, METH_NOARGS,
