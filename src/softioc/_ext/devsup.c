@@ -51,6 +51,7 @@
 #include <aaoRecord.h>
 
 volatile int pyioc_ioc_running = 0;
+volatile int pyioc_python_gone = 0;
 
 #define SCALAR(rtype, kind, out, maxe) \
     {#rtype, kind, out, offsetof(rtype##Record, val), 0, 0, 0, maxe}
@@ -270,7 +271,7 @@ static long write_common(dbCommon *prec)
             prec->ppn->status = notifyError;
         return S_pyioc_rejected;
     }
-    if (!(rc->flags & RF_ON_WRITE))
+    if (!(rc->flags & RF_ON_WRITE) || pyioc_python_gone)
         return 0;
 
     gil = PyGILState_Ensure();
@@ -400,7 +401,10 @@ static void restore(RecordCore *rc)
 
 static int validate_with_python(RecordCore *rc)
 {
-    PyGILState_STATE gil = PyGILState_Ensure();
+    PyGILState_STATE gil;
+    if (pyioc_python_gone)
+        return 0;                   /* nobody left to approve it */
+    gil = PyGILState_Ensure();
     PyObject *value = pyioc_value_to_python(rc);
     PyObject *res = value ?
         PyObject_CallMethodOneArg((PyObject *)rc, str_validate_put, value) : NULL;

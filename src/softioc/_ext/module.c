@@ -772,6 +772,7 @@ static PyObject *m_exit(PyObject *mod, PyObject *args)
     int status = 0;
     if (!PyArg_ParseTuple(args, "|i", &status))
         return NULL;
+    pyioc_python_gone = 1;
     Py_BEGIN_ALLOW_THREADS
     epicsExitCallAtExits();
     Py_END_ALLOW_THREADS

@@ -85,5 +85,7 @@ long pyioc_install_field_watch(void);
 PyObject *pyioc_value_to_python(RecordCore *rc);
 
 extern volatile int pyioc_ioc_running;
+/* Set when Python shuts down: EPICS threads must not call into it any more. */
+extern volatile int pyioc_python_gone;
 
 #endif
