@@ -109,3 +109,14 @@ def test_good_records_have_types_and_names():
     assert a.name == "DEV:OUT" and a.record_type == "ao" and a.is_output
     assert b.name == "PLAIN" and b.record_type == "ai" and not b.is_output
     assert a.get() == 1.5
+
+
+def test_set_blocking_default():
+    assert builder.SetBlocking(True) is False
+    try:
+        blocking = builder.aOut("BLK:A", on_update=print)
+        explicit = builder.aOut("BLK:B", on_update=print, blocking=False)
+    finally:
+        assert builder.SetBlocking(False) is True
+    plain = builder.aOut("BLK:C", on_update=print)
+    assert (blocking._blocking, explicit._blocking, plain._blocking) == (True, False, False)

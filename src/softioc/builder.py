@@ -47,6 +47,7 @@ __all__ = [
     "stringIn", "stringOut", "longStringIn", "longStringOut", "mbbIn", "mbbOut",
     "WaveformIn", "WaveformOut", "aaIn", "aaOut", "Action",
     "SetDeviceName", "UnsetDevice", "GetRecordNames", "LoadDatabase", "ClearRecords",
+    "SetBlocking",
     "SetPrefix", "records", "PP", "CP", "MS", "NP", "Alias", "ReserveRecords", "SpareRecords",
 ]
 
@@ -159,6 +160,15 @@ def _checked(make: Callable[[], Any], full: str) -> Any:
 
 
 _OUT_OPTIONS = ("on_update", "on_update_name", "validate", "always_update", "blocking")
+_blocking_default = False
+
+
+def SetBlocking(blocking: bool) -> bool:
+    """Make following output records ``blocking`` unless they say otherwise;
+    returns the previous setting."""
+    global _blocking_default
+    previous, _blocking_default = _blocking_default, bool(blocking)
+    return previous
 _SKIP = object()
 
 
@@ -187,6 +197,8 @@ def _make(
     for a in aliases:
         _check_new(a)
     out_opts = {k: fields.pop(k) for k in _OUT_OPTIONS if k in fields}
+    if issubclass(cls, OutRecord) and _blocking_default and "blocking" not in out_opts:
+        out_opts["blocking"] = True
     if out_opts and not issubclass(cls, OutRecord):
         raise TypeError(f"{full}: {', '.join(out_opts)} only apply to output records")
     unknown = [k for k in fields if not k.isupper()]
