@@ -82,3 +82,31 @@ def test_terminal_prompt_and_ctrl_d():
     finally:
         os.close(leader)
         os.close(follower)
+
+
+def test_cli_run_options(tmp_path):
+    script = tmp_path / "ioc.py"
+    script.write_text(
+        "from softioc import builder, softioc, _lifecycle\n"
+        "rec = builder.longIn('CLI:X', 5)\n"
+        "builder.LoadDatabase()\n"
+        "softioc.iocInit()\n"
+        "print('DISPATCHER', type(_lifecycle.dispatcher()).__name__, flush=True)\n"
+        "softioc.interactive_ioc(globals())\n")
+    cmd = ["-m", "softioc", "run", "--dispatcher", "asyncio", "--non-interactive",
+           "--no-pva", str(script)]
+    with IOCProcess(cmd, wait_for="CLI:X") as ioc:
+        assert ioc.caget("CLI:X") == "5"
+        assert ioc.run_tool("pvget", "-w", "1", "CLI:X", check=False).returncode != 0
+        ioc.proc.stdin.close()              # not interactive: EOF does not end it
+        time.sleep(0.5)
+        assert ioc.proc.poll() is None
+        ioc.proc.send_signal(signal.SIGTERM)
+        assert wait_exit(ioc) == 0
+        assert "DISPATCHER AsyncioDispatcher" in ioc.output()
+
+
+def test_cli_help_explains_itself():
+    out = subprocess.run([sys.executable, "-m", "softioc", "run", "--help"],
+                         capture_output=True, text=True).stdout
+    assert "--dispatcher" in out and "--non-interactive" in out

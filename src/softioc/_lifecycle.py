@@ -118,9 +118,20 @@ def _started_hooks_run() -> None:
 
 
 def _default_dispatcher() -> Dispatcher:
+    """``PYTHONIOC_DISPATCHER`` (asyncio, cothread, thread) if set; else
+    cothread's when cothread is imported; else a worker thread."""
     import sys
 
-    if "cothread" in sys.modules:
+    choice = os.environ.get("PYTHONIOC_DISPATCHER", "").lower()
+    if choice == "asyncio":
+        from .asyncio_dispatcher import AsyncioDispatcher
+
+        return AsyncioDispatcher()
+    if choice == "thread":
+        return ThreadDispatcher()
+    if choice not in ("", "cothread"):
+        raise ValueError(f"PYTHONIOC_DISPATCHER={choice!r}: use asyncio, cothread or thread")
+    if choice == "cothread" or "cothread" in sys.modules:
         from .cothread_dispatcher import CothreadDispatcher
 
         return CothreadDispatcher()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import runpy
 import sys
 
@@ -18,10 +19,27 @@ def main(argv: list[str] | None = None) -> None:
     demo.add_argument("--prefix", default="DEMO", help="record name prefix (default DEMO)")
     demo.add_argument("--non-interactive", action="store_true",
                       help="no shell: serve until SIGINT/SIGTERM")
-    run = sub.add_parser("run", help="run an IOC script (as `python SCRIPT`)")
+    run = sub.add_parser(
+        "run", help="run an IOC script (as `python SCRIPT`)",
+        description="Run a Python IOC script.  Options here apply when the script "
+                    "leaves them to pythonIOC (iocInit() without a dispatcher; "
+                    "interactive_ioc()).")
+    run.add_argument("--dispatcher", choices=["asyncio", "cothread", "thread"],
+                     help="what runs on_update callbacks (default: cothread's if the "
+                          "script imports cothread, else a worker thread)")
+    run.add_argument("--non-interactive", action="store_true",
+                     help="no shell: interactive_ioc() serves until SIGINT/SIGTERM")
+    run.add_argument("--no-pva", action="store_true", help="serve Channel Access only")
     run.add_argument("script", help="the Python file that builds and starts the IOC")
     run.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
     args = parser.parse_args(argv)
+    if args.command == "run":
+        if args.dispatcher:
+            os.environ["PYTHONIOC_DISPATCHER"] = args.dispatcher
+        if args.non_interactive:
+            os.environ["PYTHONIOC_INTERACTIVE"] = "NO"
+        if args.no_pva:
+            os.environ["PYTHONIOC_PVA"] = "NO"
 
     if args.command == "demo":
         from . import demo as demo_ioc

@@ -177,6 +177,8 @@ def interactive_ioc(context: dict[str, Any] | None = None, call_exit: bool = Tru
     """
     kind = _stdin_kind()
     _install_sigterm()
+    if os.environ.get("PYTHONIOC_INTERACTIVE", "").upper() in ("NO", "0", "FALSE"):
+        kind = "none"           # `pythonioc run --non-interactive`
     if kind == "none":
         non_interactive_ioc()
         return
