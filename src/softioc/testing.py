@@ -15,6 +15,7 @@ IOCs of concurrent tests never see each other.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -72,11 +73,18 @@ def _ca_repeater() -> int:
         _repeater_port = free_port()
         env = dict(os.environ, **LOOPBACK_ENV, EPICS_CA_REPEATER_PORT=str(_repeater_port))
         with contextlib.suppress(OSError):
-            subprocess.Popen(
+            repeater = subprocess.Popen(
                 [epics_tool("caRepeater")], env=env, stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
             )
+            atexit.register(_stop, repeater)
     return _repeater_port
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(2)
 
 
 def client_env(ca_port: int, pva_port: int, pva_udp: int) -> dict[str, str]:
