@@ -206,12 +206,17 @@ class IOCProcess:
                 except subprocess.TimeoutExpired:
                     self.proc.kill()
                     self.proc.wait()
+        if self.proc.stdin and not self.proc.stdin.closed:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+        self.output()               # collect and close the pipe
         return int(self.proc.returncode)
 
     def output(self) -> str:
         """Everything the IOC printed (after it stopped)."""
         if self._output is None and self.proc.poll() is not None and self.proc.stdout:
             self._output = self.proc.stdout.read()
+            self.proc.stdout.close()
         return self._output or ""
 
     def send(self, line: str) -> None:
