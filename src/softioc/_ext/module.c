@@ -661,7 +661,26 @@ static PyObject *m_register(PyObject *mod, PyObject *unused)
     status = pyioc_install_put_hooks();
     if (status)
         return PyErr_Occurred() ? NULL : epics_error(status, "installing put hooks");
+    status = pyioc_install_strict_puts(-1);
+    if (status)
+        return epics_error(status, "installing strict puts");
     Py_RETURN_NONE;
+}
+
+/* strict_puts(enable=None) -> bool: switch strict put conversions (strict.c). */
+static PyObject *m_strict_puts(PyObject *mod, PyObject *args)
+{
+    PyObject *enable = Py_None;
+    int on = -1;
+    long status;
+    if (!PyArg_ParseTuple(args, "|O", &enable))
+        return NULL;
+    if (enable != Py_None && (on = PyObject_IsTrue(enable)) < 0)
+        return NULL;
+    status = pyioc_install_strict_puts(on);
+    if (status)
+        return epics_error(status, "strict puts");
+    return PyBool_FromLong(pyioc_strict_puts_enabled());
 }
 
 static PyObject *m_ioc_init(PyObject *mod, PyObject *unused)
@@ -951,6 +970,8 @@ static PyMethodDef module_methods[] = {
     {"register", m_register, METH_NOARGS,
      "Register iocsh commands and all record/device support; hook puts."},
     {"ioc_init", m_ioc_init, METH_NOARGS, "iocInit()"},
+    {"strict_puts", m_strict_puts, METH_VARARGS,
+     "strict_puts(enable=None) -> bool: refuse puts that conversion would change."},
     {"iocsh", m_iocsh, METH_VARARGS, "Run one IOC shell command."},
     {"get_field", m_get_field, METH_VARARGS, "Read REC.FIELD as text."},
     {"put_field", m_put_field, METH_VARARGS, "Write REC.FIELD from text."},

@@ -81,6 +81,11 @@ size_t pyioc_value_bytes(RecordCore *rc, epicsUInt32 *nord);
 /* fieldwatch.c */
 long pyioc_install_field_watch(void);
 
+/* strict.c: range-checked put conversions.  enable: 1 on, 0 plain EPICS,
+ * -1 keep the current choice (first time: $PYTHONIOC_STRICT_PUTS, on). */
+long pyioc_install_strict_puts(int enable);
+int pyioc_strict_puts_enabled(void);
+
 /* module.c: conversions used by devsup.c, GIL held */
 PyObject *pyioc_value_to_python(RecordCore *rc);
 

@@ -1,0 +1,602 @@
+/* Strict puts: no conversion of a put may silently change the value.
+ *
+ * Every put (CA, PVA/QSRV2, dbpf, DB and CA links) is converted to the
+ * field's type by EPICS Base through two tables exported by libdbCore:
+ * dbFastPutConvertRoutine[dbrType][dbfType] (one element) and
+ * dbPutConvertRoutine[dbrType][dbfType] (arrays, and fields with
+ * SPC_DBADDR).  Several of Base's conversions change the value without
+ * saying so: text parsed up to its first bad character ("12abc" -> 12),
+ * numbers cast without a range check (1e13 -> -2147483648, 70000 -> 4464,
+ * -1 -> 4294967295) and enum, menu and device indexes stored without a
+ * matching state (bo 2, SCAN 10).
+ *
+ * The entries that can do so are replaced here by wrappers that check the
+ * value first and refuse it with an error status (the field keeps its
+ * value); a value that passes is stored by Base's own routine, so legal
+ * conversions (fractions truncated, clamping by record support, strings cut
+ * to the field size) are exactly those of EPICS.  Text meant as a number
+ * must be one number and nothing else; a number with a fraction or an
+ * exponent ("1.5", "1e3") means what it would as a double, as Base already
+ * does for DBF_ULONG fields.
+ *
+ * A put refused inside a put-callback (dbProcessNotify) whose callback is not
+ * Base's own C code (QSRV2's blocking put, pvxs) must not fail dbPut: pvxs
+ * throws a C++ exception through dbNotify's C frames, which leaks the record
+ * lock and dbNotify's global lock (and crashes if it happens in a callback
+ * thread).  There the field is left unchanged, dbPut reports success and the
+ * put-callback is failed instead (processNotify.status = notifyError), which
+ * is what Base's own CA server does when a put fails (db_put_process).
+ */
+#define USE_TYPED_RSET
+#if !defined(_WIN32) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE             /* dladdr */
+#endif
+#include "pythonioc.h"
+
+#include <float.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <dbAccess.h>
+#include <dbAddr.h>
+#include <dbBase.h>
+#include <dbChannel.h>
+#include <dbConvert.h>
+#include <dbConvertFast.h>
+#include <dbNotify.h>
+#include <dbStaticLib.h>
+#include <ellLib.h>
+#include <epicsMutex.h>
+#include <epicsStdlib.h>
+#include <epicsString.h>
+#include <errlog.h>
+#include <errMdef.h>
+#include <errSymTbl.h>
+#include <recSup.h>
+
+#ifdef _WIN32
+#include <windows.h>
+#else
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
+
+/* Our statuses; their text reaches PVA clients and Python's put_field(). */
+#define S_pyioc_range    ((600 << 16) | 2)
+#define S_pyioc_notnum   ((600 << 16) | 3)
+#define S_pyioc_nochoice ((600 << 16) | 4)
+
+#define NDBR (DBR_ENUM + 1)
+#define NDBF (DBF_DEVICE + 1)
+
+typedef long (*fastfn)(const void *from, void *to, const dbAddr *paddr);
+typedef long (*arrayfn)(dbAddr *paddr, const void *from, long nRequest,
+                        long no_elements, long offset);
+
+static fastfn orig_fast[NDBR][NDBF];
+static arrayfn orig_array[NDBR][NDBF];
+static int strict_state = -1;       /* -1: not installed yet, 0 off, 1 on */
+
+/* ---- the values a put carries -------------------------------------------- */
+
+enum { K_INT, K_UINT, K_FLT };
+typedef struct {
+    int kind;                   /* K_UINT only above INT64_MAX */
+    epicsInt64 i;
+    epicsUInt64 u;
+    double d;
+} num;
+
+/* Size of one element of a DBR type in a put buffer. */
+static size_t dbr_size(int dbr)
+{
+    static const unsigned char size[NDBR] = {
+        MAX_STRING_SIZE, 1, 1, 2, 2, 4, 4, 8, 8, 4, 8, 2,
+    };
+    return size[dbr];
+}
+
+static void read_num(int dbr, const void *p, num *n)
+{
+    n->kind = K_INT;
+    switch (dbr) {
+    case DBR_CHAR: n->i = *(const epicsInt8 *)p; break;
+    case DBR_UCHAR: n->i = *(const epicsUInt8 *)p; break;
+    case DBR_SHORT: n->i = *(const epicsInt16 *)p; break;
+    case DBR_USHORT: n->i = *(const epicsUInt16 *)p; break;
+    case DBR_LONG: n->i = *(const epicsInt32 *)p; break;
+    case DBR_ULONG: n->i = *(const epicsUInt32 *)p; break;
+    case DBR_INT64: n->i = *(const epicsInt64 *)p; break;
+    case DBR_UINT64:
+        n->u = *(const epicsUInt64 *)p;
+        if (n->u > (epicsUInt64)0x7fffffffffffffffULL)
+            n->kind = K_UINT;
+        else
+            n->i = (epicsInt64)n->u;
+        break;
+    case DBR_FLOAT: n->kind = K_FLT; n->d = *(const epicsFloat32 *)p; break;
+    case DBR_DOUBLE: n->kind = K_FLT; n->d = *(const epicsFloat64 *)p; break;
+    case DBR_ENUM: n->i = *(const epicsEnum16 *)p; break;
+    }
+}
+
+/* Does n, truncated toward zero if it has a fraction, lie in [lo, hi]? */
+static int in_range(const num *n, epicsInt64 lo, epicsUInt64 hi)
+{
+    double t;
+    switch (n->kind) {
+    case K_INT: return n->i >= lo && (n->i < 0 || (epicsUInt64)n->i <= hi);
+    case K_UINT: return n->u <= hi;
+    }
+    if (!isfinite(n->d))
+        return 0;
+    t = trunc(n->d);
+    /* (double)hi + 1 is exact for every hi used here (2^k - 1). */
+    return t >= (double)lo && t < (double)hi + 1.0;
+}
+
+/* Integer field types: the values they hold. */
+static const struct { epicsInt64 lo; epicsUInt64 hi; } int_limits[NDBF] = {
+    [DBF_CHAR] = {-128, 127},
+    [DBF_UCHAR] = {0, 255},
+    [DBF_SHORT] = {-32768, 32767},
+    [DBF_USHORT] = {0, 65535},
+    [DBF_LONG] = {-2147483647LL - 1, 2147483647},
+    [DBF_ULONG] = {0, 4294967295ULL},
+    [DBF_INT64] = {-9223372036854775807LL - 1, 9223372036854775807ULL},
+    [DBF_UINT64] = {0, 18446744073709551615ULL},
+};
+
+#define IS_INT_DBF(d) ((d) >= DBF_CHAR && (d) <= DBF_UINT64)
+#define IS_CHOICE_DBF(d) ((d) >= DBF_ENUM && (d) <= DBF_DEVICE)
+
+/* bo, bi and busy records have two states, named or not: get_enum_strs only
+ * counts up to the last named one.  (An mbbo or mbbi with no named state is
+ * not an enum at all: its VAL is a DBF_USHORT, as cvt_dbaddr says.) */
+static const char *const two_states[] = {"bo", "bi", "busy", NULL};
+
+/* How many choices an enum, menu or device field has (65536 if unknown:
+ * conversions into a plain buffer, as links do, have no field). */
+static epicsUInt32 choices(const dbAddr *paddr, int dbf)
+{
+    dbFldDes *fld = paddr ? paddr->pfldDes : NULL;
+    if (!fld)
+        return 65536;
+    if (dbf == DBF_MENU) {
+        dbMenu *menu = fld->ftPvt;
+        return menu ? (epicsUInt32)menu->nChoice : 65536;
+    }
+    if (dbf == DBF_DEVICE) {
+        dbDeviceMenu *devs = fld->ftPvt;
+        return devs ? (epicsUInt32)devs->nChoice : 1;
+    }
+    {
+        rset *prset = dbGetRset(paddr);
+        struct dbr_enumStrs strs;
+        epicsUInt32 n = 0;
+        int i;
+        if (prset && prset->get_enum_strs && paddr->precord &&
+                prset->get_enum_strs(paddr, &strs) == 0)
+            n = strs.no_str;
+        for (i = 0; two_states[i] && n < 2; i++)
+            if (fld->pdbRecordType && fld->pdbRecordType->name &&
+                    strcmp(fld->pdbRecordType->name, two_states[i]) == 0)
+                n = 2;
+        return n ? n : 65536;
+    }
+}
+
+/* 0 if the number fits the field, else our status. */
+static long check_num(const num *n, int dbf, const dbAddr *paddr)
+{
+    if (IS_INT_DBF(dbf))
+        return in_range(n, int_limits[dbf].lo, int_limits[dbf].hi) ? 0 : S_pyioc_range;
+    if (dbf == DBF_FLOAT)
+        return n->kind == K_FLT && isfinite(n->d) && fabs(n->d) > FLT_MAX ? S_pyioc_range : 0;
+    if (IS_CHOICE_DBF(dbf))
+        return in_range(n, 0, choices(paddr, dbf) - 1) ? 0 : S_pyioc_nochoice;
+    return 0;
+}
+
+/* Text meant as a number: one number, surrounding blanks allowed. */
+static long parse_text(const char *text, int dbf, num *n)
+{
+    const char *s = text;
+    char *end = NULL;
+    int status;
+
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r' || *s == '\f' || *s == '\v')
+        s++;
+    if (!*s)
+        return S_pyioc_notnum;
+    if (IS_INT_DBF(dbf)) {
+        /* Integers as Base 7.0.10 reads them: C literals (base 0: 0x10 is
+         * 16, 010 is 8), then range-checked here ("-1" is not 4294967295). */
+        if (dbf == DBF_UINT64 && *s != '-') {
+            status = epicsParseUInt64(s, &n->u, 0, &end);
+            n->kind = K_UINT;
+            if (!status && n->u <= (epicsUInt64)0x7fffffffffffffffULL) {
+                n->kind = K_INT;
+                n->i = (epicsInt64)n->u;
+            }
+        } else {
+            status = epicsParseInt64(s, &n->i, 0, &end);
+            n->kind = K_INT;
+        }
+        if (status == S_stdlib_overflow)
+            return S_pyioc_range;
+        if (!status && !*end)
+            return 0;
+        /* Not an integer: a number with a fraction or exponent reads as a
+         * double, as Base reads text into DBF_ULONG fields. */
+        if (!(status == S_stdlib_noConversion ||
+              (!status && (*end == '.' || *end == 'e' || *end == 'E'))))
+            return S_pyioc_notnum;
+    }
+    status = epicsParseFloat64(s, &n->d, NULL);
+    n->kind = K_FLT;
+    if (status == S_stdlib_overflow)
+        return S_pyioc_range;
+    return status ? S_pyioc_notnum : 0;
+}
+
+/* ---- refusing a put ------------------------------------------------------- */
+
+#ifdef _WIN32
+static int same_module(const void *a, const void *b)
+{
+    HMODULE ma = NULL, mb = NULL;
+    DWORD flags = GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS |
+        GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT;
+    return GetModuleHandleExA(flags, (LPCSTR)a, &ma) &&
+        GetModuleHandleExA(flags, (LPCSTR)b, &mb) && ma == mb;
+}
+
+static int safe_read(void *dst, const void *src, size_t n)
+{
+    SIZE_T got = 0;
+    return ReadProcessMemory(GetCurrentProcess(), src, dst, n, &got) && got == n ? 0 : -1;
+}
+#else
+static int same_module(const void *a, const void *b)
+{
+    Dl_info ia, ib;
+    return dladdr(a, &ia) && dladdr(b, &ib) && ia.dli_fbase == ib.dli_fbase;
+}
+
+/* Copy n bytes from an address that may not be readable, without faulting:
+ * the kernel reports EFAULT instead. */
+static int safe_read_fd[2] = {-1, -1};
+
+static int safe_read(void *dst, const void *src, size_t n)
+{
+    ssize_t w = write(safe_read_fd[1], src, n);
+    if (w > 0 && read(safe_read_fd[0], dst, (size_t)w) != w)
+        return -1;
+    return w == (ssize_t)n ? 0 : -1;
+}
+#endif
+
+/* Is pn the put-callback whose put this is? */
+static int is_active_notify(const processNotify *pn, const dbChannel *chan)
+{
+    struct { ELLNODE node; long magic; } pvt;     /* head of dbNotify's notifyPvt */
+    return pn->chan == chan && pn->putCallback && pn->doneCallback &&
+        pn->status == notifyOK && pn->pnotifyPvt &&
+        (pn->requestType == putProcessRequest || pn->requestType == putProcessGetRequest) &&
+        safe_read(&pvt, pn->pnotifyPvt, sizeof pvt) == 0 && pvt.magic == 0xfedc0123;
+}
+
+static epicsMutexId scan_lock;
+
+/* The processNotify whose putCallback made this put, if any: the record's
+ * current one (a restarted put) or, on the first pass, the one the callers
+ * hold: dbNotify keeps it in its frame, so it is on this thread's stack. */
+static processNotify *find_notify(const dbAddr *paddr)
+{
+    const dbChannel *chan = (const dbChannel *)((const char *)paddr - offsetof(dbChannel, addr));
+    processNotify *ppn = paddr->precord ? paddr->precord->ppn : NULL;
+    processNotify *found = NULL;
+
+    if (ppn && ppn->chan == chan)
+        return ppn;
+#if defined(__GNUC__)
+    {
+        enum { CHUNK = 4096, LIMIT = 64 * 1024 };
+        static char buf[CHUNK];
+        volatile char anchor = 0;   /* below the registers saved in this frame */
+        const char *sp, *at;
+        size_t len, i;
+        __builtin_unwind_init();    /* spill callee-saved registers to the stack */
+        sp = (const char *)((size_t)&anchor & ~(size_t)(sizeof(void *) - 1));
+        if (epicsMutexLock(scan_lock) != epicsMutexLockOK)
+            return NULL;
+        for (at = sp; at < sp + LIMIT && !found; at += len) {
+            len = CHUNK - ((size_t)at & (CHUNK - 1));  /* up to a page boundary */
+            if (safe_read(buf, at, len))
+                break;
+            for (i = 0; i + sizeof(void *) <= len && !found; i += sizeof(void *)) {
+                processNotify pn, *cand;
+                memcpy(&cand, buf + i, sizeof cand);
+                if ((size_t)cand < 4096 || ((size_t)cand & (sizeof(void *) - 1)))
+                    continue;
+                if (safe_read(&pn, cand, sizeof pn) == 0 && is_active_notify(&pn, chan))
+                    found = cand;
+            }
+        }
+        epicsMutexUnlock(scan_lock);
+    }
+#endif
+    return found;
+}
+
+/* Refuse a put: the caller stores nothing and returns what this returns. */
+static long refuse(const dbAddr *paddr, long status)
+{
+    processNotify *ppn;
+    if (!paddr || !paddr->precord || !paddr->pfldDes)
+        return status;
+    ppn = find_notify(paddr);
+    if (ppn && !same_module((const void *)ppn->putCallback, (const void *)&dbPut)) {
+        /* A put-callback outside Base (QSRV2): fail the callback, not dbPut. */
+        ppn->status = notifyError;
+        return 0;
+    }
+    return status;
+}
+
+/* ---- the replacements ------------------------------------------------------ */
+
+/* Text into an enumerated field: Base's routine (state names, then an index
+ * with a state), then the index it stored must have a state: an empty text
+ * matches the first unnamed state in Base. */
+static long strict_text_enum(const void *from, void *to, const dbAddr *paddr)
+{
+    const char *text = from;
+    epicsEnum16 *field = paddr ? (epicsEnum16 *)paddr->pfield : NULL;
+    epicsEnum16 old = field ? *field : 0;
+    long status;
+
+    if (!field || !paddr->pfldDes)
+        return orig_fast[DBR_STRING][DBF_ENUM](from, to, paddr);
+    if (!*text)
+        return refuse(paddr, S_pyioc_nochoice);
+    status = orig_fast[DBR_STRING][DBF_ENUM](from, to, paddr);
+    if (status)
+        return refuse(paddr, status);
+    if (*field >= choices(paddr, DBF_ENUM)) {
+        *field = old;
+        return refuse(paddr, S_pyioc_nochoice);
+    }
+    return 0;
+}
+
+/* Check one element; text into a number is parsed into *n (stored as that). */
+static long check_elem(int dbr, int dbf, const void *from, const dbAddr *paddr, num *n)
+{
+    if (dbr == DBR_STRING) {
+        long status = parse_text(from, dbf, n);
+        return status ? status : check_num(n, dbf, paddr);
+    }
+    read_num(dbr, from, n);
+    return check_num(n, dbf, paddr);
+}
+
+/* Store a parsed text through Base's routine for the number's type. */
+static long store_num(const num *n, int dbf, void *to, const dbAddr *paddr)
+{
+    switch (n->kind) {
+    case K_INT: return orig_fast[DBR_INT64][dbf](&n->i, to, paddr);
+    case K_UINT: return orig_fast[DBR_UINT64][dbf](&n->u, to, paddr);
+    }
+    return orig_fast[DBR_DOUBLE][dbf](&n->d, to, paddr);
+}
+
+static long strict_fast(int dbr, int dbf, const void *from, void *to, const dbAddr *paddr)
+{
+    num n;
+    long status;
+    if (dbr == DBR_STRING && dbf == DBF_ENUM)
+        return strict_text_enum(from, to, paddr);
+    status = check_elem(dbr, dbf, from, paddr, &n);
+    if (!status) {
+        /* Integers take a parsed text's value ("1e3" is 1000); Base's own
+         * parse of a valid text is kept for floats. */
+        status = dbr == DBR_STRING && IS_INT_DBF(dbf) ? store_num(&n, dbf, to, paddr)
+                                                      : orig_fast[dbr][dbf](from, to, paddr);
+    }
+    return status ? refuse(paddr, status) : 0;
+}
+
+static long strict_array(int dbr, int dbf, dbAddr *paddr, const void *from,
+                         long nRequest, long no_elements, long offset)
+{
+    const char *src = from;
+    size_t ssize = dbr_size(dbr);
+    long i, status = 0;
+    num n;
+
+    if (dbr == DBR_STRING && dbf == DBF_ENUM && nRequest == 1 && no_elements == 1 && !offset)
+        return strict_text_enum(from, paddr->pfield, paddr);
+    /* All or nothing: check every element before storing any. */
+    for (i = 0; i < nRequest && !status; i++)
+        status = check_elem(dbr, dbf, src + i * ssize, paddr, &n);
+    if (!status) {
+        if (dbr == DBR_STRING && IS_INT_DBF(dbf)) {
+            char *field = paddr->pfield;
+            size_t esize = dbValueSize(dbf);
+            for (i = 0; i < nRequest && !status; i++) {
+                long at = no_elements > 0 ? (offset + i) % no_elements : 0;
+                parse_text(src + i * ssize, dbf, &n);
+                status = store_num(&n, dbf, field + at * esize, paddr);
+            }
+        } else {
+            status = orig_array[dbr][dbf](paddr, from, nRequest, no_elements, offset);
+        }
+    }
+    return status ? refuse(paddr, status) : 0;
+}
+
+/* Which conversions can change a value: those get a wrapper. */
+static int needs_check(int dbr, int dbf)
+{
+    static const struct { epicsInt64 lo; epicsUInt64 hi; } src[NDBR] = {
+        [DBR_CHAR] = {-128, 127}, [DBR_UCHAR] = {0, 255},
+        [DBR_SHORT] = {-32768, 32767}, [DBR_USHORT] = {0, 65535},
+        [DBR_LONG] = {-2147483647LL - 1, 2147483647}, [DBR_ULONG] = {0, 4294967295ULL},
+        [DBR_INT64] = {-9223372036854775807LL - 1, 9223372036854775807ULL},
+        [DBR_UINT64] = {0, 18446744073709551615ULL}, [DBR_ENUM] = {0, 65535},
+    };
+    if (dbf == DBF_STRING)
+        return 0;               /* numbers print; text is cut to the field */
+    if (dbr == DBR_STRING)
+        return dbf <= DBF_ENUM; /* menus and devices: Base checks text fully */
+    if (IS_CHOICE_DBF(dbf))
+        return 1;
+    if (dbr == DBR_FLOAT || dbr == DBR_DOUBLE)
+        return IS_INT_DBF(dbf) || (dbr == DBR_DOUBLE && dbf == DBF_FLOAT);
+    if (IS_INT_DBF(dbf))
+        return src[dbr].lo < int_limits[dbf].lo || src[dbr].hi > int_limits[dbf].hi;
+    return 0;                   /* integers into floating point */
+}
+
+/* One wrapper per (dbrType, dbfType), generated. */
+#define FAST(S, D) static long fast_##S##_##D(const void *f, void *t, const dbAddr *a) \
+    { return strict_fast(S, D, f, t, a); }
+#define ARRAY(S, D) static long array_##S##_##D(dbAddr *a, const void *f, long n, long ne, long o) \
+    { return strict_array(S, D, a, f, n, ne, o); }
+#define ROW(M, S) M(S, 0) M(S, 1) M(S, 2) M(S, 3) M(S, 4) M(S, 5) M(S, 6) \
+    M(S, 7) M(S, 8) M(S, 9) M(S, 10) M(S, 11) M(S, 12) M(S, 13)
+#define ALL(M) ROW(M, 0) ROW(M, 1) ROW(M, 2) ROW(M, 3) ROW(M, 4) ROW(M, 5) \
+    ROW(M, 6) ROW(M, 7) ROW(M, 8) ROW(M, 9) ROW(M, 10) ROW(M, 11)
+ALL(FAST)
+ALL(ARRAY)
+#define FAST_REF(S, D) [S][D] = fast_##S##_##D,
+#define ARRAY_REF(S, D) [S][D] = array_##S##_##D,
+static const fastfn strict_fast_table[NDBR][NDBF] = { ALL(FAST_REF) };
+static const arrayfn strict_array_table[NDBR][NDBF] = { ALL(ARRAY_REF) };
+
+/* ---- installing ------------------------------------------------------------ */
+
+#ifndef _WIN32
+/* Protection of the mapping holding addr (Linux: /proc/self/maps; elsewhere
+ * relocated read-only data is assumed). */
+static int current_prot(const void *addr)
+{
+    int prot = PROT_READ;
+    FILE *maps = fopen("/proc/self/maps", "r");
+    char line[512];
+    if (!maps)
+        return prot;
+    while (fgets(line, sizeof line, maps)) {
+        unsigned long lo, hi;
+        char perms[8];
+        if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 &&
+                (size_t)addr >= lo && (size_t)addr < hi) {
+            prot = (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0);
+            break;
+        }
+    }
+    fclose(maps);
+    return prot;
+}
+#endif
+
+/* Swap entries one pointer store at a time: puts may be converting. */
+static void swap_entries(volatile fastfn *table, fastfn const *want)
+{
+    int i;
+    for (i = 0; i < NDBR * NDBF; i++)
+        if (table[i] != want[i])
+            table[i] = want[i];
+}
+
+/* dbFastPutConvertRoutine is const: libdbCore's relocated read-only data.
+ * Open its pages for writing just while we swap entries. */
+static int write_fast_table(fastfn const (*want)[NDBF])
+{
+    volatile fastfn *table = (volatile fastfn *)dbFastPutConvertRoutine;
+    size_t size = sizeof dbFastPutConvertRoutine;
+#ifdef _WIN32
+    DWORD old;
+    if (!VirtualProtect((void *)table, size, PAGE_READWRITE, &old))
+        return -1;
+    swap_entries(table, want[0]);
+    VirtualProtect((void *)table, size, old, &old);
+#else
+    long page = sysconf(_SC_PAGESIZE);
+    char *start = (char *)((size_t)table & ~(size_t)(page - 1));
+    size_t len = (size_t)((const char *)table + size - start);
+    int prot = current_prot((const void *)table);
+    if (!(prot & PROT_WRITE) && mprotect(start, len, prot | PROT_WRITE))
+        return -1;
+    swap_entries(table, want[0]);
+    if (!(prot & PROT_WRITE))
+        mprotect(start, len, prot);
+#endif
+    return 0;
+}
+
+static int env_default(void)
+{
+    const char *v = getenv("PYTHONIOC_STRICT_PUTS");
+    if (!v)
+        return 1;
+    return !(epicsStrCaseCmp(v, "NO") == 0 || strcmp(v, "0") == 0 ||
+             epicsStrCaseCmp(v, "FALSE") == 0 || epicsStrCaseCmp(v, "OFF") == 0);
+}
+
+int pyioc_strict_puts_enabled(void)
+{
+    return strict_state > 0;
+}
+
+/* enable: 1 strict, 0 plain EPICS, -1 keep the current choice (the first
+ * time: PYTHONIOC_STRICT_PUTS, strict unless NO/0/FALSE/OFF). */
+long pyioc_install_strict_puts(int enable)
+{
+    static fastfn want_fast[NDBR][NDBF];
+    int s, d;
+
+    if (!orig_fast[0][0]) {
+        memcpy(orig_fast, dbFastPutConvertRoutine, sizeof orig_fast);
+        memcpy(orig_array, dbPutConvertRoutine, sizeof orig_array);
+        scan_lock = epicsMutexMustCreate();
+#ifndef _WIN32
+        /* Without the pipe nothing is read off the stack (see find_notify). */
+        if (pipe(safe_read_fd) == 0) {
+            for (d = 0; d < 2; d++) {
+                fcntl(safe_read_fd[d], F_SETFD, FD_CLOEXEC);
+                fcntl(safe_read_fd[d], F_SETFL, O_NONBLOCK);
+            }
+        }
+#endif
+        errSymbolAdd(S_pyioc_range, "value out of range for the field (strict puts)");
+        errSymbolAdd(S_pyioc_notnum, "text is not a number (strict puts)");
+        errSymbolAdd(S_pyioc_nochoice, "no such state or choice (strict puts)");
+    }
+    if (enable < 0)
+        enable = strict_state >= 0 ? strict_state : env_default();
+    enable = enable ? 1 : 0;
+    if (enable == strict_state)
+        return 0;
+    for (s = 0; s < NDBR; s++)
+        for (d = 0; d < NDBF; d++)
+            want_fast[s][d] = enable && orig_fast[s][d] && needs_check(s, d)
+                ? strict_fast_table[s][d] : orig_fast[s][d];
+    if (write_fast_table((fastfn const (*)[NDBF])want_fast)) {
+        errlogPrintf("pythonIOC: cannot install strict put conversions\n");
+        return S_db_noMemory;
+    }
+    for (s = 0; s < NDBR; s++)
+        for (d = 0; d < NDBF; d++)
+            dbPutConvertRoutine[s][d] = enable && orig_array[s][d] && needs_check(s, d)
+                ? strict_array_table[s][d] : orig_array[s][d];
+    strict_state = enable;
+    return 0;
+}
