@@ -39,6 +39,12 @@ def iocInit(dispatcher: Dispatcher | None = None) -> None:
     ``AsyncioDispatcher``, a ``CothreadDispatcher``, or by default cothread's
     when cothread is imported, else a worker thread."""
     _lifecycle.ioc_init(dispatcher)
+    # From now on SIGTERM (and SIGINT, unless a terminal's Ctrl-C should reach
+    # the shell) stop the IOC cleanly, even before interactive_ioc() starts.
+    if threading.current_thread() is threading.main_thread():
+        _install_sigterm()
+        if _stdin_kind() != "tty":
+            signal.signal(signal.SIGINT, lambda signum, frame: exit(0))
 
 
 def dbLoadDatabase(database: str, path: str | None = None,
