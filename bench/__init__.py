@@ -1,0 +1,1 @@
+"""Benchmarks of pythonIOC against pythonSoftIOC, pcaspy, caproto and the C softIoc."""

@@ -1,0 +1,93 @@
+"""Channel Access clients of the benchmark, on libca through pyepics's ctypes binding.
+
+They call libca directly (no pyepics polling loop between operations), so
+what they time is the server, not the client library::
+
+    python ca_client.py put_callback PV COUNT      # S2: put-callback round trips
+    python ca_client.py monitor_count PV SECONDS   # S5: monitor updates received
+
+Each prints one JSON line.  The environment (from the benchmark) keeps libca
+on 127.0.0.1 and on the server's port.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import sys
+import threading
+import time
+from typing import Any
+
+from epics import ca, dbr
+
+
+def connect(pv: str) -> Any:
+    ca.initialize_libca()
+    chid = ca.create_channel(pv, connect=False, auto_cb=False)
+    if not ca.connect_channel(chid, timeout=10.0):
+        raise SystemExit(json.dumps({"error": f"{pv} did not connect"}))
+    return chid
+
+
+def put_callback(pv: str, count: int) -> dict[str, Any]:
+    """``count`` put-callbacks (ca_put_callback + flush, wait for the callback), one at a time."""
+    chid = connect(pv)
+    done = threading.Event()
+    usr = ctypes.py_object(done.set)            # pyepics's put handler calls args.usr()
+    libca = ca.libca
+    times: list[float] = []
+    timeouts = 0
+    # Values always change (the servers skip on_update for unchanged values).
+    base = time.time() % 1000
+    deadline = time.monotonic() + 60            # bounded in time as well as count
+    for i in range(count):
+        done.clear()
+        data = (ctypes.c_double * 1)(base + i + 1)
+        t0 = time.perf_counter()
+        libca.ca_array_put_callback(dbr.DOUBLE, 1, chid, data, ca._CB_PUTWAIT, usr)
+        libca.ca_flush_io()
+        if not done.wait(5.0):
+            timeouts += 1
+        times.append(time.perf_counter() - t0)
+        if time.monotonic() > deadline:
+            break
+    return {"count": len(times), "timeouts": timeouts, "times": times}
+
+
+def monitor_count(pv: str, seconds: float) -> dict[str, Any]:
+    """Count monitor updates (of any size) arriving during ``seconds``."""
+    chid = connect(pv)
+    arrivals: list[tuple[float, int]] = []
+
+    def on_event(args: Any) -> None:
+        arrivals.append((time.perf_counter(), int(args.count)))
+
+    callback = dbr.make_callback(on_event, dbr.event_handler_args)
+    evid = ctypes.c_void_p()
+    native = ca.element_count(chid)
+    mask = dbr.DBE_VALUE | dbr.DBE_ALARM
+    ca.libca.ca_create_subscription(dbr.DOUBLE, 0, chid, mask, callback, None,
+                                    ctypes.byref(evid))
+    ca.libca.ca_flush_io()
+    deadline = time.monotonic() + 10
+    while not arrivals and time.monotonic() < deadline:     # the initial value
+        time.sleep(0.01)
+    del arrivals[:]
+    print("SUBSCRIBED", flush=True)
+    time.sleep(seconds)
+    got = list(arrivals)
+    full = [t for t, n in got if n == native]
+    return {"updates": len(got), "full_updates": len(full), "elements": native,
+            "seconds": seconds}
+
+
+if __name__ == "__main__":
+    mode, pv, arg = sys.argv[1], sys.argv[2], sys.argv[3]
+    if mode == "put_callback":
+        out = put_callback(pv, int(arg))
+    elif mode == "monitor_count":
+        out = monitor_count(pv, float(arg))
+    else:
+        raise SystemExit(f"unknown mode {mode}")
+    print("RESULT " + json.dumps(out), flush=True)

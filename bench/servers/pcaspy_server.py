@@ -1,0 +1,139 @@
+"""Benchmark server for pcaspy (the CA server library of EPICS base, from Python).
+
+Same protocol as softioc_server.py: READY, then one JSON command per stdin
+line answered by ``RESULT {json}``.  The main thread runs
+``server.process()`` (pcaspy's required loop); commands run in a worker
+thread calling ``setParam``/``updatePVs``, pcaspy's documented way to update
+PVs from a thread.  libcas binds to EPICS_CAS_INTF_ADDR_LIST (127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from typing import Any
+
+import numpy as np
+from pcaspy import Driver, SimpleServer
+
+scenario = sys.argv[1]
+params: dict[str, Any] = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
+pvdb: dict[str, dict[str, Any]] = {}
+
+if scenario == "S1":
+    pvdb["BENCH:S1"] = {"type": "float", "value": 0.0}
+elif scenario == "S1b":
+    for i in range(params["records"]):
+        pvdb[f"BURST:{i}"] = {"type": "float", "value": 0.0}
+elif scenario == "S2":
+    pvdb["BENCH:AO"] = {"type": "float", "value": 0.0}
+    pvdb["BENCH:AOB"] = {"type": "float", "value": 0.0}
+elif scenario == "S3":
+    pvdb["BENCH:AI"] = {"type": "float", "value": 0.0}
+elif scenario == "S4":
+    for i in range(params["records"]):
+        pvdb[f"S4:R{i}"] = {"type": "float", "value": float(i)}
+elif scenario == "S5":
+    pvdb["S5:WAVE"] = {"type": "float", "count": params["length"]}
+else:
+    raise SystemExit(f"unknown scenario {scenario}")
+
+
+class BenchDriver(Driver):  # type: ignore[misc]
+    updates = 0
+
+    def write(self, reason: str, value: Any) -> bool:
+        # A client put: the handler runs before the put-callback completes.
+        self.setParam(reason, value)
+        self.updatePVs()
+        BenchDriver.updates += 1
+        return True
+
+
+server = SimpleServer()
+server.createPV("", pvdb)
+driver = BenchDriver()
+
+
+def timed(work: Any) -> dict[str, Any]:
+    t0, c0 = time.perf_counter(), time.process_time()
+    out = work()
+    return {"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0, **(out or {})}
+
+
+def set_loop(cmd: dict[str, Any]) -> dict[str, Any]:
+    deadline = time.perf_counter() + cmd["seconds"]
+    base, limit = float(cmd["base"]), int(cmd["max_sets"])
+
+    def work() -> dict[str, Any]:
+        n = 0
+        while n < limit:
+            for _ in range(500):
+                n += 1
+                driver.setParam("BENCH:S1", base + n)
+                driver.updatePVs()
+            if time.perf_counter() > deadline:
+                break
+        return {"sets": n, "last": base + n}
+
+    result = timed(work)
+    result["t_end"] = time.time()
+    c0 = time.process_time()
+    time.sleep(cmd.get("drain", 0.5))
+    result["cpu_drain"] = time.process_time() - c0
+    return result
+
+
+def burst(cmd: dict[str, Any]) -> dict[str, Any]:
+    base = float(cmd["base"])
+
+    def work() -> None:
+        for i in range(params["records"]):
+            driver.setParam(f"BURST:{i}", base + i)
+        driver.updatePVs()         # pcaspy's way: set many, post once
+
+    return timed(work)
+
+
+def wave_loop(cmd: dict[str, Any]) -> dict[str, Any]:
+    arrays = [np.full(params["length"], float(k)) for k in range(2)]
+    deadline = time.perf_counter() + cmd["seconds"]
+
+    def work() -> dict[str, Any]:
+        n = 0
+        while n < cmd["max_sets"] and time.perf_counter() < deadline:
+            arr = arrays[n % 2]
+            arr[0] = n
+            driver.setParam("S5:WAVE", arr)
+            driver.updatePVs()
+            n += 1
+        return {"sets": n}
+
+    return timed(work)
+
+
+COMMANDS = {"set_loop": set_loop, "burst": burst, "wave_loop": wave_loop,
+            "updates": lambda cmd: {"updates": BenchDriver.updates}}
+
+
+def commands() -> None:
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        cmd = json.loads(line)
+        try:
+            result = COMMANDS[cmd["cmd"]](cmd)
+        except Exception as e:
+            result = {"error": f"{type(e).__name__}: {e}"}
+        print("RESULT " + json.dumps(result), flush=True)
+    sys.stdout.flush()
+    os._exit(0)
+
+
+threading.Thread(target=commands, daemon=True).start()
+print("READY", flush=True)
+while True:
+    server.process(0.1)

@@ -1,0 +1,151 @@
+"""Benchmark server for pythonIOC (ours) and pythonSoftIOC: the same API.
+
+Run by the benchmark with the implementation's interpreter::
+
+    python softioc_server.py SCENARIO '{"records": 1000, ...}'
+
+Prints READY once the IOC serves, then answers one JSON command per stdin
+line with ``RESULT {json}``; ends at end of stdin.  Keywords only
+(``initial_value=``): pythonSoftIOC's second positional argument is LOPR.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import sys
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from softioc import builder, softioc
+from softioc.asyncio_dispatcher import AsyncioDispatcher
+
+scenario = sys.argv[1]
+params: dict[str, Any] = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
+records: dict[str, Any] = {}
+updates = [0]
+
+
+def on_update(value: Any) -> None:
+    updates[0] += 1
+
+
+if scenario == "S1":
+    records["S1"] = builder.aIn("BENCH:S1", initial_value=0.0)
+elif scenario == "S1b":
+    for i in range(params["records"]):
+        records[f"B{i}"] = builder.aIn(f"BURST:{i}", initial_value=0.0)
+elif scenario == "S2":
+    builder.aOut("BENCH:AO", initial_value=0.0, on_update=on_update)
+    builder.aOut("BENCH:AOB", initial_value=0.0, on_update=on_update, blocking=True)
+elif scenario == "S3":
+    builder.aIn("BENCH:AI", initial_value=0.0)
+elif scenario == "S4":
+    for i in range(params["records"]):
+        builder.aIn(f"S4:R{i}", initial_value=float(i))
+elif scenario == "S5":
+    records["wave"] = builder.WaveformIn("S5:WAVE", np.zeros(params["length"]))
+else:
+    raise SystemExit(f"unknown scenario {scenario}")
+
+builder.LoadDatabase()
+# Channel Access only, as for every other server compared (ours: PYTHONIOC_PVA=NO).
+if "enable_pva" in inspect.signature(softioc.iocInit).parameters:
+    softioc.iocInit(AsyncioDispatcher(), enable_pva=False)      # pythonSoftIOC
+else:
+    softioc.iocInit(AsyncioDispatcher())
+print("READY", flush=True)
+
+
+def timed(work: Any) -> dict[str, Any]:
+    """Run work(); wall and process CPU time (all threads) around it."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    out = work()
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"wall": wall, "cpu": cpu, **(out or {})}
+
+
+def set_loop(cmd: dict[str, Any]) -> dict[str, Any]:
+    """S1: set one record as fast as possible, bounded in count and time."""
+    rec = records["S1"]
+    deadline = time.perf_counter() + cmd["seconds"]
+    base, limit = float(cmd["base"]), int(cmd["max_sets"])
+
+    def work() -> dict[str, Any]:
+        n = 0
+        while n < limit:
+            for _ in range(500):
+                n += 1
+                rec.set(base + n)
+            if time.perf_counter() > deadline:
+                break
+        return {"sets": n, "last": base + n}
+
+    result = timed(work)
+    result["t_end"] = time.time()
+    c0 = time.process_time()
+    time.sleep(cmd.get("drain", 0.5))  # processing the sets may still be queued (pythonSoftIOC)
+    result["cpu_drain"] = time.process_time() - c0
+    return result
+
+
+def burst(cmd: dict[str, Any]) -> dict[str, Any]:
+    """S1b: set every BURST record once, split between ``threads`` threads."""
+    recs = [records[f"B{i}"] for i in range(params["records"])]
+    base, threads = float(cmd["base"]), int(cmd["threads"])
+
+    def part(t: int) -> None:
+        for i in range(t, len(recs), threads):
+            recs[i].set(base + i)
+
+    def work() -> None:
+        if threads == 1:
+            part(0)
+            return
+        workers = [threading.Thread(target=part, args=(t,)) for t in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+
+    return timed(work)
+
+
+def wave_loop(cmd: dict[str, Any]) -> dict[str, Any]:
+    """S5: set the big waveform as fast as possible for ``seconds``."""
+    rec = records["wave"]
+    n_elem = params["length"]
+    arrays = [np.full(n_elem, float(k)) for k in range(2)]
+    deadline = time.perf_counter() + cmd["seconds"]
+
+    def work() -> dict[str, Any]:
+        n = 0
+        while n < cmd["max_sets"] and time.perf_counter() < deadline:
+            arr = arrays[n % 2]
+            arr[0] = n                      # every update differs
+            rec.set(arr)
+            n += 1
+        return {"sets": n}
+
+    return timed(work)
+
+
+COMMANDS = {"set_loop": set_loop, "burst": burst, "wave_loop": wave_loop,
+            "updates": lambda cmd: {"updates": updates[0]}}
+
+for line in sys.stdin:
+    if not line.strip():
+        continue
+    cmd = json.loads(line)
+    try:
+        result = COMMANDS[cmd["cmd"]](cmd)
+    except Exception as e:  # reported to the benchmark, which records the failure
+        result = {"error": f"{type(e).__name__}: {e}"}
+    print("RESULT " + json.dumps(result), flush=True)
+
+sys.stdout.flush()
+os._exit(0)
