@@ -1,0 +1,240 @@
+"""Run the benchmark: ``python -m bench [--quick] [--only S1,S2] [--impl ours,pcaspy]``.
+
+Writes a Markdown table (bench/results.md) and the raw numbers
+(bench/results.json), and prints the table.  See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from . import envs
+from .scenarios import SCENARIOS, Config, NotApplicable, median_metrics
+
+# (scenario, metric, label, better): better is "higher", "lower" or "" (context only).
+METRICS: list[tuple[str, str, str, str]] = [
+    ("S1", "sets_per_s", "S1 set() rate, one camonitor attached (sets/s)", "higher"),
+    ("S1", "cpu_us_per_set", "S1 server CPU per set, incl. deferred processing (µs)", "lower"),
+    ("S1", "monitor_updates_pct", "S1 updates camonitor received (% of sets)", ""),
+    ("S1", "final_seen_ms", "S1 last value reached camonitor, after the loop ended (ms)", ""),
+    ("S1", "final_lost", "S1 runs whose last value never reached camonitor", "lower"),
+    ("S1b", "stale_1thread", "S1b stale records of 1000 after a burst, 1 thread", "lower"),
+    ("S1b", "stale_4threads", "S1b stale records of 1000 after a burst, 4 threads", "lower"),
+    ("S1b", "burst_ms_1thread", "S1b time to set 1000 records, 1 thread (ms)", "lower"),
+    ("S1b", "burst_ms_4threads", "S1b time to set 1000 records, 4 threads (ms)", "lower"),
+    ("S2", "p50_us", "S2 put-callback round trip p50, on_update (µs)", "lower"),
+    ("S2", "p99_us", "S2 put-callback round trip p99, on_update (µs)", "lower"),
+    ("S2", "blocking_p50_us", "S2 put-callback p50, blocking on_update (µs)", "lower"),
+    ("S2", "blocking_p99_us", "S2 put-callback p99, blocking on_update (µs)", "lower"),
+    ("S3", "async_put_kops", "S3 catime DBR_DOUBLE async put (k ops/s)", "higher"),
+    ("S3", "async_get_kops", "S3 catime DBR_DOUBLE async get (k ops/s)", "higher"),
+    ("S3", "sync_get_us", "S3 catime DBR_DOUBLE synchronous get (µs per op)", "lower"),
+    ("S3", "get_latency_us", "S3 catime get latency, mean (µs)", "lower"),
+    ("S4", "start_s", "S4 start until all {s4} records answer caget (s)", "lower"),
+    ("S4", "rss_mb", "S4 RSS with {s4} records (MB)", "lower"),
+    ("S4", "locked_mb", "S4 memory locked by mlockall (VmLck, MB)", ""),
+    ("S5", "updates_per_s", "S5 1M-double waveform updates/s a client received", "higher"),
+    ("S5", "sets_per_s", "S5 waveform sets/s by the server", "higher"),
+    ("S5", "cpu_ms_per_set", "S5 server CPU per waveform set (ms)", "lower"),
+    ("S6", "p50_ms", "S6 upstream change to AVERAGE seen, p50 (ms)", "lower"),
+    ("S6", "p99_ms", "S6 upstream change to AVERAGE seen, p99 (ms)", "lower"),
+    ("S6", "updates_per_s", "S6 AVERAGE updates/s a client received", "higher"),
+    ("S6", "cpu_pct", "S6 averaging IOC CPU (% of one core)", "lower"),
+]
+
+BENCH = envs.BENCH
+
+
+def fmt(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def ratio(ours: float | None, peer: float | None) -> str:
+    if ours is None or peer is None or peer == 0 or (ours == 0 and peer == 0):
+        return ""
+    r = ours / peer
+    return f" [{r:.0f}]" if r >= 10 else f" [{r:.2g}]" if r >= 0.01 else f" [{r:.1e}]"
+
+
+def table(results: dict[str, Any], impls: list[str], cfg: Config) -> str:
+    """Markdown: one row per metric, one column per implementation."""
+    titles = [envs.IMPLS[k].title for k in impls]
+    lines = ["| metric | better | " + " | ".join(titles) + " |",
+             "| --- | --- | " + " | ".join("---:" for _ in impls) + " |"]
+    for scenario, metric, label, better in METRICS:
+        if scenario not in results:
+            continue
+        cells = []
+        ours_value = _value(results, scenario, "ours", metric)
+        for impl in impls:
+            entry = results[scenario].get(impl, {})
+            if "error" in entry:
+                cells.append("error")
+                continue
+            value = _value(results, scenario, impl, metric)
+            cell = fmt(value)
+            if impl != "ours" and better:
+                cell += ratio(ours_value, value)
+            cells.append(cell)
+        arrow = {"higher": "↑", "lower": "↓"}.get(better, "")
+        lines.append(f"| {label.format(s4=f'{cfg.s4_records:,}')} | {arrow} | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _value(results: dict[str, Any], scenario: str, impl: str, metric: str) -> float | None:
+    value = results.get(scenario, {}).get(impl, {}).get("median", {}).get(metric)
+    return float(value) if value is not None else None
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    python = sys.version.split()[0]
+    return f"{os.cpu_count()} CPUs ({cpu}), Linux {platform.release()}, Python {python}"
+
+
+def notes(results: dict[str, Any]) -> list[str]:
+    out = []
+    for scenario, by_impl in results.items():
+        for impl, entry in by_impl.items():
+            if "error" in entry:
+                out.append(f"- {scenario} {impl}: error: {entry['error']}")
+            elif "na" in entry:
+                out.append(f"- {scenario} {impl}: n/a ({entry['na']})")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer iterations and records (under 2 minutes)")
+    parser.add_argument("--only", default=",".join(SCENARIOS),
+                        help="scenarios, e.g. S1,S2 (default: all)")
+    parser.add_argument("--impl", default=",".join(envs.ALL),
+                        help=f"implementations (default: {','.join(envs.ALL)})")
+    parser.add_argument("--repeats", type=int, help="runs per measurement (median taken)")
+    parser.add_argument("--json", type=Path, default=BENCH / "results.json")
+    parser.add_argument("--markdown", type=Path, default=BENCH / "results.md")
+    args = parser.parse_args(argv)
+
+    scenarios = [s.strip() for s in args.only.split(",") if s.strip()]
+    impls = [i.strip() for i in args.impl.split(",") if i.strip()]
+    for name in scenarios:
+        if name not in SCENARIOS:
+            parser.error(f"unknown scenario {name} (have {', '.join(SCENARIOS)})")
+    for name in impls:
+        if name not in envs.IMPLS:
+            parser.error(f"unknown implementation {name} (have {', '.join(envs.IMPLS)})")
+
+    started = time.monotonic()
+    log: list[str] = []
+    exes: dict[str, str] = {}
+    available: dict[str, str] = {}
+    for impl in impls:
+        exe, desc = envs.ensure(impl, log)
+        available[impl] = desc
+        if exe:
+            exes[impl] = exe
+        print(f"[bench] {impl}: {desc}", flush=True)
+    client = None
+    if {"S2", "S5"} & set(scenarios):
+        client, desc = envs.client_python(log)
+        print(f"[bench] clients: {desc}", flush=True)
+    setup_s = time.monotonic() - started
+
+    work = Path(tempfile.mkdtemp(prefix="run-", dir=_cache_dir()))
+    cfg = Config.make(args.quick, work, client)
+    if args.repeats:
+        cfg.repeats = args.repeats
+    results: dict[str, Any] = {}
+    try:
+        for scenario in scenarios:
+            results[scenario] = {}
+            for impl in impls:
+                entry: dict[str, Any] = {}
+                results[scenario][impl] = entry
+                if impl not in exes:
+                    entry["error"] = available[impl]
+                    continue
+                t0 = time.monotonic()
+                try:
+                    runs = SCENARIOS[scenario](cfg, impl, exes[impl])
+                    entry["runs"] = runs
+                    entry["median"] = median_metrics(runs)
+                except NotApplicable as e:
+                    entry["na"] = str(e)
+                except Exception as e:
+                    entry["error"] = f"{type(e).__name__}: {e}"
+                    traceback.print_exc()
+                entry["seconds"] = round(time.monotonic() - t0, 1)
+                shown = {k: fmt(v) for k, v in entry.get("median", {}).items()}
+                status = shown or entry.get("na") or entry.get("error")
+                print(f"[bench] {scenario} {impl} ({entry['seconds']} s): {status}", flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    total = time.monotonic() - started
+    date = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    mode = "--quick" if args.quick else "full"
+    md = "\n".join([
+        f"# Benchmark results ({mode}, {date})",
+        "",
+        f"Machine: {machine()}. Shared and noisy: compare the ratios, not the absolute numbers.",
+        f"Each number is the median of {cfg.repeats} run(s); [r] = ours ÷ that peer "
+        "(↑: higher is better, ↓: lower is better).",
+        f"Run time: {total:.0f} s ({setup_s:.0f} s of it preparing virtualenvs).",
+        "",
+        "Implementations: " + "; ".join(f"{envs.IMPLS[k].title}: {v}"
+                                        for k, v in available.items()) + ".",
+        "",
+        table(results, impls, cfg),
+        "",
+        *notes(results),
+        "",
+    ])
+    print()
+    print(md)
+    args.markdown.write_text(md)
+    args.json.write_text(json.dumps({
+        "date": date, "mode": mode, "machine": machine(), "seconds": round(total, 1),
+        "setup_seconds": round(setup_s, 1), "repeats": cfg.repeats,
+        "config": {k: v for k, v in vars(cfg).items() if k not in ("work",)},
+        "implementations": available, "log": log, "results": results,
+    }, indent=1, default=str))
+    return 0
+
+
+def _cache_dir() -> Path:
+    envs.CACHE.mkdir(parents=True, exist_ok=True)
+    return envs.CACHE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,453 @@
+"""The benchmark scenarios S1-S6: each runs one implementation once.
+
+A scenario function takes the run's Config, the implementation and its
+interpreter (or softIoc binary) and returns {metric: value} for one run;
+``None`` for a metric means "not applicable to this implementation".  All
+servers and clients stay on 127.0.0.1 on private ports (proc.server_env), and
+every loop is bounded in count and in time.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+import statistics
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from softioc.testing import epics_tool
+
+from . import proc
+from .envs import BENCH
+
+SERVERS = BENCH / "servers"
+CLIENT = BENCH / "clients" / "ca_client.py"
+Metrics = dict[str, Optional[float]]
+
+
+@dataclass
+class Config:
+    quick: bool
+    work: Path                       # scratch files (camonitor output, .db files)
+    client_python: str | None        # an interpreter with pyepics, for S2/S5
+    repeats: int = 3
+    s1_seconds: float = 3.0
+    s1b_records: int = 1000
+    s2_puts: int = 2000
+    s4_records: int = 100_000
+    s5_length: int = 1_000_000
+    s5_seconds: float = 4.0
+    s6_devices: int = 100
+    s6_seconds: float = 10.0
+
+    @classmethod
+    def make(cls, quick: bool, work: Path, client_python: str | None) -> Config:
+        if quick:
+            return cls(quick, work, client_python, repeats=1, s1_seconds=1.0, s2_puts=300,
+                       s4_records=10_000, s5_seconds=2.0, s6_seconds=3.0)
+        return cls(quick, work, client_python)
+
+
+class NotApplicable(Exception):
+    """The scenario has no meaning for this implementation (reported as n/a)."""
+
+
+# ---- starting servers -------------------------------------------------------
+
+SCRIPTS = {"ours": "softioc_server.py", "pythonsoftioc": "softioc_server.py",
+           "pcaspy": "pcaspy_server.py", "caproto": "caproto_server.py"}
+
+
+def start(impl: str, exe: str, scenario: str, params: dict[str, Any] | None = None,
+          env: dict[str, str] | None = None) -> proc.Server:
+    """Start the implementation's benchmark server for ``scenario``; wait until ready."""
+    if impl == "softioc-c":
+        raise NotApplicable(f"{scenario}: the C softIoc has no Python set()")
+    server = proc.Server([exe, str(SERVERS / SCRIPTS[impl]), scenario,
+                          json.dumps(params or {})], env=env)
+    try:
+        server.ready(timeout=300)
+    except Exception:
+        server.stop()
+        raise
+    return server
+
+
+def write_db(cfg: Config, name: str, records: str) -> Path:
+    db = cfg.work / f"{name}.db"
+    db.write_text(records)
+    return db
+
+
+def softioc_c_cmd(exe: str, db: Path, dbd: Path | None = None) -> list[str]:
+    """The C softIoc serving a .db file: CA only, no shell."""
+    return [exe] + (["-D", str(dbd)] if dbd else []) + ["-S", "-d", str(db)]
+
+
+def start_softioc_c(exe: str, cfg: Config, name: str, records: str,
+                    dbd: Path | None = None) -> proc.Server:
+    return proc.Server(softioc_c_cmd(exe, write_db(cfg, name, records), dbd), protocol=False)
+
+
+# ---- S1: set() rate with one camonitor ----------------------------------------
+
+STAMPS = re.compile(r"^(\S+)\s+(\S+ \S+)\((\S+ \S+)\)\s+(\S+)")
+
+
+def stamped_lines(path: Path) -> list[tuple[str, float, float, str]]:
+    """(pv, server time, client time, value) of each ``camonitor -tsc`` line."""
+    out = []
+    with open(path, "rb") as f:
+        for line in f.read().decode(errors="replace").splitlines():
+            m = STAMPS.match(line)
+            if not m:
+                continue
+            try:
+                server = datetime.datetime.strptime(m.group(2), "%Y-%m-%d %H:%M:%S.%f")
+                client = datetime.datetime.strptime(m.group(3), "%Y-%m-%d %H:%M:%S.%f")
+            except ValueError:
+                continue
+            out.append((m.group(1), server.timestamp(), client.timestamp(), m.group(4)))
+    return out
+
+
+def wait_value(path: Path, value: float, timeout: float) -> float | None:
+    """Client time at which camonitor got ``value`` (its last line); None if never."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lines = stamped_lines(path)
+        if lines and float(lines[-1][3]) == value:
+            return lines[-1][2]
+        time.sleep(0.05)
+    return None
+
+
+def s1(cfg: Config, impl: str, exe: str) -> list[Metrics]:
+    server = start(impl, exe, "S1")
+    runs = []
+    try:
+        mon = cfg.work / f"s1-{impl}.txt"
+        with proc.camonitor(server.env, ["BENCH:S1"], mon, ["-tsc"]):
+            if proc.wait_lines(mon, 1, 10) < 1:
+                raise RuntimeError("camonitor did not connect")
+            for r in range(cfg.repeats):
+                lines0 = proc.count_lines(mon)
+                res = server.command(cmd="set_loop", seconds=cfg.s1_seconds,
+                                     base=r * 10_000_000, max_sets=20_000_000, drain=0.3)
+                seen_at = wait_value(mon, res["last"], 15.0)
+                seen = proc.count_lines(mon) - lines0
+                runs.append({
+                    "sets_per_s": res["sets"] / res["wall"],
+                    "cpu_us_per_set": 1e6 * (res["cpu"] + res["cpu_drain"]) / res["sets"],
+                    "monitor_updates_pct": 100.0 * seen / res["sets"],
+                    "final_seen_ms": None if seen_at is None else 1000 * (seen_at - res["t_end"]),
+                    "final_lost": 0.0 if seen_at is not None else 1.0,
+                })
+    finally:
+        server.stop()
+    return runs
+
+
+# ---- S1b: burst of 1000 records, stale finals ---------------------------------
+
+LINE = re.compile(r"^BURST:(\d+)\s+\S+\s+\S+\s+(\S+)")
+
+
+def final_values(path: Path) -> dict[int, float]:
+    last: dict[int, float] = {}
+    with open(path, "rb") as f:
+        for line in f.read().decode(errors="replace").splitlines():
+            m = LINE.match(line)
+            if m:
+                try:
+                    last[int(m.group(1))] = float(m.group(2))
+                except ValueError:
+                    pass
+    return last
+
+
+def s1b(cfg: Config, impl: str, exe: str) -> list[Metrics]:
+    n = cfg.s1b_records
+    server = start(impl, exe, "S1b", {"records": n})
+    thread_counts = [1, 4] if impl in ("ours", "pythonsoftioc") else [1]
+    runs: list[Metrics] = []
+    try:
+        mon = cfg.work / f"s1b-{impl}.txt"
+        with proc.camonitor(server.env, [f"BURST:{i}" for i in range(n)], mon):
+            if proc.wait_lines(mon, n, 30) < n:
+                raise RuntimeError("camonitor did not connect to every record")
+            base = 0
+            for _ in range(cfg.repeats):
+                run: Metrics = {}
+                for threads in thread_counts:
+                    base += 10_000
+                    res = server.command(cmd="burst", threads=threads, base=base)
+                    expected = {i: float(base + i) for i in range(n)}
+                    deadline = time.monotonic() + 10
+                    stale = n
+                    while time.monotonic() < deadline:
+                        last = final_values(mon)
+                        stale = sum(1 for i in range(n) if last.get(i) != expected[i])
+                        if stale == 0:
+                            break
+                        time.sleep(0.2)
+                    tag = "1thread" if threads == 1 else f"{threads}threads"
+                    run[f"stale_{tag}"] = float(stale)
+                    run[f"burst_ms_{tag}"] = 1000 * res["wall"]
+                if "stale_4threads" not in run:
+                    run["stale_4threads"] = None
+                    run["burst_ms_4threads"] = None
+                runs.append(run)
+    finally:
+        server.stop()
+    return runs
+
+
+# ---- S2: put-callback round trips ----------------------------------------------
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def put_client(cfg: Config, env: dict[str, str], pv: str) -> dict[str, Any]:
+    if cfg.client_python is None:
+        raise NotApplicable("no interpreter with pyepics for the client")
+    out = subprocess.run(
+        [cfg.client_python, str(CLIENT), "put_callback", pv, str(cfg.s2_puts)], env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120,
+    )
+    for line in out.stdout.splitlines():
+        if line.startswith("RESULT "):
+            result: dict[str, Any] = json.loads(line[7:])
+            return result
+    raise RuntimeError(f"put client failed: {out.stdout[-500:]}")
+
+
+def s2(cfg: Config, impl: str, exe: str) -> list[Metrics]:
+    if impl == "softioc-c":
+        server = start_softioc_c(exe, cfg, "s2", 'record(ao, "BENCH:AO") {}\n'
+                                 'record(ao, "BENCH:AOB") {}\n')
+        proc.wait_for_pv(server.env, "BENCH:AOB", 30, server)
+    else:
+        server = start(impl, exe, "S2")
+    runs: list[Metrics] = []
+    try:
+        for _ in range(cfg.repeats):
+            run: Metrics = {}
+            for pv, tag in (("BENCH:AO", ""), ("BENCH:AOB", "blocking_")):
+                res = put_client(cfg, server.env, pv)
+                times = res["times"][min(20, len(res["times"]) // 10):]   # after warm-up
+                run[f"{tag}p50_us"] = 1e6 * percentile(times, 50)
+                run[f"{tag}p99_us"] = 1e6 * percentile(times, 99)
+                run[f"{tag}timeouts"] = float(res["timeouts"])
+            runs.append(run)
+    finally:
+        server.stop()
+    return runs
+
+
+# ---- S3: catime -------------------------------------------------------------------
+
+def parse_catime(text: str) -> Metrics:
+    """DBR_DOUBLE async put/get and sync get per-op times, and the get latency."""
+    out: Metrics = {}
+    section = test = ""
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("DBR_") and line.endswith("Test"):
+            section = line.split()[0]
+        elif line.startswith("###"):
+            test = line.strip("# ").strip()
+        elif line.startswith("Per Op,") and section == "DBR_DOUBLE":
+            us = float(line.split(",")[1].split()[0])
+            key = {"async put test": "async_put_kops", "async get test": "async_get_kops",
+                   "synch get test": "sync_get_us"}.get(test)
+            if key == "sync_get_us":
+                out[key] = us
+            elif key:
+                out[key] = 1000.0 / us           # µs per op -> thousand ops per second
+        elif line.startswith("Get Latency - mean ="):
+            out["get_latency_us"] = float(line.split("=")[1].split()[0])
+    return out
+
+
+def s3(cfg: Config, impl: str, exe: str) -> list[Metrics]:
+    if impl == "softioc-c":
+        server = start_softioc_c(exe, cfg, "s3", 'record(ai, "BENCH:AI") {}\n')
+        proc.wait_for_pv(server.env, "BENCH:AI", 30, server)
+    else:
+        server = start(impl, exe, "S3")
+    runs: list[Metrics] = []
+    t0 = time.monotonic()
+    try:
+        for _ in range(cfg.repeats):
+            if runs and time.monotonic() - t0 > 30:
+                break               # catime's 10,000 channels take caproto a minute a run
+            res = proc.run_tool(server.env, "catime", "BENCH:AI", timeout=120)
+            parsed = parse_catime(res.stdout)
+            if "sync_get_us" not in parsed:
+                raise RuntimeError(f"catime failed: {res.stdout[-400:]}")
+            runs.append(parsed)
+    finally:
+        server.stop()
+    return runs
+
+
+# ---- S4: start-up with many records -----------------------------------------------
+
+def s4(cfg: Config, impl: str, exe: str) -> list[Metrics]:
+    n = cfg.s4_records
+    first, last = "S4:R0", f"S4:R{n - 1}"
+    runs: list[Metrics] = []
+    for _ in range(cfg.repeats if not cfg.quick else 1):
+        if impl == "softioc-c":
+            # A C IOC loads a .db file written beforehand; the Python servers build theirs.
+            text = "".join(f'record(ai, "S4:R{i}") {{ field(VAL, "{i}") }}\n' for i in range(n))
+            db = write_db(cfg, "s4", text)
+            t0 = time.monotonic()
+            server = proc.Server(softioc_c_cmd(exe, db), protocol=False)
+        else:
+            t0 = time.monotonic()
+            server = proc.Server([exe, str(SERVERS / SCRIPTS[impl]), "S4",
+                                  json.dumps({"records": n})])
+        try:
+            ready = proc.wait_for_pv(server.env, last, 600, server)
+            proc.wait_for_pv(server.env, first, 30, server)
+            mem = proc.rss_mb(server.pid)
+            value = proc.run_tool(server.env, "caget", "-t", "-w", "5", last).stdout.strip()
+            if float(value) != n - 1:
+                raise RuntimeError(f"{last} is {value!r}, expected {n - 1}")
+            runs.append({"start_s": ready - t0, "rss_mb": mem.get("VmRSS"),
+                         "locked_mb": mem.get("VmLck")})
+        finally:
+            server.stop()
+    return runs
+
+
+# ---- S5: a 1,000,000-element waveform ---------------------------------------------
+
+def s5(cfg: Config, impl: str, exe: str) -> list[Metrics]:
+    if cfg.client_python is None:
+        raise NotApplicable("no interpreter with pyepics for the client")
+    server = start(impl, exe, "S5", {"length": cfg.s5_length})
+    runs: list[Metrics] = []
+    try:
+        for _ in range(cfg.repeats):
+            client = subprocess.Popen(
+                [cfg.client_python, str(CLIENT), "monitor_count", "S5:WAVE",
+                 str(cfg.s5_seconds + 1.0)],
+                env=server.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            )
+            try:
+                assert client.stdout is not None
+                line = client.stdout.readline()
+                if not line.startswith("SUBSCRIBED"):
+                    raise RuntimeError(f"monitor client: {line}{client.stdout.read()[-300:]}")
+                res = server.command(cmd="wave_loop", seconds=cfg.s5_seconds, max_sets=100_000,
+                                     timeout=cfg.s5_seconds + 120)
+                out, _ = client.communicate(timeout=cfg.s5_seconds + 60)
+            finally:
+                if client.poll() is None:
+                    client.kill()
+                    client.wait()
+            got = json.loads(out.split("RESULT ", 1)[1])
+            runs.append({
+                "updates_per_s": got["full_updates"] / res["wall"],
+                "sets_per_s": res["sets"] / res["wall"],
+                "cpu_ms_per_set": 1000 * res["cpu"] / max(1, res["sets"]),
+            })
+    finally:
+        server.stop()
+    return runs
+
+
+# ---- S6: the seed's averaging IOC ----------------------------------------------------
+
+def fast_scan_dbd(cfg: Config) -> tuple[Path | None, str]:
+    """softIoc.dbd with a '.01 second' scan period (the stock menu stops at .1 s)."""
+    exe = Path(epics_tool("softIoc"))
+    stock = exe.parents[2] / "dbd" / "softIoc.dbd"
+    if not stock.exists():
+        return None, ".1 second"
+    text = stock.read_text()
+    marker = 'choice(menuScan_1_second, ".1 second")'
+    if marker not in text:
+        return None, ".1 second"
+    patched = cfg.work / "softIoc-fastscan.dbd"
+    patched.write_text(text.replace(
+        marker, marker + '\n    choice(menuScan_01_second, ".01 second")', 1))
+    return patched, ".01 second"
+
+
+def latencies(path: Path, t0: float, t1: float) -> list[float]:
+    """Client minus server timestamp of each update the client got in [t0, t1]."""
+    return [client - server for _, server, client, _ in stamped_lines(path)
+            if t0 <= client <= t1]
+
+
+def s6(cfg: Config, impl: str, exe: str) -> list[Metrics]:
+    if impl not in ("ours", "pythonsoftioc"):
+        raise NotApplicable("the seed's code is written for the softioc API with cothread")
+    dbd, period = fast_scan_dbd(cfg)
+    devices = cfg.s6_devices
+    records = "".join(
+        f'record(calc, "DEVICE{i}:CURRENT") {{ field(SCAN, "{period}") field(CALC, "VAL+1") }}\n'
+        for i in range(devices))
+    upstream = start_softioc_c(epics_tool("softIoc"), cfg, "s6-upstream", records, dbd)
+    runs: list[Metrics] = []
+    try:
+        proc.wait_for_pv(upstream.env, f"DEVICE{devices - 1}:CURRENT", 30, upstream)
+        up_port = upstream.env["EPICS_CA_SERVER_PORT"]
+        for _ in range(cfg.repeats if not cfg.quick else 1):
+            # Its own server port; its client finds the upstream IOC at 127.0.0.1:up_port.
+            env = proc.server_env({"EPICS_CA_ADDR_LIST": f"127.0.0.1:{up_port} 127.0.0.1"})
+            ioc = proc.Server([exe, str(SERVERS / "seed_average.py"), str(devices)], env=env)
+            try:
+                ioc.ready(60)
+                client_env = dict(env, EPICS_CA_ADDR_LIST="127.0.0.1")
+                proc.wait_for_pv(client_env, "AVERAGE:CURRENT", 30, ioc)
+                mon = cfg.work / f"s6-{impl}.txt"
+                with proc.camonitor(client_env, ["AVERAGE:CURRENT"], mon, ["-tsc"]):
+                    time.sleep(2.0)                     # connected, steady state
+                    c0, t0 = proc.cpu_seconds(ioc.pid), time.time()
+                    time.sleep(cfg.s6_seconds)
+                    c1, t1 = proc.cpu_seconds(ioc.pid), time.time()
+                lat = latencies(mon, t0, t1)
+                if not lat:
+                    raise RuntimeError("no AVERAGE updates seen")
+                runs.append({
+                    "p50_ms": 1000 * percentile(lat, 50),
+                    "p99_ms": 1000 * percentile(lat, 99),
+                    "updates_per_s": len(lat) / (t1 - t0),
+                    "upstream_updates_per_s": devices * (100.0 if dbd else 10.0),
+                    "cpu_pct": 100 * (c1 - c0) / (t1 - t0),
+                })
+            finally:
+                ioc.stop()
+    finally:
+        upstream.stop()
+    return runs
+
+
+SCENARIOS: dict[str, Callable[[Config, str, str], list[Metrics]]] = {
+    "S1": s1, "S1b": s1b, "S2": s2, "S3": s3, "S4": s4, "S5": s5, "S6": s6,
+}
+
+
+def median_metrics(runs: list[Metrics]) -> Metrics:
+    """Per metric, the median over runs (None when not applicable)."""
+    keys = [k for run in runs for k in run]
+    out: Metrics = {}
+    for key in dict.fromkeys(keys):
+        values = [run[key] for run in runs if run.get(key) is not None]
+        out[key] = statistics.median(v for v in values if v is not None) if values else None
+    return out
+
+
