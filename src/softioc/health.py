@@ -1,0 +1,290 @@
+"""IOC health records, like devIocStats, under a prefix you choose.
+
+::
+
+    from softioc import builder, health, softioc
+    health.create("BL99-IOC-01:HEALTH", period=1.0)    # before LoadDatabase
+    builder.LoadDatabase()
+    softioc.iocInit()
+
+makes ``PREFIX:NAME`` for each NAME below; a daemon thread started by iocInit
+updates them every ``period`` seconds (needs ``psutil``).
+
+=============== ========= ====================================================
+UPTIME          longin    seconds since the process started
+START_TOD       stringin  when it started (local time)
+CPU             ai        % of one core used by this process (HIGH/HIHI alarms)
+MEM_RSS         ai        resident memory, MB
+THREADS         longin    threads of this process
+FDS             longin    open file descriptors (alarms near the soft limit)
+CA_CLIENTS      longin    Channel Access client circuits (rsrv's count)
+CA_CHANNELS     longin    Channel Access channels (rsrv's count)
+PVA_CLIENTS     longin    PV Access client connections to this IOC
+RECORDS         longin    records in the database (.db-loaded ones too)
+HEARTBEAT       longin    counts up once per update
+PYTHON_VERSION  stringin
+EPICS_VERSION   stringin
+HOSTNAME        stringin
+=============== ========= ====================================================
+
+Where the numbers come from: CA counts from rsrv's own ``casStatsFetch()``;
+records from a walk of EPICS's record types (``dbGetNRecords`` less
+``dbGetNAliases``); PVA clients are established TCP connections to the port
+the PVXS server actually bound (read once from its ``pvxsr`` report, which is
+right even when the configured port was taken), counted with psutil.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+import logging
+import os
+import platform
+import re
+import socket
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import epicscorelibs.path
+import epicscorelibs.version
+import psutil
+
+from . import _ext, _lifecycle, alarm, builder
+from ._record import Record
+
+__all__ = ["create", "Health"]
+
+log = logging.getLogger("softioc.health")
+
+_INT_MAX = 2**31 - 1
+
+
+@functools.cache
+def _dbcore() -> ctypes.CDLL:
+    """libdbCore (already loaded process-wide by softioc), prototypes set."""
+    lib = ctypes.CDLL(epicscorelibs.path.get_lib("dbCore"), mode=ctypes.RTLD_GLOBAL)
+    ptr, uint_p = ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint)
+    lib.casStatsFetch.argtypes, lib.casStatsFetch.restype = [uint_p, uint_p], None
+    lib.dbAllocEntry.argtypes, lib.dbAllocEntry.restype = [ptr], ptr
+    lib.dbFreeEntry.argtypes, lib.dbFreeEntry.restype = [ptr], None
+    for fn, res in (("dbFirstRecordType", ctypes.c_long), ("dbNextRecordType", ctypes.c_long),
+                    ("dbGetNRecords", ctypes.c_int), ("dbGetNAliases", ctypes.c_int)):
+        getattr(lib, fn).argtypes, getattr(lib, fn).restype = [ptr], res
+    return lib
+
+
+def ca_counts() -> tuple[int, int]:
+    """(client circuits, channels) of the CA server, (0, 0) before it runs."""
+    lib = _dbcore()
+    if not ctypes.c_void_p.in_dll(lib, "clientQlock").value:
+        return 0, 0             # rsrv not started: casStatsFetch would lock a NULL mutex
+    channels, circuits = ctypes.c_uint(), ctypes.c_uint()
+    lib.casStatsFetch(ctypes.byref(channels), ctypes.byref(circuits))
+    return circuits.value, channels.value
+
+
+def record_count() -> int:
+    """Records in the EPICS database (every type, aliases not counted)."""
+    lib = _dbcore()
+    pdbbase = ctypes.c_void_p.in_dll(lib, "pdbbase").value
+    if not pdbbase:
+        return 0
+    entry = lib.dbAllocEntry(pdbbase)
+    total = 0
+    try:
+        status = lib.dbFirstRecordType(entry)
+        while status == 0:
+            total += lib.dbGetNRecords(entry) - lib.dbGetNAliases(entry)
+            status = lib.dbNextRecordType(entry)
+    finally:
+        lib.dbFreeEntry(entry)
+    return int(total)
+
+
+def pva_ports() -> set[int]:
+    """TCP ports this process's PVA server listens on (empty without PVA)."""
+    if not _lifecycle.pva_enabled():
+        return set()
+    fd, path = tempfile.mkstemp(prefix="pythonioc-pvxsr-", suffix=".txt")
+    os.close(fd)
+    try:
+        # pvxsr prints with epicsStdio, so iocsh's redirection catches it
+        # (per thread): level 0 is the effective config, whose ports are
+        # the ones actually bound.
+        _ext.iocsh(f'pvxsr 0 > "{path}"')
+        with open(path, encoding="utf-8", errors="replace") as f:
+            report = f.read()
+    finally:
+        os.unlink(path)
+    ports = {int(p) for p in re.findall(r"^EPICS_PVAS_(?:SERVER|TLS)_PORT=(\d+)", report, re.M)}
+    if not ports:
+        env = os.environ.get("EPICS_PVAS_SERVER_PORT") or os.environ.get("EPICS_PVA_SERVER_PORT")
+        ports = {int(env) if env else 5075}
+        log.warning("no port in the PVXS report; counting PVA clients on %s", sorted(ports))
+    ports.discard(0)
+    return ports
+
+
+def established(proc: psutil.Process, ports: set[int]) -> int:
+    """Accepted TCP connections of ``proc`` on any of ``ports``."""
+    if not ports:
+        return 0
+    return sum(1 for c in proc.net_connections(kind="tcp")
+               if c.status == psutil.CONN_ESTABLISHED and c.raddr and c.laddr.port in ports)
+
+
+def _epics_version() -> str:
+    # iocshRegisterCommon() puts EPICS_VERSION_FULL in the C environment
+    # (not in Python's os.environ snapshot).
+    with contextlib.suppress(Exception):
+        getenv = ctypes.CDLL(None).getenv
+        getenv.restype, getenv.argtypes = ctypes.c_char_p, [ctypes.c_char_p]
+        value = getenv(b"EPICS_VERSION_FULL")
+        if value:
+            return str(value.decode())
+    return str(epicscorelibs.version.version)
+
+
+def _text(value: str) -> str:
+    """At most 39 bytes of UTF-8: what a stringin holds."""
+    return value.encode()[:39].decode(errors="ignore")
+
+
+class Health:
+    """The health records (``records``, by short name) and their updater."""
+
+    def __init__(self, prefix: str, period: float, cpu_high: float, cpu_hihi: float) -> None:
+        if period <= 0:
+            raise ValueError("period must be > 0")
+        self.prefix = prefix
+        self.period = period
+        self.heartbeat = 0
+        self._proc = psutil.Process()
+        self._started = self._proc.create_time()
+        self._pva_ports: set[int] = set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        fd_limits = _fd_alarm_limits()
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self._started))
+        b = builder
+        self.records: dict[str, Record] = {
+            "UPTIME": b.longIn("UPTIME", 0, EGU="s"),
+            "START_TOD": b.stringIn("START_TOD", started),
+            "CPU": b.aIn("CPU", 0.0, EGU="%", PREC=1, LOPR=0, HOPR=100,
+                         HIGH=cpu_high, HSV="MINOR", HIHI=cpu_hihi, HHSV="MAJOR", HYST=1),
+            "MEM_RSS": b.aIn("MEM_RSS", 0.0, EGU="MB", PREC=1),
+            "THREADS": b.longIn("THREADS", 0),
+            "FDS": b.longIn("FDS", 0, **fd_limits),
+            "CA_CLIENTS": b.longIn("CA_CLIENTS", 0),
+            "CA_CHANNELS": b.longIn("CA_CHANNELS", 0),
+            "PVA_CLIENTS": b.longIn("PVA_CLIENTS", 0),
+            "RECORDS": b.longIn("RECORDS", 0),
+            "HEARTBEAT": b.longIn("HEARTBEAT", 0),
+            "PYTHON_VERSION": b.stringIn("PYTHON_VERSION", _text(platform.python_version())),
+            "EPICS_VERSION": b.stringIn("EPICS_VERSION", _text(_epics_version())),
+            "HOSTNAME": b.stringIn("HOSTNAME", _text(socket.gethostname())),
+        }
+        self._readers: dict[str, Callable[[], Any]] = {
+            "UPTIME": lambda: min(int(time.time() - self._started), _INT_MAX),
+            "CPU": lambda: self._proc.cpu_percent(None),
+            "MEM_RSS": lambda: self._proc.memory_info().rss / 1e6,
+            "THREADS": self._proc.num_threads,
+            "FDS": _open_fds(self._proc),
+            "CA_CLIENTS": lambda: ca_counts()[0],
+            "CA_CHANNELS": lambda: ca_counts()[1],
+            "PVA_CLIENTS": lambda: established(self._proc, self._pva_ports),
+            "RECORDS": record_count,
+        }
+        self._failing: set[str] = set()
+
+    def update(self) -> None:
+        """Read everything once and set the records (any thread)."""
+        for name, read in self._readers.items():
+            record = self.records[name]
+            try:
+                value = read()
+            except Exception:
+                if name not in self._failing:
+                    log.exception("health: reading %s failed", record.name)
+                    self._failing.add(name)
+                record.set_alarm(alarm.INVALID_ALARM, alarm.READ_ALARM)
+                continue
+            self._failing.discard(name)
+            record.set(value)
+        self.heartbeat = 0 if self.heartbeat >= _INT_MAX else self.heartbeat + 1
+        self.records["HEARTBEAT"].set(self.heartbeat)
+
+    def start(self) -> None:
+        """Start the updating thread (done by iocInit)."""
+        if self._thread is not None:
+            return
+        try:
+            self._pva_ports = pva_ports()
+        except Exception:
+            log.exception("health: cannot find the PVA server's port")
+        self._proc.cpu_percent(None)        # the first call only starts the interval
+        self._thread = threading.Thread(target=self._run, name="softioc-health", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop updating (done when the IOC shuts down)."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(self.period + 5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.update()
+            self._stop.wait(self.period)
+
+
+def _open_fds(proc: psutil.Process) -> Callable[[], int]:
+    if sys.platform == "win32":
+        return proc.num_handles
+    return proc.num_fds
+
+
+def _fd_alarm_limits() -> dict[str, Any]:
+    """FDS alarms at 80 % (MINOR) and 95 % (MAJOR) of the soft limit, if any."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):
+        return {}
+    if soft == resource.RLIM_INFINITY or not 0 < soft <= _INT_MAX:
+        return {}
+    return {"HOPR": soft, "HIGH": int(soft * 0.8), "HSV": "MINOR",
+            "HIHI": int(soft * 0.95), "HHSV": "MAJOR"}
+
+
+def create(prefix: str, period: float = 1.0, *, cpu_high: float = 80.0,
+           cpu_hihi: float = 95.0) -> Health:
+    """Make the health records ``prefix:NAME`` (call before LoadDatabase);
+    iocInit starts their updates every ``period`` seconds.
+
+    ``cpu_high``/``cpu_hihi``: CPU (% of one core) giving MINOR/MAJOR alarms.
+    The current device name (SetDeviceName) is left as it was.
+    """
+    if _lifecycle.is_running():
+        raise RuntimeError("health.create() must come before iocInit()")
+    prefix = prefix.rstrip(":")
+    if not prefix:
+        raise ValueError("health.create() needs a prefix")
+    names = builder.GetRecordNames()
+    saved = list(names.prefix)
+    names.prefix = [prefix]
+    try:
+        health = Health(prefix, period, cpu_high, cpu_hihi)
+    finally:
+        names.prefix = saved
+    _lifecycle.after_init(health.start)
+    _lifecycle.at_shutdown(health.stop)
+    return health

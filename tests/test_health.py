@@ -1,0 +1,126 @@
+"""softioc.health: every record answers with plausible values, the client
+counts follow real CA and PVA clients, and CPU alarms when the IOC is busy."""
+
+import contextlib
+import platform
+import socket
+import time
+
+import pytest
+
+from softioc import testing
+from softioc.testing import IOCProcess
+
+from .conftest import IOCS
+
+NAMES = ["UPTIME", "START_TOD", "CPU", "MEM_RSS", "THREADS", "FDS", "CA_CLIENTS",
+         "CA_CHANNELS", "PVA_CLIENTS", "RECORDS", "HEARTBEAT", "PYTHON_VERSION",
+         "EPICS_VERSION", "HOSTNAME"]
+# health_ioc.py: 14 health records, 5 builder records, 1 from extra.db
+ALL_RECORDS = len(NAMES) + 5 + 1
+
+
+@pytest.fixture(scope="module")
+def ioc():
+    with IOCProcess([str(IOCS / "health_ioc.py")], wait_for="HLTH:HEARTBEAT") as ioc:
+        yield ioc
+
+
+@contextlib.contextmanager
+def monitor(ioc, *pvs, tool="camonitor"):
+    """testing.monitor, and its output pipe closed afterwards."""
+    proc = None
+    try:
+        with testing.monitor(ioc, *pvs, tool=tool) as proc:
+            yield proc
+    finally:
+        if proc is not None:
+            proc.stdout.read()
+            proc.stdout.close()
+
+
+def wait_for(ioc, pv, ok, timeout=5.0):
+    """Poll caget pv until ok(text); returns the last text."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = ioc.caget(pv)
+        if ok(text) or time.monotonic() > deadline:
+            return text
+        time.sleep(0.1)
+
+
+def test_every_record_answers(ioc):
+    values = {name: ioc.caget(f"HLTH:{name}") for name in NAMES}
+    assert int(values["UPTIME"]) >= 0
+    time.strptime(values["START_TOD"], "%Y-%m-%d %H:%M:%S")
+    assert float(values["CPU"]) >= 0
+    assert float(values["MEM_RSS"]) > 1          # MB: an IOC is bigger than that
+    assert int(values["THREADS"]) >= 2           # at least ours and EPICS's
+    assert int(values["FDS"]) >= 3
+    assert int(values["CA_CLIENTS"]) >= 0
+    assert int(values["CA_CHANNELS"]) >= 0
+    assert int(values["PVA_CLIENTS"]) >= 0
+    assert int(values["HEARTBEAT"]) >= 0
+    assert values["PYTHON_VERSION"] == platform.python_version()
+    assert values["EPICS_VERSION"].startswith("7.")
+    assert values["HOSTNAME"] == socket.gethostname()[:39]
+
+
+def test_records_counts_builder_and_db_records(ioc):
+    assert int(ioc.caget("HLTH:RECORDS")) >= ALL_RECORDS
+    # create() left the caller's device name alone; the .db record loaded too
+    assert ioc.caget("APP:AFTER") == "4"
+    assert ioc.caget("DB:SUM") == "6"
+
+
+def test_uptime_and_heartbeat_count_up(ioc):
+    uptime, beat = int(ioc.caget("HLTH:UPTIME")), int(ioc.caget("HLTH:HEARTBEAT"))
+    assert int(wait_for(ioc, "HLTH:HEARTBEAT", lambda t: int(t) > beat)) > beat
+    assert int(wait_for(ioc, "HLTH:UPTIME", lambda t: int(t) > uptime, 3)) > uptime
+
+
+def test_limits_and_units(ioc):
+    assert ioc.caget("HLTH:CPU.HIGH") == "20"
+    assert ioc.caget("HLTH:CPU.HIHI") == "40"
+    assert ioc.caget("HLTH:CPU.HHSV") == "MAJOR"
+    assert ioc.caget("HLTH:MEM_RSS.EGU") == "MB"
+    assert ioc.caget("HLTH:UPTIME.EGU") == "s"
+
+
+def test_ca_clients_while_camonitor_connected(ioc):
+    with monitor(ioc, "HLTH:HEARTBEAT", "APP:A"):
+        assert int(wait_for(ioc, "HLTH:CA_CLIENTS", lambda t: int(t) >= 1)) >= 1
+        assert int(wait_for(ioc, "HLTH:CA_CHANNELS", lambda t: int(t) >= 2)) >= 2
+
+
+def test_pva_clients_follow_pvmonitor(ioc):
+    assert wait_for(ioc, "HLTH:PVA_CLIENTS", lambda t: t == "0") == "0"
+    with monitor(ioc, "HLTH:HEARTBEAT", tool="pvmonitor") as mon:
+        assert int(wait_for(ioc, "HLTH:PVA_CLIENTS", lambda t: int(t) >= 1)) >= 1
+    assert mon.returncode is not None
+    assert wait_for(ioc, "HLTH:PVA_CLIENTS", lambda t: t == "0") == "0"
+
+
+def test_cpu_alarm_when_busy(ioc):
+    assert wait_for(ioc, "HLTH:CPU.SEVR", lambda t: t == "NO_ALARM") == "NO_ALARM"
+    ioc.send("start_burn()")
+    try:
+        deadline = time.monotonic() + 10
+        while "HIHI MAJOR" not in (out := ioc.run_tool("caget", "-a", "HLTH:CPU").stdout):
+            assert time.monotonic() < deadline, out
+            time.sleep(0.1)
+    finally:
+        ioc.send("stop_burn()")
+    assert wait_for(ioc, "HLTH:CPU.SEVR", lambda t: t == "NO_ALARM", 5) == "NO_ALARM"
+
+
+def test_pva_serves_the_alarm_too(ioc):
+    out = ioc.pvget("HLTH:CPU", "-M", "raw")
+    assert "alarm" in out and "display" in out
+
+
+def test_create_checks_its_arguments():
+    from softioc import health
+
+    with pytest.raises(ValueError, match="prefix"):
+        health.create(":")
