@@ -182,6 +182,12 @@ def test_process_stops(world: dict) -> None:
     assert ioc.caget(f"{P}:PROC:HELPER.SEVR") == "MAJOR"
 
 
+def test_clean_exit(world: dict) -> None:
+    ioc = world["ioc"]
+    assert ioc.stop() == 0
+    assert "Traceback" not in ioc.output(), ioc.output()
+
+
 def test_config_errors(tmp_path: Path) -> None:
     sys.path.insert(0, str(EXAMPLE))
     try:

@@ -119,6 +119,12 @@ def test_pva_serves_the_alarm_too(ioc):
     assert "alarm" in out and "display" in out
 
 
+def test_clean_exit(ioc):
+    """Last: the updating thread stops with the IOC (end of stdin), no errors."""
+    assert ioc.stop() == 0
+    assert "Traceback" not in ioc.output() and "rror" not in ioc.output(), ioc.output()
+
+
 def test_create_checks_its_arguments():
     from softioc import health
 
