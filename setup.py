@@ -24,5 +24,6 @@ setup(
         pvxslibs.version.abi_requires(),
         "epicsdbbuilder>=1.5",
         "numpy>=1.21",
+        "psutil>=6.0",  # softioc.health: host metrics
     ],
 )
