@@ -141,14 +141,14 @@ def run_tool(env: dict[str, str], tool: str, *args: str,
 
 
 def wait_for_pv(env: dict[str, str], pv: str, timeout: float, server: Server | None = None,
-                poll: float = 0.05) -> float:
+                poll: float = 0.02) -> float:
     """Poll ``caget`` until ``pv`` answers; returns time.monotonic() then."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server is not None and server.proc.poll() is not None:
             raise ServerError(f"server exited ({server.proc.returncode}): {server.tail()}")
         try:
-            result = run_tool(env, "caget", "-w", "0.3", pv, timeout=10)
+            result = run_tool(env, "caget", "-w", "0.1", pv, timeout=10)
         except subprocess.TimeoutExpired:
             continue
         if result.returncode == 0:

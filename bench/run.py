@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -44,6 +45,7 @@ METRICS: list[tuple[str, str, str, str]] = [
     ("S4", "start_s", "S4 start until all {s4} records answer caget (s)", "lower"),
     ("S4", "rss_mb", "S4 RSS with {s4} records (MB)", "lower"),
     ("S4", "locked_mb", "S4 memory locked by mlockall (VmLck, MB)", ""),
+    ("S4", "rss_mb_unlocked", "S4 RSS, started without real-time/mlock rights (MB)", "lower"),
     ("S5", "updates_per_s", "S5 1M-double waveform updates/s a client received", "higher"),
     ("S5", "sets_per_s", "S5 waveform sets/s by the server", "higher"),
     ("S5", "cpu_ms_per_set", "S5 server CPU per waveform set (ms)", "lower"),
@@ -104,6 +106,16 @@ def table(results: dict[str, Any], impls: list[str], cfg: Config) -> str:
 def _value(results: dict[str, Any], scenario: str, impl: str, metric: str) -> float | None:
     value = results.get(scenario, {}).get(impl, {}).get("median", {}).get(metric)
     return float(value) if value is not None else None
+
+
+def revision() -> str:
+    """The commit measured (``-dirty``: with uncommitted changes, e.g. others' work in src/)."""
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=BENCH,
+                             capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
 
 
 def machine() -> str:
@@ -207,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         f"# Benchmark results ({mode}, {date})",
         "",
         f"Machine: {machine()}. Shared and noisy: compare the ratios, not the absolute numbers.",
+        f"Measured: this repository at {revision()}.",
         f"Each number is the median of {cfg.repeats} run(s); [r] = ours ÷ that peer "
         "(↑: higher is better, ↓: lower is better).",
         f"Run time: {total:.0f} s ({setup_s:.0f} s of it preparing virtualenvs).",
@@ -223,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     print(md)
     args.markdown.write_text(md)
     args.json.write_text(json.dumps({
-        "date": date, "mode": mode, "machine": machine(), "seconds": round(total, 1),
+        "date": date, "mode": mode, "machine": machine(), "revision": revision(),
+        "seconds": round(total, 1),
         "setup_seconds": round(setup_s, 1), "repeats": cfg.repeats,
         "config": {k: v for k, v in vars(cfg).items() if k not in ("work",)},
         "implementations": available, "log": log, "results": results,

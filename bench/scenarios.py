@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import re
+import shutil
 import statistics
 import subprocess
 import time
@@ -99,10 +101,13 @@ def start_softioc_c(exe: str, cfg: Config, name: str, records: str,
 STAMPS = re.compile(r"^(\S+)\s+(\S+ \S+)\((\S+ \S+)\)\s+(\S+)")
 
 
-def stamped_lines(path: Path) -> list[tuple[str, float, float, str]]:
-    """(pv, server time, client time, value) of each ``camonitor -tsc`` line."""
+def stamped_lines(path: Path, tail: int = 0) -> list[tuple[str, float, float, str]]:
+    """(pv, server time, client time, value) of each ``camonitor -tsc`` line
+    (in the last ``tail`` bytes of the file if given)."""
     out = []
     with open(path, "rb") as f:
+        if tail:
+            f.seek(max(0, path.stat().st_size - tail))
         for line in f.read().decode(errors="replace").splitlines():
             m = STAMPS.match(line)
             if not m:
@@ -120,7 +125,7 @@ def wait_value(path: Path, value: float, timeout: float) -> float | None:
     """Client time at which camonitor got ``value`` (its last line); None if never."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        lines = stamped_lines(path)
+        lines = stamped_lines(path, tail=1000)
         if lines and float(lines[-1][3]) == value:
             return lines[-1][2]
         time.sleep(0.05)
@@ -302,32 +307,48 @@ def s3(cfg: Config, impl: str, exe: str) -> list[Metrics]:
 
 # ---- S4: start-up with many records -----------------------------------------------
 
-def s4(cfg: Config, impl: str, exe: str) -> list[Metrics]:
+def unprivileged() -> list[str] | None:
+    """A command prefix that starts a process without real-time scheduling or memory
+    locking (as a normal user would run it); None when not root or without setpriv."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        return None
+    return ["setpriv", "--bounding-set", "-sys_nice,-ipc_lock", "--"]
+
+
+def s4_start(cfg: Config, impl: str, exe: str, prefix: list[str]) -> Metrics:
+    """Start a server with cfg.s4_records records; time until the last and first answer."""
     n = cfg.s4_records
     first, last = "S4:R0", f"S4:R{n - 1}"
+    if impl == "softioc-c":
+        # A C IOC loads a .db file written beforehand; the Python servers build theirs.
+        text = "".join(f'record(ai, "S4:R{i}") {{ field(VAL, "{i}") }}\n' for i in range(n))
+        cmd = softioc_c_cmd(exe, write_db(cfg, "s4", text))
+    else:
+        cmd = [exe, str(SERVERS / SCRIPTS[impl]), "S4", json.dumps({"records": n})]
+    t0 = time.monotonic()
+    server = proc.Server(prefix + cmd, protocol=impl != "softioc-c")
+    try:
+        ready = proc.wait_for_pv(server.env, last, 600, server)
+        proc.wait_for_pv(server.env, first, 30, server)
+        mem = proc.rss_mb(server.pid)
+        value = proc.run_tool(server.env, "caget", "-t", "-w", "5", last).stdout.strip()
+        if float(value) != n - 1:
+            raise RuntimeError(f"{last} is {value!r}, expected {n - 1}")
+        return {"start_s": ready - t0, "rss_mb": mem.get("VmRSS"),
+                "locked_mb": mem.get("VmLck")}
+    finally:
+        server.stop()
+
+
+def s4(cfg: Config, impl: str, exe: str) -> list[Metrics]:
     runs: list[Metrics] = []
-    for _ in range(cfg.repeats if not cfg.quick else 1):
-        if impl == "softioc-c":
-            # A C IOC loads a .db file written beforehand; the Python servers build theirs.
-            text = "".join(f'record(ai, "S4:R{i}") {{ field(VAL, "{i}") }}\n' for i in range(n))
-            db = write_db(cfg, "s4", text)
-            t0 = time.monotonic()
-            server = proc.Server(softioc_c_cmd(exe, db), protocol=False)
-        else:
-            t0 = time.monotonic()
-            server = proc.Server([exe, str(SERVERS / SCRIPTS[impl]), "S4",
-                                  json.dumps({"records": n})])
-        try:
-            ready = proc.wait_for_pv(server.env, last, 600, server)
-            proc.wait_for_pv(server.env, first, 30, server)
-            mem = proc.rss_mb(server.pid)
-            value = proc.run_tool(server.env, "caget", "-t", "-w", "5", last).stdout.strip()
-            if float(value) != n - 1:
-                raise RuntimeError(f"{last} is {value!r}, expected {n - 1}")
-            runs.append({"start_s": ready - t0, "rss_mb": mem.get("VmRSS"),
-                         "locked_mb": mem.get("VmLck")})
-        finally:
-            server.stop()
+    prefix = unprivileged()
+    for _ in range(cfg.repeats):
+        run = s4_start(cfg, impl, exe, [])
+        run["rss_mb_unlocked"] = None
+        if prefix:
+            run["rss_mb_unlocked"] = s4_start(cfg, impl, exe, prefix)["rss_mb"]
+        runs.append(run)
     return runs
 
 
