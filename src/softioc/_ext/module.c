@@ -683,9 +683,18 @@ static PyObject *m_strict_puts(PyObject *mod, PyObject *args)
     return PyBool_FromLong(pyioc_strict_puts_enabled());
 }
 
-static PyObject *m_ioc_init(PyObject *mod, PyObject *unused)
+/* iocInit's switch (an iocsh variable of dbCore, not in its headers): when set
+ * and EPICS threads have real-time priorities (as root), iocInit calls
+ * mlockall(MCL_CURRENT | MCL_FUTURE). */
+extern int dbThreadRealtimeLock;
+
+/* ioc_init(memlock): iocInit, locking all memory only if memlock is true. */
+static PyObject *m_ioc_init(PyObject *mod, PyObject *args)
 {
-    int status;
+    int status, memlock = 0;
+    if (!PyArg_ParseTuple(args, "|p", &memlock))
+        return NULL;
+    dbThreadRealtimeLock = memlock;
     Py_BEGIN_ALLOW_THREADS
     status = iocInit();
     Py_END_ALLOW_THREADS
@@ -969,7 +978,7 @@ static PyMethodDef module_methods[] = {
     {"load_records", m_load_records, METH_VARARGS, "dbLoadRecords(file, subs)"},
     {"register", m_register, METH_NOARGS,
      "Register iocsh commands and all record/device support; hook puts."},
-    {"ioc_init", m_ioc_init, METH_NOARGS, "iocInit()"},
+    {"ioc_init", m_ioc_init, METH_VARARGS, "iocInit(memlock=False)"},
     {"strict_puts", m_strict_puts, METH_VARARGS,
      "strict_puts(enable=None) -> bool: refuse puts that conversion would change."},
     {"iocsh", m_iocsh, METH_VARARGS, "Run one IOC shell command."},
