@@ -181,7 +181,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[bench] clients: {desc}", flush=True)
     setup_s = time.monotonic() - started
 
-    work = Path(tempfile.mkdtemp(prefix="run-", dir=_cache_dir()))
+    # Scratch files (.db files, camonitor logs) go to the system temp directory, not the
+    # repository.
+    work = Path(tempfile.mkdtemp(prefix="pythonioc-bench-"))
     cfg = Config.make(args.quick, work, client)
     if args.repeats:
         cfg.repeats = args.repeats
@@ -243,11 +245,6 @@ def main(argv: list[str] | None = None) -> int:
         "implementations": available, "log": log, "results": results,
     }, indent=1, default=str))
     return 0
-
-
-def _cache_dir() -> Path:
-    envs.CACHE.mkdir(parents=True, exist_ok=True)
-    return envs.CACHE
 
 
 if __name__ == "__main__":
