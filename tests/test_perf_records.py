@@ -43,3 +43,18 @@ def test_input_record_has_no_instance_dict():
     assert rec.__dict__ == {}       # (made empty on request: nothing was stored there)
     assert rec("CP").__class__.__name__ == "_Link"
     assert str(rec.VAL).startswith("X:NODICT.VAL")
+
+
+def test_import_does_not_load_setuptools():
+    """The wheels' library paths come without setuptools (20 MB resident);
+    setuptools_dso itself still imports whole afterwards."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import softioc.builder, softioc.softioc; "
+            "print('setuptools' in sys.modules, 'setuptools_dso' in sys.modules); "
+            "import setuptools_dso, setuptools_dso.runtime as r; "
+            "print(setuptools_dso.find_dso is r.find_dso, hasattr(setuptools_dso, 'build_dso'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True).stdout.split()
+    assert out == ["False", "False", "True", "True"]

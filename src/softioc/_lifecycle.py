@@ -18,10 +18,10 @@ from collections.abc import Callable
 
 import epicscorelibs.path
 import pvxslibs.path
-from setuptools_dso import find_dso
 
 from . import _ext
 from ._dispatch import Dispatcher, ThreadDispatcher
+from ._dso import find_dso
 
 __all__ = ["ensure_dbd", "ioc_init", "is_running", "dispatcher", "pva_enabled"]
 
