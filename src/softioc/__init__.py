@@ -6,13 +6,12 @@ Build records with :mod:`softioc.builder`, start with
 
 import ctypes as _ctypes
 
-import epicscorelibs.path as _epics_path
-import pvxslibs.path  # noqa: F401
+from ._dso import epics_lib as _epics_lib  # the wheels' paths, without importing setuptools
 
 # Load the EPICS libraries of the wheels process-wide before our C layer
 # links to them, so it works wherever it is installed (wheel or editable).
 for _lib in ("Com", "dbCore"):
-    _ctypes.CDLL(_epics_path.get_lib(_lib), mode=_ctypes.RTLD_GLOBAL)
+    _ctypes.CDLL(_epics_lib(_lib), mode=_ctypes.RTLD_GLOBAL)
 
 from ._version import __version__  # noqa: E402
 
