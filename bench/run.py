@@ -166,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown implementation {name} (have {', '.join(envs.IMPLS)})")
 
     started = time.monotonic()
+    measured = revision()           # at the start: others may commit while it runs
     log: list[str] = []
     exes: dict[str, str] = {}
     available: dict[str, str] = {}
@@ -221,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         f"# Benchmark results ({mode}, {date})",
         "",
         f"Machine: {machine()}. Shared and noisy: compare the ratios, not the absolute numbers.",
-        f"Measured: this repository at {revision()}.",
+        f"Measured: this repository at {measured}.",
         f"Each number is the median of {cfg.repeats} run(s); [r] = ours ÷ that peer "
         "(↑: higher is better, ↓: lower is better).",
         f"Run time: {total:.0f} s ({setup_s:.0f} s of it preparing virtualenvs).",
@@ -238,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     print(md)
     args.markdown.write_text(md)
     args.json.write_text(json.dumps({
-        "date": date, "mode": mode, "machine": machine(), "revision": revision(),
+        "date": date, "mode": mode, "machine": machine(), "revision": measured,
         "seconds": round(total, 1),
         "setup_seconds": round(setup_s, 1), "repeats": cfg.repeats,
         "config": {k: v for k, v in vars(cfg).items() if k not in ("work",)},
