@@ -51,19 +51,33 @@ class AsyncioDispatcher:
         completion: Callable[..., Any] | None = None,
         completion_args: Sequence[Any] = (),
     ) -> None:
-        async def wrapper() -> None:
-            failed = False
+        # A plain function runs straight from the loop's ready queue; only an
+        # awaitable result costs a task (a coroutine and a task per call
+        # doubled a put-callback's round trip through a blocking record).
+        def run() -> None:
             try:
                 result = func(*func_args)
-                if inspect.isawaitable(result):
-                    await result
+            except Exception:
+                log.exception("Exception in callback %r", func)
+                if completion is not None:
+                    _complete(completion, completion_args, True)
+                return
+            if inspect.isawaitable(result):
+                self.loop.create_task(finish(result))
+            elif completion is not None:
+                _complete(completion, completion_args, False)
+
+        async def finish(result: Any) -> None:
+            failed = False
+            try:
+                await result
             except Exception:
                 failed = True
                 log.exception("Exception in callback %r", func)
             if completion is not None:
                 _complete(completion, completion_args, failed)
 
-        asyncio.run_coroutine_threadsafe(wrapper(), self.loop)
+        self.loop.call_soon_threadsafe(run)
 
     def close(self) -> None:
         """Stop the loop if this dispatcher started it."""
