@@ -501,6 +501,32 @@ def check_calc(s: Session) -> None:
     assert out.index("sum above 10") < out.index("sum back to 10 or less")
 
 
+def check_aliases(s: Session) -> None:
+    ioc = s.ioc
+    # One record behind the names: a put through an alias is seen under every name.
+    ioc.caput("OLD-BL01:TEMPERATURE", "30")
+    assert {ioc.caget(n) for n in ("BL01:TEMP", "BL01:T", "OLD-BL01:TEMPERATURE")} == {"30"}
+    assert ioc.caget("OLD-BL01:PUMP-RPM.EGU") == "rpm"
+    # A clashing alias is refused; a new one works after iocInit.
+    ioc.send("builder.Alias(setpoint, 'BL01:TEMP')")
+    ioc.send("builder.Alias(setpoint, 'NEW-BL01:SETPOINT')")
+    assert wait_until(lambda: ioc.caget("NEW-BL01:SETPOINT", "-w", "0.5"),
+                      lambda v: v == "25") == "25"
+    s.stop(ioc)
+    assert "ValueError" in ioc.output()
+
+
+def check_health(s: Session) -> None:
+    ioc = s.ioc
+    first = int(ioc.caget("BL01-IOC-01:HEALTH:HEARTBEAT"))
+    assert wait_until(lambda: int(ioc.caget("BL01-IOC-01:HEALTH:HEARTBEAT")),
+                      lambda v: v >= first + 2, timeout=10) >= first + 2
+    # The record count includes the health records themselves and SETPOINT.
+    assert int(ioc.caget("BL01-IOC-01:HEALTH:RECORDS")) >= 15
+    assert float(ioc.caget("BL01-IOC-01:HEALTH:MEM_RSS")) > 10
+    assert int(ioc.caget("BL01-IOC-01:HEALTH:CA_CLIENTS")) >= 0
+
+
 def check_dynamic_before(s: Session) -> None:
     assert s.ioc.caget("PLANT:TEMP2.EGU") == "degC"
     assert s.ioc.caget("PLANT:TEMP1.PREC") == "1"
@@ -569,6 +595,8 @@ SNIPPETS: dict[str, Snippet] = {
     "autosave_ioc.py": Snippet("OVEN:SETPOINT", check_autosave),
     "access_ioc.py": Snippet("SAFE:TARGET", check_access),
     "pva_ioc.py": Snippet("STAGE:X", check_pva, needs=("p4p",)),
+    "alias_ioc.py": Snippet("BL01:PUMP:SPEED", check_aliases),
+    "health_ioc.py": Snippet("BL01-IOC-01:HEALTH:HEARTBEAT", check_health),
     "test_thermostat_ioc.py": Snippet(check=check_thermostat_tests, ioc=False, needs=("p4p",)),
 }
 
@@ -576,6 +604,7 @@ SNIPPETS: dict[str, Snippet] = {
 DATA: dict[str, str] = {
     "average.db": "calc_ioc.py",
     "channels.json": "dynamic_before.py",
+    "pump.db": "alias_ioc.py",
     "thermostat_ioc.py": "test_thermostat_ioc.py",
 }
 
