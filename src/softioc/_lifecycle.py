@@ -77,9 +77,25 @@ def dispatcher() -> Dispatcher:
     return _dispatcher
 
 
+class DescribeDone(Exception):
+    """Raised by iocInit in describe mode (``pythonioc screen``), after its hook ran."""
+
+
+_describe_hook: Callable[[], None] | None = None
+
+
+def describe_only(hook: Callable[[], None] | None) -> None:
+    """Describe mode: iocInit calls hook, then raises DescribeDone instead of starting."""
+    global _describe_hook
+    _describe_hook = hook
+
+
 def ioc_init(disp: Dispatcher | None) -> None:
     """Run iocInit once, with disp running Python callbacks."""
     global _running, _dispatcher, _atexit_registered
+    if _describe_hook is not None:
+        _describe_hook()
+        raise DescribeDone
     with _lock:
         if _running:
             raise RuntimeError("iocInit() was already called: EPICS runs one IOC per process")

@@ -32,6 +32,18 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--no-pva", action="store_true", help="serve Channel Access only")
     run.add_argument("script", help="the Python file that builds and starts the IOC")
     run.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
+    screen = sub.add_parser(
+        "screen", help="write a Phoebus screen (.bob) for an IOC script's records",
+        description="Run an IOC script in describe mode: it builds its records, and at "
+                    "iocInit() the screen is written and the script ends, serving nothing. "
+                    "Every builder record gets a widget: a write widget and read-back for "
+                    "output records, a read widget for input records, grouped by the part "
+                    "of the name before its last ':'.  Needs pvi.")
+    screen.add_argument("-o", "--output", default=None,
+                        help="the .bob file to write (default: SCRIPT's name with .bob)")
+    screen.add_argument("--title", default=None, help="screen title (default: SCRIPT's name)")
+    screen.add_argument("script", help="the Python file that builds the IOC")
+    screen.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
     args = parser.parse_args(argv)
     if args.command == "run":
         if args.dispatcher:
@@ -48,6 +60,31 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "run":
         sys.argv = [args.script, *args.args]
         runpy.run_path(args.script, run_name="__main__")
+    elif args.command == "screen":
+        _screen(args.script, args.args, args.output, args.title)
+
+
+def _screen(script: str, script_args: list[str], output: str | None,
+            title: str | None) -> None:
+    from . import _lifecycle, screen
+
+    stem = os.path.splitext(os.path.basename(script))[0]
+    path = output or f"{stem}.bob"
+    written: list[int] = []
+
+    def describe() -> None:
+        written.append(screen.write_screen(path, title=title or stem))
+
+    _lifecycle.describe_only(describe)
+    os.environ["PYTHONIOC_INTERACTIVE"] = "NO"
+    sys.argv = [script, *script_args]
+    try:
+        runpy.run_path(script, run_name="__main__")
+    except screen.DescribeDone:
+        pass
+    if not written:
+        raise SystemExit(f"{script} ended without calling softioc.iocInit(): no screen written")
+    print(f"wrote {path}: {written[0]} records")
 
 
 if __name__ == "__main__":

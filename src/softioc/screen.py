@@ -1,0 +1,83 @@
+"""Phoebus operator screens (``.bob``) for builder records, made by ``pvi``.
+
+``write_screen(path)`` writes a screen with a widget for every record made
+with ``softioc.builder`` so far: output records get a write widget beside
+their read-back (a combo box for ``bo``/``mbbo``), input records a read
+widget (an LED for ``bi``). Records are grouped by the part of their name
+before the last ``:``.
+
+``pythonioc screen SCRIPT -o NAME.bob`` runs an IOC script in *describe*
+mode: the script builds its records as usual, and when it calls
+``softioc.iocInit()`` the screen is written and the script ends, without
+serving anything. Needs ``pvi`` (``pip install pvi``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ._lifecycle import DescribeDone
+from ._record import Record
+
+__all__ = ["write_screen", "DescribeDone"]
+
+def _pascal(text: str) -> str:
+    name = "".join(w.capitalize() for w in re.split(r"[^A-Za-z0-9]+", text) if w)
+    return name if name[:1].isalpha() else f"R{name}"
+
+
+def write_screen(path: str | Path, records: Iterable[Record] | None = None,
+                 title: str = "pythonIOC") -> int:
+    """Write a Phoebus .bob for ``records`` (default: every builder record);
+    returns how many records it shows."""
+    try:
+        from pvi._format.dls import DLSFormatter
+        from pvi.device import (
+            LED,
+            ComboBox,
+            Device,
+            Grid,
+            Group,
+            SignalR,
+            SignalRW,
+            TextRead,
+            TextWrite,
+        )
+    except ImportError:
+        raise RuntimeError("writing a screen needs pvi: pip install pvi") from None
+    if records is None:
+        from . import builder
+
+        records = list(builder.loaded_records().values()) + list(builder._pending.values())
+    groups: dict[str, list[Any]] = {}
+    used: dict[str, set[str]] = {}
+    count = 0
+    for record in records:
+        pv = record.name
+        group, _, leaf = pv.rpartition(":")
+        group = group or "Records"
+        taken = used.setdefault(group, set())
+        name = base = _pascal(leaf or pv)
+        n = 1
+        while name in taken:
+            n += 1
+            name = f"{base}{n}"
+        taken.add(name)
+        signal: Any
+        if record.is_output:
+            widget: Any = ComboBox() if record.record_type in ("bo", "mbbo") else TextWrite()
+            signal = SignalRW(name=name, label=leaf or pv, write_pv=pv, write_widget=widget,
+                              read_pv=pv, read_widget=TextRead())
+        else:
+            signal = SignalR(name=name, label=leaf or pv, read_pv=pv,
+                             read_widget=LED() if record.record_type == "bi" else TextRead())
+        groups.setdefault(group, []).append(signal)
+        count += 1
+    device = Device(label=title, children=[
+        Group(name=_pascal(group), label=group, layout=Grid(), children=signals)
+        for group, signals in groups.items()])
+    DLSFormatter().format(device, Path(path))
+    return count
