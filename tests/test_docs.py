@@ -836,6 +836,36 @@ def run_panda(block: Block, tmp: Path) -> None:
         sim.stdout.close()
 
 
+def run_monitor(block: Block, tmp: Path) -> None:
+    """The condensed monitoring IOC, with examples/monitor's checks: its "/data"
+    disk is this machine's "/", its "archiver" a TCP port this test opens and closes."""
+    service = socket.socket()
+    service.bind(("127.0.0.1", 0))
+    service.listen()
+    port = service.getsockname()[1]
+    prelude = (f"import sys\nsys.path.insert(0, {str(ROOT / 'examples' / 'monitor')!r})\n"
+               "import checks\n"
+               "_disk, _probe = checks.disk, checks.probe\n"
+               "checks.disk = lambda path: _disk('/')\n"
+               f"checks.probe = lambda host, port, timeout: _probe('127.0.0.1', {port}, timeout)\n")
+    (tmp / "monitor_condensed.py").write_text(prelude + block.text)
+    try:
+        with IOCProcess([str(tmp / "monitor_condensed.py")], cwd=str(tmp),
+                        wait_for="BL:FURKA:SVC:ARCHIVER") as ioc:
+            assert wait_until(lambda: ioc.caget("BL:FURKA:SVC:ARCHIVER"),
+                              lambda v: v == "Up") == "Up"
+            assert 0 < float(ioc.caget("BL:FURKA:DISK:DATA")) <= 100
+            service.close()                         # the service goes down
+            assert wait_until(lambda: ioc.caget("BL:FURKA:SVC:ARCHIVER"),
+                              lambda v: v == "Down") == "Down"
+            alarm = ioc.run_tool("caget", "-a", "BL:FURKA:SVC:ARCHIVER").stdout
+            assert "MAJOR" in alarm, alarm
+            assert int(ioc.caget("BL:FURKA:IOC:HEARTBEAT")) >= 0
+            assert ioc.stop() == 0
+    finally:
+        service.close()
+
+
 def _ask(port: int, line: str) -> str:
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s, \
             s.makefile("rw", newline="\n") as stream:
@@ -871,6 +901,7 @@ WHOLE_IOCS: dict[str, Callable[[Block, Path], None]] = {
     '"AVERAGE:CURRENT"': run_average,
     "from my_device_lib import Device": run_device,
     "PandaClient(": run_panda,
+    "import checks": run_monitor,
     "def test_my_ioc(": run_as_tests,
 }
 
