@@ -66,8 +66,16 @@ def _iocsh(command: str, *args: Any) -> None:
 
 
 def dbl(pattern: str = "", fields: str = "") -> None:
-    """List record names (matching ``pattern``)."""
-    _iocsh("dbl", pattern or None, fields or None)
+    """List record names matching the glob ``pattern`` (all if empty), with ``fields``.
+
+    ``dbl("DEMO:*", "VAL DESC")`` prints each matching record's name and those
+    fields.  (The IOC shell's ``dbl`` takes a record type, not a name; a
+    pattern is listed here with the IOC shell's ``dbgrep``.)
+    """
+    if pattern:
+        _iocsh("dbgrep", pattern, fields or None)
+    else:
+        _iocsh("dbl", "" if fields else None, fields or None)
 
 
 def dbgf(pv: str) -> None:
