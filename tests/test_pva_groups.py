@@ -57,15 +57,36 @@ def test_nttable(ioc, ctx):
     assert "Position" in out and "Count" in out, out
 
 
+def test_group_and_table_names_follow_the_device_prefix(ioc, ctx):
+    v = ctx.get("DEV:PAIR", timeout=5)
+    assert (v["p.value"], v["q.value"]) == (3.0, 4.0)
+    t = ctx.get("DEV:TABLE", timeout=5)
+    assert t.getID() == "epics:nt/NTTable:1.0"
+    assert list(t["labels"]) == ["Column C"]
+    np.testing.assert_array_equal(t["value.C"], [5.0, 6.0])
+    assert "Column C" in ioc.pvget("DEV:TABLE")
+    assert ioc.caget("DEV:TABLE:LABELS_.NORD") == "1"     # the labels' record too
+    for unprefixed in ("PAIR", "TABLE", "DEV:DEV:TABLE:LABELS_"):
+        missing = ioc.run_tool("pvget", "-w", "1", unprefixed, check=False)
+        assert missing.returncode != 0, missing.stdout
+
+
 def test_nttable_put_writes_columns(ioc, ctx):
     ctx.put("TBL", {"value.A": [7.0, 8.0], "value.B": [70, 80]}, wait=True, timeout=10)
     v = ctx.get("TBL", timeout=5)
     np.testing.assert_array_equal(v["value.A"], [7.0, 8.0])
     np.testing.assert_array_equal(v["value.B"], [70, 80])
     assert ioc.caget("TBL:B").split()[:3] == ["16", "70", "80"]
+    # pvput marks the structure's root: the meta field takes part in the put
+    # (a putorder), so QSRV2 has no "no putorder, ignore write" to warn about.
+    put = ioc.run_tool("pvput", "-w", "5", "TBL", '{"value": {"A": [9.0], "B": [90]}}')
+    assert "warning" not in put.stdout.lower() and "putorder" not in put.stdout, put.stdout
+    np.testing.assert_array_equal(ctx.get("TBL", timeout=5)["value.B"], [90])
     ioc.stop()
     out = ioc.output()
     assert "A got [7.0, 8.0]" in out and "B got [70, 80]" in out
+    assert "A got [9.0]" in out and "B got [90]" in out
+    assert "putorder" not in out, out
 
 
 def test_pva_can_be_switched_off():

@@ -14,6 +14,10 @@ more PV whose fields map onto records, read and monitored atomically::
     b = builder.WaveformOut("TBL:B", [3.0, 4.0], length=100)
     pva.NTTable("TBL", {"A": a, "B": b}, labels=["Column A", "Column B"])
 
+Group and table names are prefixed like record names: after
+``builder.SetDeviceName("STAGE")``, ``pva.Group("XY", ...)`` serves
+``STAGE:XY`` (``builder.UnsetDevice()`` first for a name outside the device).
+
 Declare groups before ``builder.LoadDatabase()``; they become ``info(Q:group,
 ...)`` tags on the records (QSRV2's own format, see the PVXS documentation).
 QSRV2 builds groups at iocInit, so groups cannot be added later.
@@ -68,7 +72,16 @@ _groups: dict[str, tuple[str | None, dict[str, Field], bool]] = {}
 
 def Group(name: str, fields: Mapping[str, Record | Field], *,  # noqa: N802
           id: str | None = None, atomic: bool = True) -> None:
-    """Serve the records in ``fields`` together as the PVA structure ``name``."""
+    """Serve the records in ``fields`` together as the PVA structure ``name``.
+
+    ``name`` gets the device-name prefix (``builder.SetDeviceName``) as a
+    record name would.
+    """
+    _group(builder._full_name(name), fields, id=id, atomic=atomic)
+
+
+def _group(name: str, fields: Mapping[str, Record | Field], *,
+           id: str | None, atomic: bool) -> None:
     if _lifecycle.is_running():
         raise RuntimeError("groups are declared before iocInit()")
     if not fields:
@@ -88,7 +101,8 @@ def NTTable(name: str, columns: Mapping[str, Record], *,  # noqa: N802
 
     A change of the *last* column posts the whole table to monitors: set the
     columns in order.  With ``writable`` a PVA put of the table writes each
-    column (in order) and runs their on_update callbacks.
+    column (in order) and runs their on_update callbacks; the labels are
+    read-only.  ``name`` gets the device-name prefix, as in `Group`.
     """
     names = list(columns)
     labels = list(labels) if labels is not None else names
@@ -100,14 +114,21 @@ def NTTable(name: str, columns: Mapping[str, Record], *,  # noqa: N802
         fields[f"value.{column}"] = Field(
             record, type="plain", trigger="*" if last else "",
             putorder=i if writable else None)
-    fields[""] = Field(list(columns.values())[-1], type="meta", trigger="")
-    # The labels live in a string waveform that reads them once, at init.
+    # The meta field (alarm, timeStamp) maps the structure's root, which every
+    # put marks: with no putorder QSRV2 would warn "no putorder, ignore write"
+    # on each one.  A putorder makes it take part (writing meta changes nothing).
+    fields[""] = Field(list(columns.values())[-1], type="meta", trigger="",
+                       putorder=len(names) if writable else None)
+    full = builder._full_name(name)
+    # The labels live in a string waveform that reads them once, at init
+    # (named NAME:LABELS_ under the same prefix).  NELM is at least 2: QSRV2
+    # serves a one-element waveform as a scalar, and labels must be a string[].
     label_record = builder.records.waveform(
-        f"{name}:LABELS_", FTVL="STRING", NELM=max(1, len(labels)),
+        f"{name}:LABELS_", FTVL="STRING", NELM=max(2, len(labels)),
         INP={"const": labels}, PINI="YES")
-    Group(name, fields, id="epics:nt/NTTable:1.0")
+    _group(full, fields, id="epics:nt/NTTable:1.0", atomic=True)
     _extra_info[label_record.name] = (label_record, {
-        name: {"labels": {"+type": "plain", "+channel": "VAL", "+trigger": ""}}})
+        full: {"labels": {"+type": "plain", "+channel": "VAL", "+trigger": ""}}})
 
 
 # db records (not builder records) that carry a part of a group: name -> (record, info)
