@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import io
 import os
 import shutil
 import signal
@@ -26,7 +27,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 __all__ = ["LOOPBACK_ENV", "free_port", "client_env", "IOCProcess", "epics_tool"]
 
@@ -232,14 +233,81 @@ class IOCProcess:
         self.stop()
 
 
+class _Output(io.TextIOBase):
+    """A subprocess's output, read from its pipe by a thread that closes the pipe at EOF.
+
+    Reads like the pipe did (``readline``, iteration and ``read``, blocking until
+    a line or the end arrives), during the process's life and after it: the
+    text stays here once the pipe itself is closed.
+    """
+
+    def __init__(self, pipe: IO[str]) -> None:
+        super().__init__()
+        self._text = ""
+        self._pos = 0
+        self._eof = False
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._pump, args=(pipe,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, pipe: IO[str]) -> None:
+        with pipe:
+            for line in pipe:
+                with self._cond:
+                    self._text += line
+                    self._cond.notify_all()
+        with self._cond:
+            self._eof = True
+            self._cond.notify_all()
+
+    def finish(self, timeout: float) -> None:
+        """Wait (up to ``timeout`` s) for the end of the output and the pipe's close."""
+        self._thread.join(timeout)
+
+    def readable(self) -> bool:
+        return True
+
+    def readline(self, size: int | None = -1, /) -> str:  # type: ignore[override]
+        self._checkClosed()
+        with self._cond:
+            self._cond.wait_for(lambda: "\n" in self._text[self._pos:] or self._eof)
+            end = self._text.find("\n", self._pos) + 1 or len(self._text)
+            if size is not None and size >= 0:
+                end = min(end, self._pos + size)
+            line = self._text[self._pos:end]
+            self._pos = end
+            return line
+
+    def read(self, size: int | None = -1, /) -> str:
+        self._checkClosed()
+        with self._cond:
+            if size is None or size < 0:
+                self._cond.wait_for(lambda: self._eof)
+                end = len(self._text)
+            else:
+                self._cond.wait_for(lambda: len(self._text) - self._pos >= size or self._eof)
+                end = min(len(self._text), self._pos + size)
+            text = self._text[self._pos:end]
+            self._pos = end
+            return text
+
+
 @contextlib.contextmanager
 def monitor(ioc: IOCProcess, *pvs: str, tool: str = "camonitor",
             options: Sequence[str] = ()) -> Iterator[subprocess.Popen[str]]:
-    """A camonitor/pvmonitor subprocess; read its stdout after the block."""
+    """A camonitor/pvmonitor subprocess, stopped (SIGINT) at the end of the block.
+
+    Its ``stdout`` reads as a pipe would, in the block and after it (what the
+    monitor printed stays readable); the real pipe is read by a thread and
+    closed when the monitor has ended, so there is nothing for you to close.
+    """
     proc = subprocess.Popen(
         [epics_tool(tool), *options, *pvs], env=ioc.env, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True,
     )
+    assert proc.stdout is not None
+    output = _Output(proc.stdout)
+    proc.stdout = cast(IO[str], output)
     try:
         yield proc
     finally:
@@ -248,3 +316,5 @@ def monitor(ioc: IOCProcess, *pvs: str, tool: str = "camonitor",
             proc.wait(5)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
+        output.finish(10)
