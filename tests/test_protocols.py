@@ -107,34 +107,46 @@ def test_pvput_tool_refusal_message(ioc):
     assert "refused by the IOC's validate" in out.stdout + out.stderr
 
 
+def _monitor_lines(path):
+    return [ln for ln in path.read_text().splitlines() if "REC:LI" in ln]
+
+
+def _wait_until(check, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
 def test_monitors_see_the_same_updates(ioc, tmp_path):
     """CA and PVA monitors get the same number of updates and the same last value."""
-    ca_file = open(tmp_path / "ca.txt", "w")
-    pva_file = open(tmp_path / "pva.txt", "w")
+    ca_path, pva_path = tmp_path / "ca.txt", tmp_path / "pva.txt"
+    ca_file = open(ca_path, "w")
+    pva_file = open(pva_path, "w")
     ca = subprocess.Popen(["stdbuf", "-oL", epics_tool("camonitor"), "REC:LI"], env=ioc.env,
                           stdout=ca_file, stderr=subprocess.STDOUT)
     pva = subprocess.Popen(["stdbuf", "-oL", epics_tool("pvmonitor"), "REC:LI"], env=ioc.env,
                            stdout=pva_file, stderr=subprocess.STDOUT)
+
+    def updates(path):
+        """The values 1000..1039 a monitor printed after its first (connect-time) line."""
+        lines = _monitor_lines(path)[1:]
+        return [ln for ln in lines if any(f" {i}" in ln for i in range(1000, 1040))]
+
     try:
-        time.sleep(1.5)
+        # Both monitors connected and got their first value before anything changes.
+        _wait_until(lambda: _monitor_lines(ca_path) and _monitor_lines(pva_path))
         ioc.send("for i in range(1000, 1040): li.set(i); time.sleep(0.01)")
         ioc.send("")
-        deadline = time.monotonic() + 10
-        while ioc.caget("REC:LI") != "1039" and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(1.0)
+        _wait_until(lambda: len(updates(ca_path)) >= 40 and len(updates(pva_path)) >= 40)
+        time.sleep(0.5)                 # room for any extra (wrong) update to show
     finally:
         for p in (ca, pva):
             p.terminate()
             p.wait(5)
         ca_file.close()
         pva_file.close()
-    ca_lines = [ln for ln in (tmp_path / "ca.txt").read_text().splitlines() if "REC:LI" in ln]
-    pva_lines = [ln for ln in (tmp_path / "pva.txt").read_text().splitlines() if "REC:LI" in ln]
-    ca_values = [ln.split()[-1] for ln in ca_lines]
-    assert ca_values[-1] == "1039"
-    assert "1039" in pva_lines[-1]
-    ca_updates = [v for v in ca_values if v.isdigit() and int(v) >= 1000]
-    pva_updates = [ln for ln in pva_lines if any(f" {i}" in ln for i in range(1000, 1040))]
-    assert len(ca_updates) == 40
-    assert len(pva_updates) == len(ca_updates)
+    ca_updates, pva_updates = updates(ca_path), updates(pva_path)
+    assert [ln.split()[-1] for ln in ca_updates] == [str(i) for i in range(1000, 1040)]
+    assert "1039" in pva_updates[-1]
+    assert len(pva_updates) == len(ca_updates) == 40
