@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -151,7 +152,10 @@ class IOCProcess:
             cmd, env=self.env, cwd=cwd, stdin=stdin,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
-        self._output: str | None = None
+        # Read all the time, so a chatty IOC never blocks on a full pipe.
+        self._lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
         if wait_for:
             self.wait_for_pv(wait_for, timeout)
 
@@ -213,12 +217,18 @@ class IOCProcess:
         self.output()               # collect and close the pipe
         return int(self.proc.returncode)
 
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._lines.append(line)
+
     def output(self) -> str:
-        """Everything the IOC printed (after it stopped)."""
-        if self._output is None and self.proc.poll() is not None and self.proc.stdout:
-            self._output = self.proc.stdout.read()
-            self.proc.stdout.close()
-        return self._output or ""
+        """Everything the IOC printed so far (all of it once it has stopped)."""
+        if self.proc.poll() is not None:
+            self._reader.join(10)
+            if not self._reader.is_alive() and self.proc.stdout and not self.proc.stdout.closed:
+                self.proc.stdout.close()
+        return "".join(self._lines)
 
     def send(self, line: str) -> None:
         """Type a line into the IOC's shell."""

@@ -1,0 +1,122 @@
+"""Faults: EPICS's own CA client test (acctst) across a server restart, clean
+and quick shutdown (SIGTERM, SIGINT, end of stdin) that flushes autosave and
+frees the ports, and a hung on_update that must not stop the IOC serving."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from softioc.testing import IOCProcess, epics_tool
+
+from .conftest import SCRIPTS, start_on, wait_until
+
+
+def _port_free(port: int, kind: int = socket.SOCK_STREAM) -> bool:
+    with socket.socket(socket.AF_INET, kind) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+@pytest.mark.timeout(300)
+def test_acctst_passes_across_a_server_restart():
+    """acctst (EPICS base's CA client test) on a builder aOut. It asks for the
+    server to go away once: the IOC is stopped and a new one started on the
+    same ports, so it also proves a stopped IOC frees its CA port at once."""
+    ioc = IOCProcess([str(SCRIPTS / "acctst_ioc.py")], wait_for="ACCTST:AO")
+    second: IOCProcess | None = None
+    lines: list[str] = []
+    acc = subprocess.Popen([epics_tool("acctst"), "ACCTST:AO", "0", "4", "1"], env=ioc.env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert acc.stdout is not None
+    fd = acc.stdout.fileno()
+
+    def read() -> None:         # raw reads: acctst's prompt has no newline
+        while chunk := os.read(fd, 4096):
+            lines.append(chunk.decode(errors="replace"))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert wait_until(lambda: "force test channel to disconnect" in "".join(lines), 60), \
+            "".join(lines)
+        assert ioc.stop() == 0, ioc.output()
+        second = start_on(ioc, [str(SCRIPTS / "acctst_ioc.py")], wait_for="ACCTST:AO")
+        acc.wait(240)               # about 160 s: it waits out beacon and watchdog periods
+    finally:
+        if acc.poll() is None:
+            acc.kill()
+            acc.wait()
+        reader.join(5)
+        acc.stdout.close()
+        ioc.stop()
+        if second is not None:
+            second.stop()
+    output = "".join(lines)
+    assert acc.returncode == 0, output[-3000:]
+    assert "Test Complete" in output, output[-3000:]
+    assert "native type was DBF_DOUBLE" in output
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGINT", "end of stdin"])
+def test_shutdown_is_quick_clean_flushes_autosave_and_frees_ports(how: str, tmp_path: Path):
+    ioc = IOCProcess([str(SCRIPTS / "shutdown_ioc.py"), str(tmp_path)], wait_for="SHUT:SP")
+    try:
+        # Two changes: the second falls within autosave's rate bound (an hour),
+        # so only the save at shutdown can hold it.
+        ioc.caput("SHUT:SP", "7")
+        ioc.caput("SHUT:SP", "42.5")
+        assert ioc.caget("SHUT:SP") == "42.5"
+        start = time.monotonic()
+        if how == "end of stdin":
+            assert ioc.proc.stdin is not None
+            ioc.proc.stdin.close()
+        else:
+            ioc.proc.send_signal(getattr(signal, how))
+        code = ioc.proc.wait(10)
+        elapsed = time.monotonic() - start
+        # The ports, at once: CA TCP, PVA TCP, PVA UDP.
+        assert _port_free(ioc.ca_port), "CA port still bound"
+        assert _port_free(ioc.pva_port), "PVA port still bound"
+    finally:
+        ioc.stop()
+    output = ioc.output()
+    assert code == 0, output
+    assert elapsed < 2.0, f"{how}: {elapsed:.2f} s to exit"
+    assert "Traceback" not in output, output
+    saved = json.loads((tmp_path / "shutdown.softsav").read_text())
+    assert saved["SHUT:SP"]["VAL"] == 42.5
+
+
+@pytest.mark.parametrize("dispatcher", ["thread", "asyncio"])
+def test_a_hung_on_update_does_not_stop_serving(dispatcher: str):
+    """A callback that hangs holds back the callbacks queued behind it on the
+    same dispatcher (they run in order), but nothing else: puts complete, gets
+    and monitors go on over CA and PVA, and the queued callback runs once the
+    hung one returns."""
+    with IOCProcess([str(SCRIPTS / "hang_ioc.py"), dispatcher], wait_for="HANG:TICK") as ioc:
+        assert "rror" not in ioc.caput("HANG:SLOW", "1", callback=False).stdout
+        assert wait_until(lambda: "slow on_update started" in ioc.output(), 10)
+        start = time.monotonic()
+        put = ioc.caput("HANG:FAST", "2")              # put-callback completes
+        assert "New : HANG:FAST" in put.stdout and time.monotonic() - start < 5, put.stdout
+        assert ioc.caget("HANG:FAST") == "2"
+        first = int(ioc.caget("HANG:TICK"))
+        assert wait_until(lambda: int(ioc.caget("HANG:TICK")) > first + 5, 10)
+        pv = ioc.run_tool("pvget", "-w", "5", "HANG:TICK").stdout
+        assert "HANG:TICK" in pv, pv
+        assert "fast on_update" not in ioc.output()   # queued behind the hung one
+        ioc.send("release.set()")
+        assert wait_until(lambda: "fast on_update 2.0" in ioc.output(), 10)
+        assert ioc.stop() == 0
