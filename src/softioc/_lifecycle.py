@@ -13,6 +13,7 @@ import atexit
 import ctypes
 import logging
 import os
+import tempfile
 import threading
 from collections.abc import Callable
 
@@ -112,6 +113,33 @@ def ioc_init(disp: Dispatcher | None) -> None:
         if not _atexit_registered:
             atexit.register(shutdown)
             _atexit_registered = True
+
+
+def load_records(file: str, substitutions: str | None = None) -> None:
+    """dbLoadRecords(file, substitutions), shielded from an EPICS parser crash.
+
+    EPICS 7.0.10's .db parser dereferences a NULL pointer (in yyerror) when a
+    syntax error is only found at the end of the input, e.g. a file that stops
+    inside a record, so the whole process dies.  The file is therefore read
+    through a small wrapper that includes it and then has one more harmless
+    statement (``addpath "."``), so such an error is found before the end.
+    """
+    path = os.path.abspath(file)
+    if '"' in path or "$" in path or "\\" in path:
+        _ext.load_records(file, substitutions)      # cannot be quoted in an include
+        return
+    fd, wrapper = tempfile.mkstemp(suffix=".db", prefix="pythonioc-load-")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(f'include "{path}"\n\naddpath "."\n')
+        try:
+            _ext.load_records(wrapper, substitutions)
+        except ValueError:
+            raise ValueError(f"EPICS could not load records from {file} (see the messages "
+                             "above; an error 'at or before addpath' means the file ends "
+                             "inside a record or statement)") from None
+    finally:
+        os.unlink(wrapper)
 
 
 def memlock_wanted() -> bool:

@@ -56,7 +56,7 @@ def dbLoadDatabase(database: str, path: str | None = None,
     file = os.path.join(path, database) if path else database
     if not os.path.exists(file):
         raise FileNotFoundError(file)
-    _ext.load_records(file, substitutions)
+    _lifecycle.load_records(file, substitutions)
 
 
 def _iocsh(command: str, *args: Any) -> None:

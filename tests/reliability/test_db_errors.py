@@ -1,0 +1,43 @@
+"""A .db file with a syntax error at its very end (one that stops inside a
+record) made EPICS's parser dereference NULL and kill the process; pythonIOC
+must raise a clear error instead, and go on loading other files."""
+
+import subprocess
+import sys
+
+SCRIPT = """\
+import sys
+from pathlib import Path
+from softioc import builder, softioc
+d = Path(sys.argv[1])
+for i, text in enumerate(['record(ao, "A") {', 'x', 'record(ao, "B") {} x',
+                          'record(ao, "C") { field(VAL, "1")']):
+    (d / f"bad{i}.db").write_text(text)
+    try:
+        softioc.dbLoadDatabase(f"bad{i}.db", str(d))
+    except ValueError as e:
+        print("refused:", e)
+(d / "good.db").write_text('record(ao, "GOOD:$(N)") { field(VAL, "$(V)") }\\n')
+softioc.dbLoadDatabase("good.db", str(d), "N=1,V=7")
+builder.LoadDatabase()
+softioc.iocInit()
+from softioc import _ext
+print("VAL", _ext.get_field("GOOD:1.VAL"))
+"""
+
+
+def test_truncated_db_files_are_refused_not_fatal(tmp_path):
+    result = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)],
+                            env={"PYTHONIOC_PVA": "NO", **_env()}, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.count("refused: EPICS could not load records from") == 4
+    assert "VAL" in result.stdout and "7" in result.stdout.split("VAL", 1)[1], result.stdout
+
+
+def _env():
+    import os
+
+    from softioc.testing import client_env, free_port
+    return dict(os.environ, **client_env(free_port(), free_port(), free_port()))
