@@ -123,7 +123,7 @@ def _read() -> dict[str, dict[str, Any]]:
         if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
             raise ValueError("not a mapping of record -> {field: value}")
         return data
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:    # RecursionError: nested too deep
         log.warning("autosave file %s is unreadable (%s): starting from built-in values",
                     path, e)
         return {}
