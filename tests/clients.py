@@ -9,6 +9,12 @@ from p4p.client.thread import Context
 from softioc.testing import IOCProcess
 
 
+def pva_context(ioc: IOCProcess) -> Context:
+    """A p4p context that searches only this IOC's PVA ports (plain values: nt=False)."""
+    conf = {k: v for k, v in ioc.env.items() if k.startswith("EPICS_PVA")}
+    return Context("pva", conf=conf, useenv=False, nt=False)
+
+
 class CAClient:
     protocol = "ca"
 
@@ -53,8 +59,7 @@ class PVAClient:
 
     def __init__(self, ioc: IOCProcess):
         self.ioc = ioc
-        conf = {k: v for k, v in ioc.env.items() if k.startswith("EPICS_PVA")}
-        self.ctx = Context("pva", conf=conf, useenv=False, nt=False)
+        self.ctx = pva_context(ioc)
 
     def get(self, pv, like=None):
         value = self.ctx.get(pv, timeout=5)["value"]

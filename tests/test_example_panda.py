@@ -25,7 +25,7 @@ from softioc.testing import IOCProcess, free_port
 pytest.importorskip("pandablocks", reason="examples/panda needs pandablocks")
 pytest.importorskip("pvi", reason="examples/panda needs pvi")
 
-from p4p.client.thread import Context  # noqa: E402
+from .clients import pva_context  # noqa: E402
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "panda"
 LABELS = ["REPEATS", "TRIGGER", "POSITION", "TIME1"]
@@ -110,15 +110,11 @@ def ioc(sim, screen):
             "--screen", str(screen)]
     with IOCProcess(args, wait_for="PANDA:CONNECTED") as ioc:
         yield ioc
-    ioc.output()
-    if ioc.proc.stdout:         # IOCProcess.stop() leaves its pipe open
-        ioc.proc.stdout.close()
 
 
 @pytest.fixture
 def ctx(ioc):
-    conf = {k: v for k, v in ioc.env.items() if k.startswith("EPICS_PVA")}
-    c = Context("pva", conf=conf, useenv=False, nt=False)
+    c = pva_context(ioc)
     yield c
     c.close()
 

@@ -4,10 +4,10 @@ import time
 
 import numpy as np
 import pytest
-from p4p.client.thread import Context
 
 from softioc.testing import IOCProcess
 
+from .clients import pva_context
 from .conftest import IOCS
 
 
@@ -19,8 +19,7 @@ def ioc():
 
 @pytest.fixture
 def ctx(ioc):
-    conf = {k: v for k, v in ioc.env.items() if k.startswith("EPICS_PVA")}
-    c = Context("pva", conf=conf, useenv=False, nt=False)
+    c = pva_context(ioc)
     yield c
     c.close()
 

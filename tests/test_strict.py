@@ -423,10 +423,7 @@ def running(ioc: IOCProcess) -> Iterator[IOCProcess]:
     try:
         yield ioc
     finally:
-        ioc.stop()
-        ioc.output()
-        if ioc.proc.stdout:
-            ioc.proc.stdout.close()
+        ioc.stop()                  # also closes the output pipe
 
 
 def start_pythonioc(tmp: Path, cases: list[Case], strict: bool, api: bool = False) -> IOCProcess:

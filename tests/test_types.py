@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
-from p4p.client.thread import Context
 
 from softioc.testing import IOCProcess
 
-from .clients import CLIENTS
+from .clients import CLIENTS, pva_context
 from .conftest import IOCS
 
 DTYPES = ["int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64",
@@ -21,8 +20,7 @@ def ioc():
 
 @pytest.fixture
 def pva(ioc):
-    conf = {k: v for k, v in ioc.env.items() if k.startswith("EPICS_PVA")}
-    ctx = Context("pva", conf=conf, useenv=False, nt=False)
+    ctx = pva_context(ioc)
     yield ctx
     ctx.close()
 

@@ -24,6 +24,7 @@ from ._record import Record
 
 __all__ = ["write_screen", "DescribeDone"]
 
+
 def _pascal(text: str) -> str:
     name = "".join(w.capitalize() for w in re.split(r"[^A-Za-z0-9]+", text) if w)
     return name if name[:1].isalpha() else f"R{name}"
