@@ -118,6 +118,13 @@ class Record(_ext.RecordCore):
         text = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
         _ext.put_static(self._spare_name, name, text, True)
 
+    def add_alias(self, alias: str) -> None:
+        """Give the record another full name (no device prefix added), before
+        or after iocInit; clients (CA and PVA) can use either."""
+        from . import builder
+
+        builder.Alias(self, alias)
+
     def _loaded(self) -> None:
         """Called once LoadDatabase has bound the record."""
 

@@ -18,12 +18,13 @@ Other EPICS record types (``calc``, ``calcout``, ``aSub``, ...) are built with
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import tempfile
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import epicsdbbuilder
 import numpy as np
@@ -45,11 +46,13 @@ from ._record import (
 __all__ = [
     "aIn", "aOut", "boolIn", "boolOut", "longIn", "longOut", "int64In", "int64Out",
     "stringIn", "stringOut", "longStringIn", "longStringOut", "mbbIn", "mbbOut",
-    "WaveformIn", "WaveformOut", "aaIn", "aaOut", "Action",
+    "Waveform", "WaveformIn", "WaveformOut", "aaIn", "aaOut", "Action",
     "SetDeviceName", "UnsetDevice", "GetRecordNames", "LoadDatabase", "ClearRecords",
     "SetBlocking",
     "SetPrefix", "records", "PP", "CP", "MS", "NP", "Alias", "ReserveRecords", "SpareRecords",
 ]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 PP, CP, MS, NP = epicsdbbuilder.PP, epicsdbbuilder.CP, epicsdbbuilder.MS, epicsdbbuilder.NP
 
@@ -190,6 +193,7 @@ def _make(
         initial = fields.pop("initial_value")
     severity = fields.pop("initial_severity", None)
     alarm = fields.pop("initial_alarm", None)
+    severity, alarm = _status_severity(cls, full, fields, severity, alarm)
     autosave = fields.pop("autosave", None)
     field_callbacks = fields.pop("on_field_change", None)
     aliases = fields.pop("alias", None) or []
@@ -242,12 +246,68 @@ def _make(
     return record
 
 
+def _status_severity(cls: type[Record], full: str, fields: dict[str, Any],
+                     severity: int | None, alarm: int | None) -> tuple[Any, Any]:
+    """pythonSoftIOC's ``status=``/``severity=`` (input records): the
+    initial alarm, as ``initial_alarm=``/``initial_severity=``."""
+    status, sevr = fields.pop("status", None), fields.pop("severity", None)
+    if status is None and sevr is None:
+        return severity, alarm
+    if cls.is_output:
+        raise TypeError(f"{full}: status= and severity= apply to input records "
+                        "(use initial_severity= and initial_alarm=)")
+    if (sevr is not None and severity is not None) or (status is not None and alarm is not None):
+        raise TypeError(f"{full}: give severity=/status= or initial_severity=/initial_alarm=")
+    return (severity if sevr is None else sevr), (alarm if status is None else status)
+
+
 def _apply_initial(record: Record, initial: Any, severity: int | None,
                    alarm: int | None) -> None:
     if initial is not _SKIP and initial is not None:
-        record.set(initial, severity=severity, alarm=alarm)
+        try:
+            record.set(initial, severity=severity, alarm=alarm)
+        except (TypeError, ValueError) as e:
+            hint = _OLD_POSITIONAL.get(record.record_type)
+            if hint is None:
+                raise
+            raise type(e)(f"{record.name}: {initial!r} cannot be the initial value ({e}). "
+                          f"The 2nd positional argument is the initial value here; in "
+                          f"pythonSoftIOC it was {hint[0]}: write {hint[0]}=... for that"
+                          ) from None
     elif severity:
         record.set_alarm(severity, alarm or 0)
+
+
+# What pythonSoftIOC took positionally after the name (aOut(name, DRVL, DRVH,
+# EGU, PREC)), for errors that point old code at the keywords.
+_OLD_POSITIONAL = {
+    "ai": ("LOPR", "HOPR", "EGU", "PREC"), "ao": ("DRVL", "DRVH", "EGU", "PREC"),
+    "longin": ("LOPR", "HOPR", "EGU"), "longout": ("DRVL", "DRVH", "EGU"),
+    "int64in": ("LOPR", "HOPR", "EGU"), "int64out": ("DRVL", "DRVH", "EGU"),
+    "bi": ("ZNAM", "ONAM"), "bo": ("ZNAM", "ONAM"),
+}
+
+
+def _one_positional(maker: _F) -> _F:
+    """Refuse pythonSoftIOC-style positional fields (``aIn("X", 0, 10)``):
+    after the name only the initial value may be positional."""
+    @functools.wraps(maker)
+    def checked(name: Any, *values: Any, **fields: Any) -> Any:
+        if len(values) > 1:
+            rtype = maker.__name__
+            old = _OLD_POSITIONAL[_MAKER_TYPES[rtype]]
+            keywords = ", ".join(f"{f}={v!r}" for f, v in zip(old, values))
+            raise TypeError(
+                f"{rtype}({name!r}, ...): {len(values)} values after the name, but only "
+                f"one, the initial value, may be positional.  In pythonSoftIOC these "
+                f"positions were {', '.join(old[:len(values)])}: write "
+                f"{rtype}({name!r}, {keywords}), with initial_value=... if you want one")
+        return maker(name, *values, **fields)
+    return cast(_F, checked)
+
+
+_MAKER_TYPES = {"aIn": "ai", "aOut": "ao", "longIn": "longin", "longOut": "longout",
+                "int64In": "int64in", "int64Out": "int64out", "boolIn": "bi", "boolOut": "bo"}
 
 
 # ---- records after iocInit -------------------------------------------------
@@ -345,6 +405,7 @@ def _limits(**limits: Any) -> dict[str, Any]:
 
 # ---- analogue --------------------------------------------------------------
 
+@_one_positional
 def aIn(name: str, initial_value: Any = _SKIP, *, LOPR: float | None = None,
         HOPR: float | None = None, EGU: str | None = None, PREC: int | None = None,
         **fields: Any) -> InRecord:
@@ -353,6 +414,7 @@ def aIn(name: str, initial_value: Any = _SKIP, *, LOPR: float | None = None,
     return _make("ai", InRecord, name, initial_value, fields)  # type: ignore[no-any-return]
 
 
+@_one_positional
 def aOut(name: str, initial_value: Any = _SKIP, *, LOPR: float | None = None,
          HOPR: float | None = None, EGU: str | None = None, PREC: int | None = None,
          DRVL: float | None = None, DRVH: float | None = None,
@@ -364,6 +426,7 @@ def aOut(name: str, initial_value: Any = _SKIP, *, LOPR: float | None = None,
 
 # ---- binary ----------------------------------------------------------------
 
+@_one_positional
 def boolIn(name: str, initial_value: Any = _SKIP, *, ZNAM: str | None = None,
            ONAM: str | None = None, **fields: Any) -> InRecord:
     """A ``bi`` record: 0 or 1, named ZNAM/ONAM."""
@@ -371,6 +434,7 @@ def boolIn(name: str, initial_value: Any = _SKIP, *, ZNAM: str | None = None,
     return _make("bi", InRecord, name, initial_value, fields)  # type: ignore[no-any-return]
 
 
+@_one_positional
 def boolOut(name: str, initial_value: Any = _SKIP, *, ZNAM: str | None = None,
             ONAM: str | None = None, **fields: Any) -> OutRecord:
     """A ``bo`` record: 0 or 1 that clients can write."""
@@ -386,6 +450,7 @@ def Action(name: str, **fields: Any) -> OutRecord:
 
 # ---- integers --------------------------------------------------------------
 
+@_one_positional
 def longIn(name: str, initial_value: Any = _SKIP, *, LOPR: int | None = None,
            HOPR: int | None = None, EGU: str | None = None, **fields: Any) -> InRecord:
     """A ``longin`` record: a 32-bit signed integer."""
@@ -393,6 +458,7 @@ def longIn(name: str, initial_value: Any = _SKIP, *, LOPR: int | None = None,
     return _make("longin", InRecord, name, initial_value, fields)  # type: ignore[no-any-return]
 
 
+@_one_positional
 def longOut(name: str, initial_value: Any = _SKIP, *, LOPR: int | None = None,
             HOPR: int | None = None, EGU: str | None = None, DRVL: int | None = None,
             DRVH: int | None = None, **fields: Any) -> OutRecord:
@@ -401,6 +467,7 @@ def longOut(name: str, initial_value: Any = _SKIP, *, LOPR: int | None = None,
     return _make("longout", OutRecord, name, initial_value, fields)  # type: ignore[no-any-return]
 
 
+@_one_positional
 def int64In(name: str, initial_value: Any = _SKIP, *, LOPR: int | None = None,
             HOPR: int | None = None, EGU: str | None = None, **fields: Any) -> InRecord:
     """An ``int64in`` record: a 64-bit signed integer."""
@@ -408,6 +475,7 @@ def int64In(name: str, initial_value: Any = _SKIP, *, LOPR: int | None = None,
     return _make("int64in", InRecord, name, initial_value, fields)  # type: ignore[no-any-return]
 
 
+@_one_positional
 def int64Out(name: str, initial_value: Any = _SKIP, *, LOPR: int | None = None,
              HOPR: int | None = None, EGU: str | None = None, DRVL: int | None = None,
              DRVH: int | None = None, **fields: Any) -> OutRecord:
@@ -611,6 +679,9 @@ def WaveformOut(name: str, *value: Any, **fields: Any) -> ArrayOutRecord:
     return _waveform(ArrayOutRecord, name, value, fields, "Python out")  # type: ignore[no-any-return]
 
 
+Waveform = WaveformIn    # pythonSoftIOC's older name
+
+
 def aaIn(name: str, *value: Any, **fields: Any) -> ArrayInRecord:
     """An ``aai`` (array analogue input) record; as WaveformIn."""
     return _waveform(ArrayInRecord, name, value, fields, "Python", "aai")  # type: ignore[no-any-return]
@@ -656,6 +727,19 @@ def LoadDatabase() -> None:
     _pending.clear()
     epicsdbbuilder.ResetRecords()
 
+
+def _refuse_unloaded() -> None:
+    """iocInit check: every builder record must have been loaded."""
+    if _pending:
+        names = list(_pending)
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        raise RuntimeError(
+            f"iocInit(): {len(names)} builder record(s) were made but never loaded: "
+            f"{shown}.  Call builder.LoadDatabase() after making the records and "
+            f"before softioc.iocInit() (or builder.ClearRecords() to drop them).")
+
+
+_lifecycle.check_before_init(_refuse_unloaded)
 
 _before_load_hooks: list[Callable[[dict[str, Record]], None]] = []
 

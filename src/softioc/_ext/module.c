@@ -329,6 +329,21 @@ static int RecordCore_clear(RecordCore *self)
     return 0;
 }
 
+/* A running IOC with a handle that was never bound to its EPICS record
+ * (made but not loaded, or dropped by ClearRecords()): refuse, never touch. */
+static PyObject *not_bound(RecordCore *self)
+{
+    PyObject *name = PyObject_GetAttrString((PyObject *)self, "name");
+    if (!name)
+        PyErr_Clear();
+    PyErr_Format(PyExc_RuntimeError,
+                 "record %S is not in the running IOC: it was made by the builder but "
+                 "never loaded (builder.LoadDatabase() must come after making it and "
+                 "before softioc.iocInit()), or builder.ClearRecords() dropped it", name ? name : Py_None);
+    Py_XDECREF(name);
+    return NULL;
+}
+
 /* set(value, process=True, severity=0, alarm=0, timestamp=None) */
 static PyObject *RecordCore_set(RecordCore *self, PyObject *const *args, Py_ssize_t nargs,
                                 PyObject *kwnames)
@@ -377,6 +392,8 @@ static PyObject *RecordCore_set(RecordCore *self, PyObject *const *args, Py_ssiz
                                           a[0], a[2] ? a[2] : Py_None,
                                           a[3] ? a[3] : Py_None, NULL);
     }
+    if (!self->prec)
+        return not_bound(self);
     if (convert(self, a[0], &c))
         return NULL;
 
@@ -432,8 +449,10 @@ static PyObject *RecordCore_set_initial(RecordCore *self, PyObject *args)
 static PyObject *RecordCore_get(RecordCore *self, PyObject *unused)
 {
     PyObject *v;
-    if (!self->prec || !pyioc_ioc_running)
+    if (!pyioc_ioc_running)
         return PyObject_CallMethod((PyObject *)self, "_preinit_get", NULL);
+    if (!self->prec)
+        return not_bound(self);
     /* The lock is taken without the GIL, then the value is read with both:
      * the lock->GIL order that device support uses too. */
     Py_BEGIN_ALLOW_THREADS
@@ -468,6 +487,8 @@ static PyObject *RecordCore_set_alarm(RecordCore *self, PyObject *args, PyObject
         self->p_stat = sevr && !stat ? UDF_ALARM : stat;
         Py_RETURN_NONE;
     }
+    if (!self->prec)
+        return not_bound(self);
     Py_BEGIN_ALLOW_THREADS
     dbScanLock(self->prec);
     self->p_sevr = sevr;
