@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import epicsdbbuilder
 import numpy as np
@@ -49,7 +49,9 @@ class Record(_ext.RecordCore):
 
     ``set(value, process=True, severity=NO_ALARM, alarm=NO_ALARM,
     timestamp=None)`` writes the value (and processes the record, posting
-    monitors) in the calling thread; ``get()`` reads it back;
+    monitors) in the calling thread (input records take the positional
+    arguments in pythonSoftIOC's order for them: ``set(value, severity,
+    alarm, timestamp, process=True)``); ``get()`` reads it back;
     ``set_alarm(severity, alarm)`` changes only the alarm.  ``timestamp`` is
     seconds since the POSIX epoch (``time.time()``).
     """
@@ -172,6 +174,11 @@ def _field_names(dbtype: type) -> tuple[str, ...]:
 
 class InRecord(Record):
     """An input record: Python sets its value, clients read it."""
+
+    if TYPE_CHECKING:
+        def set(self, value: Any, severity: int | None = None,  # type: ignore[override]
+                alarm: int | None = None, timestamp: float | None = None,
+                process: bool = True) -> None: ...
 
 
 class OutRecord(Record):
@@ -333,10 +340,10 @@ class ArrayMixin(Record):
             return arr.copy()
         return value if self.dtype.kind == "S" else np.asarray(value)
 
-    def set(self, value: Any, process: bool = True, severity: int | None = None,
-            alarm: int | None = None, timestamp: float | None = None) -> None:
-        """Write a 1-D array (of at most NELM elements) and process."""
-        super().set(self._to_c(value), process, severity, alarm, timestamp)
+    def set(self, value: Any, *args: Any, **kwargs: Any) -> None:
+        """Write a 1-D array (of at most NELM elements) and process; further
+        arguments as for the record's ``set``."""
+        super().set(self._to_c(value), *args, **kwargs)
 
     def get(self) -> Any:
         """A copy of the current array (NORD elements)."""

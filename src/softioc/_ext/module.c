@@ -299,10 +299,20 @@ static int RecordCore_init(RecordCore *self, PyObject *args, PyObject *kw)
     const char *rtype;
     if (!PyArg_ParseTuple(args, "s", &rtype))
         return -1;
+    PyObject *is_output;
     self->ti = pyioc_find_type(rtype);
     if (!self->ti) {
         PyErr_Format(PyExc_ValueError, "no Python device support for record type %s", rtype);
         return -1;
+    }
+    /* Input records take set()'s arguments in pythonSoftIOC's order for
+     * them: (value, severity, alarm, timestamp); outputs (value, process, ...). */
+    is_output = PyObject_GetAttrString((PyObject *)Py_TYPE(self), "is_output");
+    if (is_output) {
+        self->in_order = !PyObject_IsTrue(is_output);
+        Py_DECREF(is_output);
+    } else {
+        PyErr_Clear();
     }
     return 0;
 }
@@ -344,12 +354,15 @@ static PyObject *not_bound(RecordCore *self)
     return NULL;
 }
 
-/* set(value, process=True, severity=0, alarm=0, timestamp=None) */
+/* Outputs: set(value, process=True, severity=0, alarm=0, timestamp=None);
+ * inputs: set(value, severity=0, alarm=0, timestamp=None, process=True). */
 static PyObject *RecordCore_set(RecordCore *self, PyObject *const *args, Py_ssize_t nargs,
                                 PyObject *kwnames)
 {
     static const char *const names[] = {"value", "process", "severity", "alarm", "timestamp"};
+    static const int in_slot[] = {0, 2, 3, 4, 1};
     PyObject *a[5] = {NULL, Py_True, NULL, NULL, NULL};
+    int given = 0;
     Py_ssize_t i;
     converted c;
     epicsEnum16 sevr, stat;
@@ -359,8 +372,11 @@ static PyObject *RecordCore_set(RecordCore *self, PyObject *const *args, Py_ssiz
 
     if (nargs > 5 || nargs < 1 - (kwnames ? PyTuple_GET_SIZE(kwnames) : 0))
         goto usage;
-    for (i = 0; i < nargs; i++)
-        a[i] = args[i];
+    for (i = 0; i < nargs; i++) {
+        int slot = self->in_order ? in_slot[i] : (int)i;
+        a[slot] = args[i];
+        given |= 1 << slot;
+    }
     if (kwnames) {
         for (i = 0; i < PyTuple_GET_SIZE(kwnames); i++) {
             const char *k = PyUnicode_AsUTF8(PyTuple_GET_ITEM(kwnames, i));
@@ -369,7 +385,7 @@ static PyObject *RecordCore_set(RecordCore *self, PyObject *const *args, Py_ssiz
                 return NULL;
             for (j = 0; j < 5 && strcmp(k, names[j]); j++)
                 ;
-            if (j == 5 || (j < nargs)) {
+            if (j == 5 || (given & (1 << j))) {
                 PyErr_Format(PyExc_TypeError, "set() got an unexpected or repeated argument '%s'", k);
                 return NULL;
             }
@@ -421,8 +437,9 @@ static PyObject *RecordCore_set(RecordCore *self, PyObject *const *args, Py_ssiz
         return epics_error(status, self->prec->name);
     Py_RETURN_NONE;
 usage:
-    PyErr_SetString(PyExc_TypeError,
-                    "set(value, process=True, severity=0, alarm=0, timestamp=None)");
+    PyErr_SetString(PyExc_TypeError, self->in_order
+                    ? "set(value, severity=0, alarm=0, timestamp=None, process=True)"
+                    : "set(value, process=True, severity=0, alarm=0, timestamp=None)");
     return NULL;
 }
 

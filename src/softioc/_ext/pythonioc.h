@@ -45,6 +45,7 @@ typedef struct {
     dbCommon *prec;                 /* NULL until bound */
     const type_info *ti;
     int flags;
+    int in_order;                   /* set() takes (value, severity, alarm, timestamp, process) */
     /* Alarm and time handed from set() to the read/write routine, under lock. */
     epicsEnum16 p_sevr, p_stat;
     int p_has_time;
