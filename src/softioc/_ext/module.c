@@ -1006,7 +1006,101 @@ static PyObject *m_set_acf(PyObject *mod, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* put_raw(name, dbr_type, address, count, process): a put from a raw buffer
+ * (pythonSoftIOC's softioc.imports.db_put_field*).  process -1: dbPutField,
+ * as a client put; 1: dbPut and process (or ask a busy record to process
+ * again); 0: dbPut only.  The caller vouches for the buffer. */
+static PyObject *m_put_raw(PyObject *mod, PyObject *args)
+{
+    const char *name;
+    short dbr_type;
+    PyObject *address;
+    long count, status;
+    int process;
+    void *buf;
+    DBADDR addr;
+    if (!PyArg_ParseTuple(args, "shOli", &name, &dbr_type, &address, &count, &process))
+        return NULL;
+    buf = PyLong_AsVoidPtr(address);
+    if (!buf) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "buffer address is NULL");
+        return NULL;
+    }
+    if (dbr_type < DBR_STRING || dbr_type > DBR_ENUM || count < 1) {
+        PyErr_Format(PyExc_ValueError, "%s: bad request type %d or count %ld",
+                     name, dbr_type, count);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    status = dbNameToAddr(name, &addr);
+    if (!status && process < 0) {
+        status = dbPutField(&addr, dbr_type, buf, count);
+    } else if (!status) {
+        dbScanLock(addr.precord);
+        status = dbPut(&addr, dbr_type, buf, count);
+        if (!status && process) {
+            if (addr.precord->pact)
+                addr.precord->rpro = TRUE;
+            else
+                dbProcess(addr.precord);
+        }
+        dbScanUnlock(addr.precord);
+    }
+    Py_END_ALLOW_THREADS
+    if (status)
+        return epics_error(status, name);
+    Py_RETURN_NONE;
+}
+
+/* get_raw(name, dbr_type, address, count): dbGetField into a raw buffer. */
+static PyObject *m_get_raw(PyObject *mod, PyObject *args)
+{
+    const char *name;
+    short dbr_type;
+    PyObject *address;
+    long count, status;
+    void *buf;
+    DBADDR addr;
+    if (!PyArg_ParseTuple(args, "shOl", &name, &dbr_type, &address, &count))
+        return NULL;
+    buf = PyLong_AsVoidPtr(address);
+    if (!buf) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "buffer address is NULL");
+        return NULL;
+    }
+    if (dbr_type < DBR_STRING || dbr_type > DBR_ENUM || count < 1) {
+        PyErr_Format(PyExc_ValueError, "%s: bad request type %d or count %ld",
+                     name, dbr_type, count);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    status = dbNameToAddr(name, &addr);
+    if (!status)
+        status = dbGetField(&addr, dbr_type, buf, NULL, &count, NULL);
+    Py_END_ALLOW_THREADS
+    if (status)
+        return epics_error(status, name);
+    Py_RETURN_NONE;
+}
+
+/* pvlog(on): print every client put to stdout (needs TRAPWRITE in the ACF). */
+static PyObject *m_pvlog(PyObject *mod, PyObject *args)
+{
+    int on;
+    if (!PyArg_ParseTuple(args, "p", &on))
+        return NULL;
+    if (pyioc_install_field_watch())
+        return NULL;
+    pyioc_pvlog = on;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef module_methods[] = {
+    {"put_raw", m_put_raw, METH_VARARGS, "Put into REC.FIELD from a raw buffer address."},
+    {"get_raw", m_get_raw, METH_VARARGS, "Get REC.FIELD into a raw buffer address."},
+    {"pvlog", m_pvlog, METH_VARARGS, "Print every client put (True) or not."},
     {"set_acf", m_set_acf, METH_VARARGS, "asSetFilename(path): the ACF iocInit loads."},
     {"create_alias", m_create_alias, METH_VARARGS, "Another name for a record."},
     {"create_record", m_create_record, METH_VARARGS, "Create a record with fields (static)."},

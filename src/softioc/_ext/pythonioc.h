@@ -81,6 +81,7 @@ size_t pyioc_value_bytes(RecordCore *rc, epicsUInt32 *nord);
 
 /* fieldwatch.c */
 long pyioc_install_field_watch(void);
+extern volatile int pyioc_pvlog;    /* print client puts (softioc.pvlog) */
 
 /* strict.c: range-checked put conversions.  enable: 1 on, 0 plain EPICS,
  * -1 keep the current choice (first time: $PYTHONIOC_STRICT_PUTS, on). */
