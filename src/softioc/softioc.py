@@ -14,6 +14,7 @@ waits in its own thread (or cothread), so it never holds up the IOC.
 
 from __future__ import annotations
 
+import atexit
 import code
 import os
 import signal
@@ -233,9 +234,6 @@ def devIocStats(ioc_name: str) -> None:
 
 def safeEpicsExit(code: int = 0) -> None:
     """Run Python's exit handlers, then stop the IOC and leave with ``code``."""
-    import atexit
-
-    atexit._run_exitfuncs()
     exit(code)
 
 
@@ -254,7 +252,9 @@ class _Exiter:
 
 
 def exit(status: int = 0) -> None:  # noqa: A001 - the IOC shell command's name
-    """Stop the IOC and leave the process."""
+    """Run Python's exit handlers (``atexit``), stop the IOC and leave the
+    process with ``status``, as pythonSoftIOC's ``safeEpicsExit`` does."""
+    atexit._run_exitfuncs()
     _lifecycle.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
