@@ -65,13 +65,13 @@ builder.LoadDatabase()
 softioc.interactive_ioc(globals())
 """)
     assert status == 1, out
-    assert "interactive_ioc() needs a running IOC: call softioc.iocInit() first" in out
+    assert "RuntimeError: interactive_ioc() needs a running IOC: call softioc.iocInit() first" in out
 
 
 def test_non_interactive_ioc_before_iocinit_is_refused(run_script):
     status, out = run_script(HEAD + "softioc.non_interactive_ioc()\n")
     assert status == 1, out
-    assert "non_interactive_ioc() needs a running IOC" in out
+    assert "RuntimeError: non_interactive_ioc() needs a running IOC" in out
 
 
 TRAPS = [
