@@ -7,10 +7,11 @@ initial value (``aOut("AVERAGE:CURRENT", 0.0)``), also accepted as
 record fields (``EGU="mA"``, ``PREC=3``, ``DRVH=10``, ``SCAN="1 second"``),
 checked against the record type's definition now, not at load time.
 
-Note for pythonSoftIOC users: there the second positional argument of
-``aIn``/``aOut``/``longIn``/``longOut`` is ``LOPR``; here it is the initial
-value, and limits are keyword-only, so old positional limits fail loudly
-instead of being misread.
+Note for pythonSoftIOC users: there the arguments after the name are
+fields (``aIn(name, LOPR, HOPR, EGU, PREC)``, ``aOut(name, DRVL, DRVH, EGU,
+PREC)``, ``boolIn(name, ZNAM, ONAM)``...); here the second is the initial
+value and fields are keywords.  More than one value after the name, or one
+that cannot be an initial value, is an error that names the keywords.
 
 Other EPICS record types (``calc``, ``calcout``, ``aSub``, ...) are built with
 ``records.<type>(name, **fields)`` (epicsdbbuilder) and load with the rest.
