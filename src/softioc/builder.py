@@ -731,11 +731,14 @@ def LoadDatabase() -> None:
 
 def _refuse_unloaded() -> None:
     """iocInit check: every builder record must have been loaded."""
-    if _pending:
+    soft = epicsdbbuilder.CountRecords() if _dbd_ready else 0
+    if _pending or soft:
         names = list(_pending)
         shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        if soft:
+            shown += f"{', ' if names else ''}{soft} made with builder.records"
         raise RuntimeError(
-            f"iocInit(): {len(names)} builder record(s) were made but never loaded: "
+            f"iocInit(): {len(names) + soft} builder record(s) were made but never loaded: "
             f"{shown}.  Call builder.LoadDatabase() after making the records and "
             f"before softioc.iocInit() (or builder.ClearRecords() to drop them).")
 

@@ -24,6 +24,15 @@ print("IOC STARTED")
     assert "IOC STARTED" not in out
 
 
+def test_soft_records_never_loaded_are_refused(run_script):
+    status, out = run_script(HEAD + """
+builder.records.calc("SOFT", CALC="1")
+softioc.iocInit()
+""")
+    assert status == 1, out
+    assert "never loaded: 1 made with builder.records." in out
+
+
 def test_records_made_after_load_database_are_refused(run_script):
     status, out = run_script(HEAD + """
 builder.aIn("LOADED", 1.0)
@@ -65,7 +74,7 @@ builder.LoadDatabase()
 softioc.interactive_ioc(globals())
 """)
     assert status == 1, out
-    assert "RuntimeError: interactive_ioc() needs a running IOC: call softioc.iocInit() first" in out
+    assert "RuntimeError: interactive_ioc() needs a running IOC: call softioc.iocInit()" in out
 
 
 def test_non_interactive_ioc_before_iocinit_is_refused(run_script):
