@@ -769,3 +769,16 @@ def loaded_records() -> dict[str, Record]:
 
 # Typing helpers re-exported for users' annotations.
 __all__ += ["OnUpdate", "Validate"]
+
+
+def __getattr__(name: str) -> Any:
+    """pythonSoftIOC's builder also offers these (from its device modules)."""
+    if name == "to_epics_str_array":
+        from .device import to_epics_str_array
+
+        return to_epics_str_array
+    if name == "PythonDevice":
+        from .pythonSoftIoc import PythonDevice
+
+        return PythonDevice
+    raise AttributeError(f"module 'softioc.builder' has no attribute {name!r}")

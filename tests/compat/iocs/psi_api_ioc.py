@@ -104,6 +104,9 @@ if LookupRecord("PSI:AI") is not ai or RecordLookup.LookupRecord("PSI:WAVE") is 
 listed = dict(LookupRecordList())
 if listed.get("PSI:PULLED") is not pulled or "PSI-STATS:HEARTBEAT" not in listed:
     problems.append("LookupRecordList")
+if list(builder.to_epics_str_array(["a", "b"])) != [b"a", b"b"] or \
+        builder.PythonDevice.ao is not PythonDevice.ao:
+    problems.append("builder re-exports")
 checks = builder.stringIn("CHECKS", initial_value=", ".join(problems) or "ok")
 
 builder.LoadDatabase()
