@@ -36,6 +36,8 @@ from ._record import (
     ArrayInRecord,
     ArrayOutRecord,
     InRecord,
+    LongStringIn,
+    LongStringOut,
     OnUpdate,
     OutRecord,
     Record,
@@ -428,34 +430,54 @@ def stringOut(name: str, initial_value: Any = _SKIP, **fields: Any) -> OutRecord
     return _make("stringout", OutRecord, name, initial_value, fields)  # type: ignore[no-any-return]
 
 
-def _long_string(fields: dict[str, Any], initial: Any, length: int | None) -> int:
-    if length is None:
-        length = fields.pop("SIZV", None)
-    if length is None:
-        text = initial if isinstance(initial, (str, bytes)) else ""
-        length = max(256, len(text.encode() if isinstance(text, str) else text) + 1)
-    if not 1 < int(length) <= 65535:
-        raise ValueError(f"long string length {length} must be 2..65535")
-    fields["SIZV"] = int(length)
-    return int(length)
+def _long_string(cls: type[Record], name: str, initial: Any, length: int | None,
+                 fields: dict[str, Any], dtyp: str) -> Any:
+    """A CHAR waveform served as text (``info(Q:form, "String")``), as in
+    pythonSoftIOC: CA clients read and write the whole text at the record's
+    name (``caget -S``), PVA clients see a string."""
+    if "initial_value" in fields:
+        if initial is not _SKIP and initial is not None:
+            raise TypeError(f"{name}: initial value given twice")
+        initial = fields.pop("initial_value")
+    given = {k: v for k, v in (("length", length), ("NELM", fields.pop("NELM", None)),
+                               ("SIZV", fields.pop("SIZV", None))) if v is not None}
+    if len(given) > 1:
+        raise TypeError(f"{name}: give one of {', '.join(given)}")
+    if "FTVL" in fields:
+        raise TypeError(f"{name}: a long string is a CHAR waveform; FTVL cannot change")
+    if initial is _SKIP or initial is None:
+        initial = ""                    # as pythonSoftIOC: served from the start, no UDF
+    if given:
+        nelm = next(iter(given.values()))
+    else:
+        text = initial.encode() if isinstance(initial, str) else initial
+        nelm = max(256, len(text) + 1) if isinstance(text, bytes) else 256
+    if isinstance(nelm, bool) or not isinstance(nelm, int) or nelm < 1:
+        raise ValueError(f"{name}: long string length {nelm!r} must be an int >= 1")
+    fields.update(NELM=nelm, FTVL="CHAR")
+    record = _make("waveform", cls, name, initial, fields, dtyp,
+                   dtype=FTVL_DTYPES["CHAR"], nelm=nelm)
+    if not _lifecycle.is_running():     # a spare named at run time has it already
+        record.add_info("Q:form", "String")
+    return record
 
 
 def longStringIn(name: str, initial_value: Any = _SKIP, *, length: int | None = None,
-                 **fields: Any) -> InRecord:
-    """An ``lsi`` record: a string of up to ``length``-1 bytes (default 255)."""
-    if "initial_value" in fields:
-        initial_value = fields.pop("initial_value")
-    _long_string(fields, initial_value, length)
-    return _make("lsi", InRecord, name, initial_value, fields)  # type: ignore[no-any-return]
+                 **fields: Any) -> LongStringIn:
+    """A long string Python sets: a CHAR ``waveform`` of ``length`` bytes
+    (default 256, or longer to fit the initial value) holding UTF-8 text and its
+    NUL, served as a string (``caget -S NAME``, PVA string)."""
+    return _long_string(  # type: ignore[no-any-return]
+        LongStringIn, name, initial_value, length, fields, "PythonLongStringIn")
 
 
 def longStringOut(name: str, initial_value: Any = _SKIP, *, length: int | None = None,
-                  **fields: Any) -> OutRecord:
-    """An ``lso`` record: a long string clients can write."""
-    if "initial_value" in fields:
-        initial_value = fields.pop("initial_value")
-    _long_string(fields, initial_value, length)
-    return _make("lso", OutRecord, name, initial_value, fields)  # type: ignore[no-any-return]
+                  **fields: Any) -> LongStringOut:
+    """A long string clients can write (``caput -S NAME text``, PVA put of a
+    string); on_update gets a str.  With strict puts a text with no room left
+    for its NUL is refused."""
+    return _long_string(  # type: ignore[no-any-return]
+        LongStringOut, name, initial_value, length, fields, "PythonLongStringOut")
 
 
 # ---- enums -----------------------------------------------------------------

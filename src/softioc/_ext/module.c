@@ -1006,7 +1006,8 @@ PyMODINIT_FUNC PyInit__ext(void)
     if (PyModule_AddObject(m, "RecordCore", (PyObject *)&RecordCoreType) < 0 ||
             PyModule_AddIntConstant(m, "RF_ON_WRITE", RF_ON_WRITE) < 0 ||
             PyModule_AddIntConstant(m, "RF_VALIDATE", RF_VALIDATE) < 0 ||
-            PyModule_AddIntConstant(m, "RF_FIELD_WATCH", RF_FIELD_WATCH) < 0) {
+            PyModule_AddIntConstant(m, "RF_FIELD_WATCH", RF_FIELD_WATCH) < 0 ||
+            PyModule_AddIntConstant(m, "RF_LSTRING", RF_LSTRING) < 0) {
         Py_DECREF(m);
         return NULL;
     }
