@@ -550,7 +550,8 @@ def check_dynamic_after(s: Session) -> None:
 
 def check_autosave(s: Session) -> None:
     saved = (s.cwd / "state" / "oven.softsav").read_text()
-    assert '"OVEN:SETPOINT"' in saved and '"OVEN:STATUS"' not in saved
+    assert "OVEN:SETPOINT: 180.0" in saved and "OVEN:LIMIT.DRVH: '250'" in saved
+    assert "OVEN:STATUS" not in saved
     assert list((s.cwd / "state").glob("oven.softsav.*")), "no backup of the file found"
 
 

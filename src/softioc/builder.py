@@ -240,7 +240,7 @@ def _make(
         record.on_field_change(field, callback)
     record._dtyp = dtyp
     _pending[full] = record
-    _autosave.add(record, autosave if autosave is not None else _autosave.context_fields())
+    _autosave.track(record, autosave)
     return record
 
 
