@@ -27,6 +27,7 @@ from typing import Any
 
 import epicsdbbuilder
 import numpy as np
+import numpy.typing as npt
 
 from . import _ext, _lifecycle
 from . import access as _access  # noqa: F401  (installs the default ACF at iocInit)
@@ -221,8 +222,14 @@ def _make(
         _loaded[full] = record
         return record
     fields.setdefault("TSE", -2)    # device (Python) time: set(timestamp=...) works
+    # The device address names the record, as pythonSoftIOC writes it.
+    fields.setdefault("INP" if not cls.is_output or rtype == "waveform" else "OUT", f"@{full}")
     if not cls.is_output:
+        # As pythonSoftIOC: Python processes inputs (SCAN shows I/O Intr),
+        # and clients may not write them (DISP=1; give DISP=0 to allow it).
         fields.setdefault("PINI", "YES")
+        fields.setdefault("SCAN", "I/O Intr")
+        fields.setdefault("DISP", 1)
     # Straight into EPICS's static database, checked by EPICS (no .db text).
     texts = [("DTYP", dtyp)] + [(k, _field_text(v)) for k, v in fields.items() if v is not None]
     _ext.create_record(rtype, full, texts)
@@ -345,6 +352,15 @@ def _limits(**limits: Any) -> dict[str, Any]:
     return {k: v for k, v in limits.items() if v is not None}
 
 
+def _drive_limits(**limits: Any) -> dict[str, Any]:
+    """LOPR/HOPR default to DRVL/DRVH, as in pythonSoftIOC (display ranges)."""
+    if limits.get("LOPR") is None:
+        limits["LOPR"] = limits.get("DRVL")
+    if limits.get("HOPR") is None:
+        limits["HOPR"] = limits.get("DRVH")
+    return _limits(**limits)
+
+
 # ---- analogue --------------------------------------------------------------
 
 def aIn(name: str, initial_value: Any = _SKIP, *, LOPR: float | None = None,
@@ -359,8 +375,9 @@ def aOut(name: str, initial_value: Any = _SKIP, *, LOPR: float | None = None,
          HOPR: float | None = None, EGU: str | None = None, PREC: int | None = None,
          DRVL: float | None = None, DRVH: float | None = None,
          **fields: Any) -> OutRecord:
-    """An ``ao`` record: a float clients can write (clamped to DRVL/DRVH)."""
-    fields.update(_limits(LOPR=LOPR, HOPR=HOPR, EGU=EGU, PREC=PREC, DRVL=DRVL, DRVH=DRVH))
+    """An ``ao`` record: a float clients can write (clamped to DRVL/DRVH,
+    which are also LOPR/HOPR unless given)."""
+    fields.update(_drive_limits(LOPR=LOPR, HOPR=HOPR, EGU=EGU, PREC=PREC, DRVL=DRVL, DRVH=DRVH))
     return _make("ao", OutRecord, name, initial_value, fields)  # type: ignore[no-any-return]
 
 
@@ -390,7 +407,8 @@ def Action(name: str, **fields: Any) -> OutRecord:
 
 def longIn(name: str, initial_value: Any = _SKIP, *, LOPR: int | None = None,
            HOPR: int | None = None, EGU: str | None = None, **fields: Any) -> InRecord:
-    """A ``longin`` record: a 32-bit signed integer."""
+    """A ``longin`` record: a 32-bit signed integer (MDEL -1: every set() posts)."""
+    fields.setdefault("MDEL", -1)               # as pythonSoftIOC
     fields.update(_limits(LOPR=LOPR, HOPR=HOPR, EGU=EGU))
     return _make("longin", InRecord, name, initial_value, fields)  # type: ignore[no-any-return]
 
@@ -398,14 +416,16 @@ def longIn(name: str, initial_value: Any = _SKIP, *, LOPR: int | None = None,
 def longOut(name: str, initial_value: Any = _SKIP, *, LOPR: int | None = None,
             HOPR: int | None = None, EGU: str | None = None, DRVL: int | None = None,
             DRVH: int | None = None, **fields: Any) -> OutRecord:
-    """A ``longout`` record: a 32-bit signed integer clients can write."""
-    fields.update(_limits(LOPR=LOPR, HOPR=HOPR, EGU=EGU, DRVL=DRVL, DRVH=DRVH))
+    """A ``longout`` record: a 32-bit signed integer clients can write
+    (DRVL/DRVH are also LOPR/HOPR unless given)."""
+    fields.update(_drive_limits(LOPR=LOPR, HOPR=HOPR, EGU=EGU, DRVL=DRVL, DRVH=DRVH))
     return _make("longout", OutRecord, name, initial_value, fields)  # type: ignore[no-any-return]
 
 
 def int64In(name: str, initial_value: Any = _SKIP, *, LOPR: int | None = None,
             HOPR: int | None = None, EGU: str | None = None, **fields: Any) -> InRecord:
-    """An ``int64in`` record: a 64-bit signed integer."""
+    """An ``int64in`` record: a 64-bit signed integer (MDEL -1: every set() posts)."""
+    fields.setdefault("MDEL", -1)               # as pythonSoftIOC
     fields.update(_limits(LOPR=LOPR, HOPR=HOPR, EGU=EGU))
     return _make("int64in", InRecord, name, initial_value, fields)  # type: ignore[no-any-return]
 
@@ -413,8 +433,9 @@ def int64In(name: str, initial_value: Any = _SKIP, *, LOPR: int | None = None,
 def int64Out(name: str, initial_value: Any = _SKIP, *, LOPR: int | None = None,
              HOPR: int | None = None, EGU: str | None = None, DRVL: int | None = None,
              DRVH: int | None = None, **fields: Any) -> OutRecord:
-    """An ``int64out`` record: a 64-bit signed integer clients can write."""
-    fields.update(_limits(LOPR=LOPR, HOPR=HOPR, EGU=EGU, DRVL=DRVL, DRVH=DRVH))
+    """An ``int64out`` record: a 64-bit signed integer clients can write
+    (DRVL/DRVH are also LOPR/HOPR unless given)."""
+    fields.update(_drive_limits(LOPR=LOPR, HOPR=HOPR, EGU=EGU, DRVL=DRVL, DRVH=DRVH))
     return _make("int64out", OutRecord, name, initial_value, fields)  # type: ignore[no-any-return]
 
 
@@ -578,7 +599,10 @@ def _array_fields(value: Any, fields: dict[str, Any]) -> tuple[np.dtype[Any], in
         raise TypeError("give length or NELM, not both")
     nelm = nelm if nelm is not None else length
     if ftvl is None:
-        if datatype is not None:
+        dtype: np.dtype[Any]
+        if datatype is int or datatype == "int":
+            dtype = np.dtype(np.int32)              # as pythonSoftIOC: FTVL LONG
+        elif datatype is not None:
             dtype = np.dtype(datatype)
         elif value is not None:
             v = np.asarray(value)
@@ -586,8 +610,10 @@ def _array_fields(value: Any, fields: dict[str, Any]) -> tuple[np.dtype[Any], in
                 dtype = np.dtype(np.uint8)          # one text: a CHAR waveform
             elif v.dtype.kind in "US":
                 dtype = np.dtype("S40")             # a list of texts: FTVL=STRING
+            elif isinstance(value, np.ndarray):
+                dtype = v.dtype                     # a numpy array keeps its type
             else:
-                dtype = v.dtype
+                dtype = _narrow_ints(v)
         else:
             dtype = np.dtype(np.float64)
         names = {d: n for n, d in FTVL_DTYPES.items()}
@@ -613,14 +639,26 @@ def _array_fields(value: Any, fields: dict[str, Any]) -> tuple[np.dtype[Any], in
     return FTVL_DTYPES[ftvl], int(nelm)
 
 
+def _narrow_ints(v: npt.NDArray[Any]) -> np.dtype[Any]:
+    """Python ints (a list) make a LONG (ULONG) waveform as in pythonSoftIOC,
+    when they fit (CA clients get DBR_LONG); else the 64-bit type, not wrapped
+    values."""
+    if v.dtype.kind in "iu" and v.dtype.itemsize == 8:
+        small = np.dtype(np.int32 if v.dtype.kind == "i" else np.uint32)
+        if np.array_equal(v.astype(small), v):
+            return small
+    return v.dtype
+
+
 def _waveform(cls: type[Record], name: str, value: tuple[Any, ...],
               fields: dict[str, Any], dtyp: str, rtype: str = "waveform") -> Any:
     if len(value) > 1:
         raise TypeError("give at most one initial value")
     initial = value[0] if value else fields.pop("initial_value", None)
     dtype, nelm = _array_fields(initial, fields)
-    return _make(rtype, cls, name, _SKIP if initial is None else initial, fields, dtyp,
-                 dtype=dtype, nelm=nelm)
+    if initial is None:             # as pythonSoftIOC: empty, served without a UDF alarm
+        initial = np.zeros(0, dtype)
+    return _make(rtype, cls, name, initial, fields, dtyp, dtype=dtype, nelm=nelm)
 
 
 def WaveformIn(name: str, *value: Any, **fields: Any) -> ArrayInRecord:
@@ -630,7 +668,7 @@ def WaveformIn(name: str, *value: Any, **fields: Any) -> ArrayInRecord:
 
 def WaveformOut(name: str, *value: Any, **fields: Any) -> ArrayOutRecord:
     """A ``waveform`` of numbers clients can write."""
-    return _waveform(ArrayOutRecord, name, value, fields, "Python out")  # type: ignore[no-any-return]
+    return _waveform(ArrayOutRecord, name, value, fields, "PythonWfOut")  # type: ignore[no-any-return]
 
 
 def aaIn(name: str, *value: Any, **fields: Any) -> ArrayInRecord:
