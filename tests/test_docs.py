@@ -503,9 +503,13 @@ def check_calc(s: Session) -> None:
 
 def check_aliases(s: Session) -> None:
     ioc = s.ioc
-    # One record behind the names: a put through an alias is seen under every name.
-    ioc.caput("OLD-BL01:TEMPERATURE", "30")
-    assert {ioc.caget(n) for n in ("BL01:TEMP", "BL01:T", "OLD-BL01:TEMPERATURE")} == {"30"}
+    # One record behind the names: a put through an alias is seen under every name
+    # (the page's caput BL01:SP 25; input records refuse client puts).
+    assert {ioc.caget(n) for n in ("BL01:SETPOINT", "BL01:SP")} == {"25"}
+    ioc.send("temp.set(31.5)")
+    assert wait_until(lambda: {ioc.caget(n) for n in ("BL01:TEMP", "BL01:T",
+                                                      "OLD-BL01:TEMPERATURE")},
+                      lambda v: v == {"31.5"}) == {"31.5"}
     assert ioc.caget("OLD-BL01:PUMP-RPM.EGU") == "rpm"
     # A clashing alias is refused; a new one works after iocInit.
     ioc.send("builder.Alias(setpoint, 'BL01:TEMP')")
