@@ -156,3 +156,26 @@ def test_strict_off_cuts_as_epics_does(tmp_path):
                              env=ioc.env, capture_output=True, text=True, timeout=30)
         assert pva.returncode == 0, pva.stdout
         assert ioc.caget("LS:SMALL", "-S").startswith("012345678")
+
+
+def test_long_string_made_after_iocinit_from_a_spare(tmp_path):
+    script = tmp_path / "ioc.py"
+    script.write_text(textwrap.dedent('''
+        from softioc import builder, softioc
+        builder.ReserveRecords(builder.longStringOut, 1, length=300)
+        builder.aIn("RT:READY", initial_value=1)
+        builder.LoadDatabase()
+        softioc.iocInit()
+        late = builder.longStringOut("RT:LATE", "made at run time " * 3,
+            on_update=lambda v: print("LATE", type(v).__name__, repr(v), flush=True))
+        softioc.interactive_ioc(globals())
+    '''))
+    with IOCProcess([str(script)], wait_for="RT:LATE") as ioc:
+        assert ioc.caget("RT:LATE", "-S") == ("made at run time " * 3).strip()
+        ioc.caput("RT:LATE", "x" * 250, options=["-S"])
+        assert wait_for(lambda: f"LATE str {'x' * 250!r}" in ioc.output())
+        ctx = pva_context(ioc)
+        try:
+            assert ctx.get("RT:LATE", timeout=5)["value"] == "x" * 250
+        finally:
+            ctx.close()
