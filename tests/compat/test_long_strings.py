@@ -24,6 +24,7 @@ IOC = textwrap.dedent('''
     small = builder.longStringOut("SMALL", length=10,
         on_update=lambda v: print("SMALL", repr(v), flush=True))
     empty = builder.longStringIn("EMPTY")
+    checked = builder.longStringOut("CHECKED", "fine", validate=lambda rec, v: "bad" not in v)
     builder.LoadDatabase()
     softioc.iocInit()
     softioc.interactive_ioc(globals())
@@ -179,3 +180,13 @@ def test_long_string_made_after_iocinit_from_a_spare(tmp_path):
             assert ctx.get("RT:LATE", timeout=5)["value"] == "x" * 250
         finally:
             ctx.close()
+
+
+def test_validate_sees_str_and_refuses_over_ca_and_pva(ioc):
+    assert "error" not in ioc.caput("LS:CHECKED", "still fine", options=["-S"]).stdout.lower()
+    bad = ioc.caput("LS:CHECKED", "a bad text", options=["-S"])
+    assert "Channel write request failed" in bad.stdout, bad.stdout
+    pva = subprocess.run([epics_tool("pvput"), "-w", "5", "LS:CHECKED", "bad again"],
+                         env=ioc.env, capture_output=True, text=True, timeout=30)
+    assert "refused by the IOC's validate" in pva.stdout + pva.stderr
+    assert ioc.caget("LS:CHECKED", "-S") == "still fine"
