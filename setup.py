@@ -25,5 +25,8 @@ setup(
         "epicsdbbuilder>=1.5",
         "numpy>=1.21",
         "psutil>=6.0",  # softioc.health: host metrics
+        # softioc.autosave reads and writes pythonSoftIOC's .softsav files, which
+        # are YAML (a format with no parser in the standard library).
+        "pyyaml>=5.1",
     ],
 )

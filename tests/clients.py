@@ -22,9 +22,9 @@ class CAClient:
         self.ioc = ioc
 
     def get(self, pv, like=None):
-        """The value, as the type of ``like`` (enums by index)."""
+        """The value, as the type of ``like`` (enums by index; long strings as text)."""
         if isinstance(like, str) and len(like) >= 40:
-            return self.ioc.caget(pv + ".VAL$", "-S")
+            return self.ioc.caget(pv, "-S")
         text = self.ioc.caget(pv, "-n", "-f0" if isinstance(like, int) else "-g17")
         if isinstance(like, (list, np.ndarray)):
             count, *items = text.split()
@@ -41,7 +41,7 @@ class CAClient:
     def put(self, pv, value, wait=True):
         """True if the server accepted the put."""
         if isinstance(value, str) and len(value) >= 40:
-            result = self.ioc.caput(pv + ".VAL$", value, callback=wait, options=["-S"])
+            result = self.ioc.caput(pv, value, callback=wait, options=["-S"])
         elif isinstance(value, (list, np.ndarray)):
             result = self.ioc.caput(pv, str(len(value)), *map(str, value), callback=wait,
                                     options=["-a"])

@@ -503,9 +503,13 @@ def check_calc(s: Session) -> None:
 
 def check_aliases(s: Session) -> None:
     ioc = s.ioc
-    # One record behind the names: a put through an alias is seen under every name.
-    ioc.caput("OLD-BL01:TEMPERATURE", "30")
-    assert {ioc.caget(n) for n in ("BL01:TEMP", "BL01:T", "OLD-BL01:TEMPERATURE")} == {"30"}
+    # One record behind the names: a put through an alias is seen under every name
+    # (the page's caput BL01:SP 25; input records refuse client puts).
+    assert {ioc.caget(n) for n in ("BL01:SETPOINT", "BL01:SP")} == {"25"}
+    ioc.send("temp.set(31.5)")
+    assert wait_until(lambda: {ioc.caget(n) for n in ("BL01:TEMP", "BL01:T",
+                                                      "OLD-BL01:TEMPERATURE")},
+                      lambda v: v == {"31.5"}) == {"31.5"}
     assert ioc.caget("OLD-BL01:PUMP-RPM.EGU") == "rpm"
     # A clashing alias is refused; a new one works after iocInit.
     ioc.send("builder.Alias(setpoint, 'BL01:TEMP')")
@@ -550,7 +554,8 @@ def check_dynamic_after(s: Session) -> None:
 
 def check_autosave(s: Session) -> None:
     saved = (s.cwd / "state" / "oven.softsav").read_text()
-    assert '"OVEN:SETPOINT"' in saved and '"OVEN:STATUS"' not in saved
+    assert "OVEN:SETPOINT: 180.0" in saved and "OVEN:LIMIT.DRVH: '250'" in saved
+    assert "OVEN:STATUS" not in saved
     assert list((s.cwd / "state").glob("oven.softsav.*")), "no backup of the file found"
 
 

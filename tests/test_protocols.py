@@ -26,7 +26,7 @@ def client(request, ioc):
 
 
 def log(ioc):
-    return ioc.caget("REC:LOG.VAL$", "-S")
+    return ioc.caget("REC:LOG", "-S")
 
 
 def wait_log(ioc, text, timeout=5.0):

@@ -5,6 +5,7 @@ from typing import Any
 RF_ON_WRITE: int
 RF_VALIDATE: int
 RF_FIELD_WATCH: int
+RF_LSTRING: int
 
 class RecordCore:
     _flags: int

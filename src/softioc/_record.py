@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from . import _ext, _lifecycle, alarm
 
-__all__ = ["Record", "InRecord", "OutRecord", "ArrayMixin"]
+__all__ = ["Record", "InRecord", "OutRecord", "ArrayMixin", "LongStringIn", "LongStringOut"]
 
 log = logging.getLogger("softioc")
 
@@ -359,3 +359,45 @@ class ArrayOutRecord(ArrayMixin, OutRecord):
 
 class ArrayInRecord(ArrayMixin, InRecord):
     """Input waveform/aai."""
+
+
+class LongStringMixin(ArrayMixin):
+    """A long string: a CHAR waveform served as text (``info(Q:form, "String")``),
+    as pythonSoftIOC makes it.  Values are str; the record holds NELM-1 bytes
+    of UTF-8 and the NUL that ends them."""
+
+    def __init__(self, rtype: str, name: str, dbrecord: Any, **options: Any) -> None:
+        super().__init__(rtype, name, dbrecord, **options)
+        self._flags |= _ext.RF_LSTRING
+
+    def _to_c(self, value: Any) -> npt.NDArray[Any]:
+        if isinstance(value, np.ndarray) and value.dtype == self.dtype:
+            return value                    # already converted (set() before iocInit)
+        if isinstance(value, str):
+            data = value.encode()
+        elif isinstance(value, bytes):
+            data = value
+        else:
+            raise TypeError(f"{self.name}: a long string needs a str, got {value!r}")
+        if len(data) >= self.nelm:
+            raise ValueError(f"{self.name}: text of {len(data)} bytes is too long "
+                             f"(the record holds {self.nelm - 1})")
+        return np.frombuffer(data + b"\0", dtype=self.dtype)
+
+    def _from_c(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return value
+        data = bytes(np.asarray(value, dtype=self.dtype).tobytes()) \
+            if not isinstance(value, bytes) else value
+        return data.split(b"\0", 1)[0].decode(errors="replace")
+
+    def _unchanged(self, value: Any) -> bool:
+        return bool(self._last == value)
+
+
+class LongStringIn(LongStringMixin, InRecord):
+    """``builder.longStringIn``: text Python sets."""
+
+
+class LongStringOut(LongStringMixin, OutRecord):
+    """``builder.longStringOut``: text clients can write."""

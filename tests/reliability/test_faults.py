@@ -4,7 +4,6 @@ frees the ports, and a hung on_update that must not stop the IOC serving."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -14,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from softioc.testing import IOCProcess, epics_tool
 
@@ -95,8 +95,8 @@ def test_shutdown_is_quick_clean_flushes_autosave_and_frees_ports(how: str, tmp_
     assert code == 0, output
     assert elapsed < 2.0, f"{how}: {elapsed:.2f} s to exit"
     assert "Traceback" not in output, output
-    saved = json.loads((tmp_path / "shutdown.softsav").read_text())
-    assert saved["SHUT:SP"]["VAL"] == 42.5
+    saved = yaml.safe_load((tmp_path / "shutdown.softsav").read_text())
+    assert saved["SHUT:SP"] == 42.5
 
 
 @pytest.mark.parametrize("dispatcher", ["thread", "asyncio"])

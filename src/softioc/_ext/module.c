@@ -792,8 +792,30 @@ static PyObject *m_get_field(PyObject *mod, PyObject *args)
     return res;
 }
 
-/* put_field("REC.FIELD", "text"): dbPutField with DBR_STRING (DBR_CHAR for
- * long string fields), processing as a client put would. */
+/* The IOC's own write of a field: what dbPutField does (a process-passive
+ * field processes a passive record), without its DISP check: DISP=1 (input
+ * records, as in pythonSoftIOC) refuses clients' puts, not Python's. */
+static long put_as_ioc(DBADDR *addr, short dbr, const void *buf, long n)
+{
+    dbCommon *prec = addr->precord;
+    long status;
+    dbScanLock(prec);
+    status = dbPut(addr, dbr, buf, n);
+    if (!status && (addr->pfield == (void *)&prec->proc ||
+                    (addr->pfldDes->process_passive && prec->scan == 0))) {
+        if (prec->pact) {
+            prec->rpro = TRUE;
+        } else {
+            prec->putf = TRUE;
+            status = dbProcess(prec);
+        }
+    }
+    dbScanUnlock(prec);
+    return status;
+}
+
+/* put_field("REC.FIELD", "text"): as a client put with DBR_STRING (DBR_CHAR
+ * for long string fields), but not refused by DISP. */
 static PyObject *m_put_field(PyObject *mod, PyObject *args)
 {
     const char *name, *value;
@@ -806,11 +828,11 @@ static PyObject *m_put_field(PyObject *mod, PyObject *args)
     status = dbNameToAddr(name, &addr);
     if (!status) {
         if (addr.dbr_field_type == DBR_CHAR && addr.no_elements > 1)
-            status = dbPutField(&addr, DBR_CHAR, value, (long)len + 1);
+            status = put_as_ioc(&addr, DBR_CHAR, value, (long)len + 1);
         else if ((size_t)len >= MAX_STRING_SIZE)
             status = S_db_errArg;
         else
-            status = dbPutField(&addr, DBR_STRING, value, 1);
+            status = put_as_ioc(&addr, DBR_STRING, value, 1);
     }
     Py_END_ALLOW_THREADS
     if (status)
@@ -1138,7 +1160,8 @@ PyMODINIT_FUNC PyInit__ext(void)
     if (PyModule_AddObject(m, "RecordCore", (PyObject *)&RecordCoreType) < 0 ||
             PyModule_AddIntConstant(m, "RF_ON_WRITE", RF_ON_WRITE) < 0 ||
             PyModule_AddIntConstant(m, "RF_VALIDATE", RF_VALIDATE) < 0 ||
-            PyModule_AddIntConstant(m, "RF_FIELD_WATCH", RF_FIELD_WATCH) < 0) {
+            PyModule_AddIntConstant(m, "RF_FIELD_WATCH", RF_FIELD_WATCH) < 0 ||
+            PyModule_AddIntConstant(m, "RF_LSTRING", RF_LSTRING) < 0) {
         Py_DECREF(m);
         return NULL;
     }

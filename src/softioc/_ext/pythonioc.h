@@ -59,16 +59,19 @@ typedef struct {
     char *snap_buf;
     size_t snap_cap, snap_len;
     epicsUInt32 snap_nord;
-    int rejected;                   /* validate refused the last client put */
+    int rejected;                   /* status refusing the last client put, 0 if none */
 } RecordCore;
 
 /* Status of a put refused by validate: its text reaches PVA clients. */
 #define S_pyioc_rejected ((600 << 16) | 1)
+/* Status of a text put longer than a long-string record holds (strict puts). */
+#define S_pyioc_toolong ((600 << 16) | 5)
 
 /* RecordCore.flags */
 #define RF_ON_WRITE   1   /* call owner._on_write(value) when an output processes */
 #define RF_VALIDATE   2   /* call owner._validate_put(value) after a client put */
 #define RF_FIELD_WATCH 4  /* call owner._on_field_write(field) after a client put */
+#define RF_LSTRING    8   /* a long string (CHAR waveform): refuse puts with no room for the NUL */
 
 extern const type_info pyioc_types[];
 const type_info *pyioc_find_type(const char *name);
