@@ -565,6 +565,15 @@ def check_access(s: Session) -> None:
     assert "HEATER.DRVH is now 50" in ioc.output()
 
 
+def check_access_hosts(s: Session) -> None:
+    # 127.0.0.1 is not a console: the page's caput was refused, and Python was not told.
+    ioc = s.ioc
+    assert "read, no write" in ioc.run_tool("cainfo", "RF:PHASE").stdout
+    assert ioc.caget("RF:PHASE") == "0"
+    s.stop(ioc)
+    assert "phase set to" not in ioc.output()
+
+
 def check_pva(s: Session) -> None:
     ioc = s.ioc
     # the p4p block of the page wrote the table
@@ -594,6 +603,7 @@ SNIPPETS: dict[str, Snippet] = {
     "dynamic_after.py": Snippet("LAB:COUNT", check_dynamic_after),
     "autosave_ioc.py": Snippet("OVEN:SETPOINT", check_autosave),
     "access_ioc.py": Snippet("SAFE:TARGET", check_access),
+    "access_hosts_ioc.py": Snippet("RF:PHASE", check_access_hosts),
     "pva_ioc.py": Snippet("STAGE:X", check_pva, needs=("p4p",)),
     "alias_ioc.py": Snippet("BL01:PUMP:SPEED", check_aliases),
     "health_ioc.py": Snippet("BL01-IOC-01:HEALTH:HEARTBEAT", check_health),

@@ -21,6 +21,7 @@
 #include <iocInit.h>
 #include <iocsh.h>
 #include <asDbLib.h>
+#include <asLib.h>
 #include <recSup.h>
 #include <recGbl.h>
 #include <epicsExit.h>
@@ -955,13 +956,17 @@ static PyObject *m_create_alias(PyObject *mod, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* Access security configuration file, read by iocInit. */
+/* Access security configuration file, read by iocInit; check_client_ip sets
+ * libCom's asCheckClientIP (rsrv then names CA clients by their IP address and
+ * HAG host names are resolved when the ACF is loaded). */
 static PyObject *m_set_acf(PyObject *mod, PyObject *args)
 {
     const char *path;
+    int check_client_ip = 0;
     long status;
-    if (!PyArg_ParseTuple(args, "s", &path))
+    if (!PyArg_ParseTuple(args, "s|p", &path, &check_client_ip))
         return NULL;
+    asCheckClientIP = check_client_ip;
     status = asSetFilename(path);
     if (status)
         return epics_error(status, path);
@@ -969,7 +974,8 @@ static PyObject *m_set_acf(PyObject *mod, PyObject *args)
 }
 
 static PyMethodDef module_methods[] = {
-    {"set_acf", m_set_acf, METH_VARARGS, "asSetFilename(path): the ACF iocInit loads."},
+    {"set_acf", m_set_acf, METH_VARARGS,
+     "set_acf(path, check_client_ip=False): the ACF iocInit loads, and asCheckClientIP."},
     {"create_alias", m_create_alias, METH_VARARGS, "Another name for a record."},
     {"create_record", m_create_record, METH_VARARGS, "Create a record with fields (static)."},
     {"delete_record", m_delete_record, METH_VARARGS, "Delete a record (before iocInit)."},
