@@ -52,3 +52,19 @@ def test_gateway_between_subnets(net: Network, ioc_on: Callable[..., Proc]) -> N
     named = {"EPICS_PVA_AUTO_ADDR_LIST": "NO", "EPICS_PVA_ADDR_LIST": "",
              "EPICS_PVA_NAME_SERVERS": "203.0.113.1"}
     assert p4p(far, "get", "N4:VALUE", env=named) == (True, "8.0")
+
+
+def test_behind_the_gateway_the_ioc_sees_the_gateway(
+        net: Network, ioc_on: Callable[..., Proc]) -> None:
+    """Access rules by host see pvagw's address, not its clients' (as the how-to says)."""
+    # G:BYHOST may be written from the gateway's address only (not from far's, 203.0.113.20).
+    ioc = ioc_on("ioc2", "acl_ioc.py", "G", "ip", "nobody", "198.51.100.1")
+    far, opi = net.hosts["far"], net.hosts["opi"]
+    gateway = net.hosts["gw"].popen([sys.executable, "-m", "p4p.gw", gateway_config(net)])
+    wait_until(lambda: far.tool("pvget", "-w", "1", "G:BYHOST").returncode == 0, 20,
+               f"G:BYHOST through pvagw\n{gateway.output()}")
+    assert opi.tool("pvput", "-w", "3", "G:BYHOST", "1").returncode != 0
+    result = far.tool("pvput", "-w", "3", "G:BYHOST", "2")
+    assert result.returncode == 0, result.stdout
+    assert "written G:BYHOST = 2.0" in ioc.output()
+    assert "written G:BYHOST = 1.0" not in ioc.output()

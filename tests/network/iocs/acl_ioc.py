@@ -1,7 +1,8 @@
 """An IOC with access rules by host and by user, for the network tests.
 
-Usage: acl_ioc.py PREFIX ip|name USER.  ``ip`` turns access.check_client_ip()
-on.  PREFIX:BYHOST may be written only from 198.51.100.20 (host opi),
+Usage: acl_ioc.py PREFIX ip|name USER [CONSOLE].  ``ip`` turns
+access.check_client_ip() on.  PREFIX:BYHOST may be written only from CONSOLE
+(default 198.51.100.20, host opi),
 PREFIX:BYNAME only by a client whose host is called ``opi``, PREFIX:BYUSER only
 by USER; PREFIX:OPEN by anyone.  Every write that reaches Python is printed
 ("written PREFIX:... = value").
@@ -12,8 +13,9 @@ import sys
 from softioc import access, builder, softioc
 
 prefix, mode, user = sys.argv[1:4]
+console = sys.argv[4] if len(sys.argv) > 4 else "198.51.100.20"
 access.load_acf(f"""
-HAG(consoles) {{ 198.51.100.20 }}
+HAG(consoles) {{ {console} }}
 HAG(named) {{ opi }}
 UAG(operators) {{ {user} }}
 ASG(DEFAULT) {{ RULE(1, READ) RULE(1, WRITE, TRAPWRITE) }}
