@@ -33,6 +33,7 @@ from __future__ import annotations
 import doctest
 import importlib
 import inspect
+import json
 import os
 import re
 import select
@@ -574,6 +575,18 @@ def check_access_hosts(s: Session) -> None:
     assert "phase set to" not in ioc.output()
 
 
+def check_putlog(s: Session) -> None:
+    # the page's puts, in the file, the log and the PV
+    ioc = s.ioc
+    puts = [json.loads(line) for line in (s.cwd / "puts.jsonl").read_text().splitlines()]
+    assert [(p["record"], p["old"], p["new"], p["refused"]) for p in puts] == [
+        ("OVEN:SETPOINT", "20", "180", False), ("OVEN:SETPOINT", "180", "180", True),
+        ("OVEN:MODE", "Off", "Heat", False)]
+    assert puts[0]["protocol"] == "ca" and puts[1]["protocol"] == "pva"
+    s.stop(ioc)
+    assert "WARNING " in ioc.output() and "OVEN:SETPOINT.VAL '180' -> '180' REFUSED" in ioc.output()
+
+
 def check_pva(s: Session) -> None:
     ioc = s.ioc
     # the p4p block of the page wrote the table
@@ -604,6 +617,7 @@ SNIPPETS: dict[str, Snippet] = {
     "autosave_ioc.py": Snippet("OVEN:SETPOINT", check_autosave),
     "access_ioc.py": Snippet("SAFE:TARGET", check_access),
     "access_hosts_ioc.py": Snippet("RF:PHASE", check_access_hosts),
+    "putlog_ioc.py": Snippet("OVEN:SETPOINT", check_putlog),
     "pva_ioc.py": Snippet("STAGE:X", check_pva, needs=("p4p",)),
     "alias_ioc.py": Snippet("BL01:PUMP:SPEED", check_aliases),
     "health_ioc.py": Snippet("BL01-IOC-01:HEALTH:HEARTBEAT", check_health),

@@ -442,6 +442,7 @@ static long hook_special(dbAddr *paddr, int after)
              * follows the put fails instead (write_common). */
             restore(rc);
             rc->rejected = 1;
+            pyioc_putlog_refused(prec);
         }
     }
     if (h->val_special >= SPC_MOD || (strcmp(h->name, "lso") == 0))

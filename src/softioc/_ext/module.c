@@ -974,6 +974,11 @@ static PyObject *m_set_acf(PyObject *mod, PyObject *args)
 }
 
 static PyMethodDef module_methods[] = {
+    {"putlog_start", pyioc_putlog_start, METH_VARARGS,
+     "putlog_start(capacity): record client puts (putlog.c)."},
+    {"putlog_take", pyioc_putlog_take, METH_VARARGS,
+     "putlog_take(timeout) -> (entries, dropped)."},
+    {"putlog_wake", pyioc_putlog_wake, METH_NOARGS, "End a waiting putlog_take()."},
     {"set_acf", m_set_acf, METH_VARARGS,
      "set_acf(path, check_client_ip=False): the ACF iocInit loads, and asCheckClientIP."},
     {"create_alias", m_create_alias, METH_VARARGS, "Another name for a record."},
