@@ -151,7 +151,8 @@ def enable(*, file: str | os.PathLike[str] | None = None, pv: str | None = None,
     if pv is not None:
         record = builder.longStringIn(pv, "", length=pv_entries * 256,
                                       DESC="latest client puts")
+    put_log = _PutLog(path, record, pv_entries)     # opens the file: fails before any listening
     _ext.putlog_start(capacity)
-    _log = _PutLog(path, record, pv_entries)
+    _log = put_log
     _lifecycle.after_init(_log.thread.start)
     _lifecycle.at_shutdown(_log.stop)
