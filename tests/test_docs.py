@@ -629,6 +629,7 @@ DATA: dict[str, str] = {
     "average.db": "calc_ioc.py",
     "channels.json": "dynamic_before.py",
     "pump.db": "alias_ioc.py",
+    "oven-ioc.service": "autosave_ioc.py",   # the unit runs it: tests/network/test_service.py
     "thermostat_ioc.py": "test_thermostat_ioc.py",
 }
 

@@ -192,18 +192,20 @@ class Host:
                 'hostname "$0" && exec "$@"', hostname or self.name, *as_user, *args]
 
     def popen(self, args: Sequence[str], env: Mapping[str, str] | None = None,
-              hostname: str | None = None, user: str | None = None) -> Proc:
+              hostname: str | None = None, user: str | None = None,
+              cwd: str | os.PathLike[str] | None = None) -> Proc:
         """Start ``args`` on this host (stopped by ``Network.close()`` at the latest).
 
         ``hostname`` is the host name the program sees (default: the host's
         name); any other name is how a test makes a client lie about itself.
-        ``user`` runs it as that local user instead of the test's.
+        ``user`` runs it as that local user instead of the test's; ``cwd``
+        in that directory.
         """
         log = self.network.logdir / f"{len(self.network.procs):03d}-{self.name}.log"
         with open(log, "wb") as out:
             popen = subprocess.Popen(
                 self.command(args, hostname, user), env=self.env(env), stdin=subprocess.DEVNULL,
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=cwd,
             )
         proc = Proc(self, args, popen, log)
         self.network.procs.append(proc)
