@@ -101,7 +101,7 @@ def test_a_slow_log_never_delays_a_put(tmp_path: Path) -> None:
     assert lost > 0 and kept + lost == 40, (kept, lost)
 
 
-@pytest.mark.parametrize("kwargs", [{"capacity": 0}, {"pv_entries": -1},
+@pytest.mark.parametrize("kwargs", [{"capacity": 0}, {"pv_entries": -1}, {"pv_entries": 101},
                                     {"capacity": 1.5}, {"file": "/no/such/dir/puts.jsonl"}])
 def test_bad_arguments_are_refused(kwargs: dict[str, object]) -> None:
     with pytest.raises((ValueError, FileNotFoundError)):

@@ -50,6 +50,8 @@ __all__ = ["Put", "enable"]
 
 log = logging.getLogger("softioc.putlog")
 
+_PV_BYTES = 512         # room in the PV for each of its entries (a longer text is cut)
+
 
 @dataclass(frozen=True)
 class Put:
@@ -109,7 +111,8 @@ class _PutLog:
             if puts and self.record is not None:
                 self.latest = ([str(put) for put in reversed(puts)] + self.latest)
                 self.latest = self.latest[: self.pv_entries]
-                self.record.set("\n".join(self.latest))
+                text = "\n".join(self.latest).encode()[: _PV_BYTES * self.pv_entries - 1]
+                self.record.set(text.decode(errors="ignore"))
         except Exception:
             log.exception("the put log could not record puts")
 
@@ -131,8 +134,8 @@ def enable(*, file: str | os.PathLike[str] | None = None, pv: str | None = None,
 
     ``file``: a JSON-lines file to append to.  ``pv``: a long string record
     (made here with the builder, so the device name prefix applies) showing
-    the ``pv_entries`` latest puts.  ``capacity``: puts that may wait to be
-    recorded before more are dropped.  Once, before iocInit.
+    the ``pv_entries`` (at most 100) latest puts.  ``capacity``: puts that
+    may wait to be recorded before more are dropped.  Once, before iocInit.
     """
     global _log
     from . import builder
@@ -141,15 +144,15 @@ def enable(*, file: str | os.PathLike[str] | None = None, pv: str | None = None,
         raise RuntimeError("putlog.enable() was already called")
     if _lifecycle.is_running():
         raise RuntimeError("putlog.enable() must come before iocInit()")
-    for name, number in (("pv_entries", pv_entries), ("capacity", capacity)):
-        if not isinstance(number, int) or isinstance(number, bool) or number < 1:
-            raise ValueError(f"putlog.enable({name}={number!r}): a whole number >= 1")
+    for name, number, most in (("pv_entries", pv_entries, 100), ("capacity", capacity, 1000000)):
+        if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= most:
+            raise ValueError(f"putlog.enable({name}={number!r}): a whole number, 1 to {most}")
     path = Path(file) if file is not None else None
     if path is not None and not path.parent.is_dir():
         raise FileNotFoundError(f"putlog.enable(file={str(file)!r}): no such directory")
     record = None
     if pv is not None:
-        record = builder.longStringIn(pv, "", length=pv_entries * 256,
+        record = builder.longStringIn(pv, "", length=pv_entries * _PV_BYTES,
                                       DESC="latest client puts")
     put_log = _PutLog(path, record, pv_entries)     # opens the file: fails before any listening
     _ext.putlog_start(capacity)
