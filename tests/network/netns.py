@@ -101,13 +101,17 @@ def _kill_and_delete(ns: str) -> None:
 
 
 def _remove_stale() -> None:
-    """Delete namespaces left by earlier runs whose process is gone."""
+    """Delete namespaces (and log directories) left by earlier runs whose process is gone."""
     listing = _ip("netns", "list", check=False).stdout
     for line in listing.splitlines():
         name = line.split()[0] if line.split() else ""
         match = _NAME.match(name)
         if match and not Path(f"/proc/{match.group(1)}").exists():
             _kill_and_delete(name)
+    for path in Path(tempfile.gettempdir()).glob(f"{_PREFIX}*"):
+        match = _NAME.match(path.name)
+        if match and path.is_dir() and not Path(f"/proc/{match.group(1)}").exists():
+            shutil.rmtree(path, ignore_errors=True)
 
 
 class Proc:
