@@ -33,6 +33,7 @@ from __future__ import annotations
 import doctest
 import importlib
 import inspect
+import json
 import os
 import re
 import select
@@ -570,6 +571,27 @@ def check_access(s: Session) -> None:
     assert "HEATER.DRVH is now 50" in ioc.output()
 
 
+def check_access_hosts(s: Session) -> None:
+    # 127.0.0.1 is not a console: the page's caput was refused, and Python was not told.
+    ioc = s.ioc
+    assert "read, no write" in ioc.run_tool("cainfo", "RF:PHASE").stdout
+    assert ioc.caget("RF:PHASE") == "0"
+    s.stop(ioc)
+    assert "phase set to" not in ioc.output()
+
+
+def check_putlog(s: Session) -> None:
+    # the page's puts, in the file, the log and the PV
+    ioc = s.ioc
+    puts = [json.loads(line) for line in (s.cwd / "puts.jsonl").read_text().splitlines()]
+    assert [(p["record"], p["old"], p["new"], p["refused"]) for p in puts] == [
+        ("OVEN:SETPOINT", "20", "180", False), ("OVEN:SETPOINT", "180", "180", True),
+        ("OVEN:MODE", "Off", "Heat", False)]
+    assert puts[0]["protocol"] == "ca" and puts[1]["protocol"] == "pva"
+    s.stop(ioc)
+    assert "WARNING " in ioc.output() and "OVEN:SETPOINT.VAL '180' -> '180' REFUSED" in ioc.output()
+
+
 def check_pva(s: Session) -> None:
     ioc = s.ioc
     # the p4p block of the page wrote the table
@@ -599,6 +621,8 @@ SNIPPETS: dict[str, Snippet] = {
     "dynamic_after.py": Snippet("LAB:COUNT", check_dynamic_after),
     "autosave_ioc.py": Snippet("OVEN:SETPOINT", check_autosave),
     "access_ioc.py": Snippet("SAFE:TARGET", check_access),
+    "access_hosts_ioc.py": Snippet("RF:PHASE", check_access_hosts),
+    "putlog_ioc.py": Snippet("OVEN:SETPOINT", check_putlog),
     "pva_ioc.py": Snippet("STAGE:X", check_pva, needs=("p4p",)),
     "alias_ioc.py": Snippet("BL01:PUMP:SPEED", check_aliases),
     "health_ioc.py": Snippet("BL01-IOC-01:HEALTH:HEARTBEAT", check_health),
@@ -610,6 +634,7 @@ DATA: dict[str, str] = {
     "average.db": "calc_ioc.py",
     "channels.json": "dynamic_before.py",
     "pump.db": "alias_ioc.py",
+    "oven-ioc.service": "autosave_ioc.py",   # the unit runs it: tests/network/test_service.py
     "thermostat_ioc.py": "test_thermostat_ioc.py",
 }
 

@@ -455,8 +455,10 @@ static long hook_special(dbAddr *paddr, int after)
                 rc->rejected = S_pyioc_toolong;
             else if ((rc->flags & RF_VALIDATE) && !validate_with_python(rc))
                 rc->rejected = S_pyioc_rejected;
-            if (rc->rejected)
+            if (rc->rejected) {
                 restore(rc);
+                pyioc_putlog_refused(prec);
+            }
         }
     }
     if (h->val_special >= SPC_MOD || (strcmp(h->name, "lso") == 0))

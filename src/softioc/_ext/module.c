@@ -21,6 +21,7 @@
 #include <iocInit.h>
 #include <iocsh.h>
 #include <asDbLib.h>
+#include <asLib.h>
 #include <recSup.h>
 #include <recGbl.h>
 #include <epicsExit.h>
@@ -1015,13 +1016,17 @@ static PyObject *m_create_alias(PyObject *mod, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* Access security configuration file, read by iocInit. */
+/* Access security configuration file, read by iocInit; check_client_ip sets
+ * libCom's asCheckClientIP (rsrv then names CA clients by their IP address and
+ * HAG host names are resolved when the ACF is loaded). */
 static PyObject *m_set_acf(PyObject *mod, PyObject *args)
 {
     const char *path;
+    int check_client_ip = 0;
     long status;
-    if (!PyArg_ParseTuple(args, "s", &path))
+    if (!PyArg_ParseTuple(args, "s|p", &path, &check_client_ip))
         return NULL;
+    asCheckClientIP = check_client_ip;
     status = asSetFilename(path);
     if (status)
         return epics_error(status, path);
@@ -1123,7 +1128,13 @@ static PyMethodDef module_methods[] = {
     {"put_raw", m_put_raw, METH_VARARGS, "Put into REC.FIELD from a raw buffer address."},
     {"get_raw", m_get_raw, METH_VARARGS, "Get REC.FIELD into a raw buffer address."},
     {"pvlog", m_pvlog, METH_VARARGS, "Print every client put (True) or not."},
-    {"set_acf", m_set_acf, METH_VARARGS, "asSetFilename(path): the ACF iocInit loads."},
+    {"putlog_start", pyioc_putlog_start, METH_VARARGS,
+     "putlog_start(capacity): record client puts (putlog.c)."},
+    {"putlog_take", pyioc_putlog_take, METH_VARARGS,
+     "putlog_take(timeout) -> (entries, dropped)."},
+    {"putlog_wake", pyioc_putlog_wake, METH_NOARGS, "End a waiting putlog_take()."},
+    {"set_acf", m_set_acf, METH_VARARGS,
+     "set_acf(path, check_client_ip=False): the ACF iocInit loads, and asCheckClientIP."},
     {"create_alias", m_create_alias, METH_VARARGS, "Another name for a record."},
     {"create_record", m_create_record, METH_VARARGS, "Create a record with fields (static)."},
     {"delete_record", m_delete_record, METH_VARARGS, "Delete a record (before iocInit)."},

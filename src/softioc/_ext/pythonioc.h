@@ -86,6 +86,12 @@ size_t pyioc_value_bytes(RecordCore *rc, epicsUInt32 *nord);
 long pyioc_install_field_watch(void);
 extern volatile int pyioc_pvlog;    /* print client puts (softioc.pvlog) */
 
+/* putlog.c: the put log (its Python functions, and the IOC refusing a put). */
+PyObject *pyioc_putlog_start(PyObject *mod, PyObject *args);
+PyObject *pyioc_putlog_take(PyObject *mod, PyObject *args);
+PyObject *pyioc_putlog_wake(PyObject *mod, PyObject *unused);
+void pyioc_putlog_refused(dbCommon *prec);
+
 /* strict.c: range-checked put conversions.  enable: 1 on, 0 plain EPICS,
  * -1 keep the current choice (first time: $PYTHONIOC_STRICT_PUTS, on). */
 long pyioc_install_strict_puts(int enable);
