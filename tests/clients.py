@@ -3,6 +3,9 @@ so a test body runs unchanged against both protocols."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 from p4p.client.thread import Context
 
@@ -81,3 +84,12 @@ class PVAClient:
 
 
 CLIENTS = {"ca": CAClient, "pva": PVAClient}
+
+
+def python_client(ioc: IOCProcess, code: str, timeout: float = 30.0) -> str:
+    """Run ``code`` in a fresh Python with the IOC's client environment (pyepics,
+    aioca and cothread read it when they start); what it printed.  It must exit 0."""
+    result = subprocess.run([sys.executable, "-c", code], env=ioc.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stdout
+    return result.stdout
