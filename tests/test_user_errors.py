@@ -90,6 +90,13 @@ def test_failed_blocking_put_fails_for_p4p(ioc):
     assert_failed_write(ioc, "ERR:BLOCK", 8.0)
 
 
+def test_failed_async_blocking_put_fails_for_caput(ioc):
+    # an async def on_update that raises after an await
+    result = ioc.caput("ERR:SLOW", "-2")
+    assert result.returncode == 1 and CAPUT_FAILED in result.stdout, result.stdout
+    assert_failed_write(ioc, "ERR:SLOW", -2.0)
+
+
 def test_blocking_put_that_succeeds_is_told_so(ioc):
     assert ioc.caput("ERR:SLOW", "1").returncode == 0
     ctx = pva_context(ioc)
