@@ -82,6 +82,12 @@ def test_int64_full_range_over_pva(ioc):
         c.close()
 
 
+def test_put_to_a_missing_pv_is_no_success(client):
+    # Neither accepted nor refused: the client's put raises.
+    with pytest.raises((RuntimeError, TimeoutError), match="REC:NO_SUCH"):
+        client.put("REC:NO_SUCH", 1.0, timeout=2)
+
+
 @pytest.mark.parametrize("wait", [True, False])
 def test_validate_refusal_is_an_error(client, ioc, wait):
     assert client.put("REC:VALID", 42, wait=wait)

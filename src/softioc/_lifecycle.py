@@ -155,7 +155,14 @@ def load_records(file: str, substitutions: str | None = None) -> None:
     inside a record, so the whole process dies.  The file is therefore read
     through a small wrapper that includes it and then has one more harmless
     statement (``addpath "."``), so such an error is found before the end.
+
+    Its macro parser (macParseDefns) sizes its work arrays by the length of
+    the substitutions, which definitions with empty names or values outgrow
+    ("=,=,=" corrupts the heap): trailing blanks, which it ignores, give it
+    the room.
     """
+    if substitutions:
+        substitutions += " " * (len(substitutions) + 4)
     path = os.path.abspath(file)
     if '"' in path or "$" in path or "\\" in path:
         _ext.load_records(file, substitutions)      # cannot be quoted in an include

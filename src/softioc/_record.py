@@ -190,7 +190,8 @@ class OutRecord(Record):
     server thread before a client's put is accepted; False (or an exception)
     refuses the put: the client gets an error and the record keeps its value.
     With ``blocking=True`` the record stays busy until on_update returns, so
-    ``caput -c`` / put-callback completes only then.
+    ``caput -c`` / put-callback completes only then, and fails if on_update
+    raised (the value stays as written, in WRITE/INVALID alarm).
     """
 
     is_output = True
@@ -260,7 +261,8 @@ class OutRecord(Record):
         return False
 
     def _finish_write(self, failed: bool = False) -> None:
-        # A failed on_update leaves the record in WRITE/INVALID alarm.
+        # A failed on_update leaves the record in WRITE/INVALID alarm and
+        # fails the put-callback that waits on it (RecordCore_complete).
         self._complete(failed)
 
     _finish_write._takes_failed = True  # type: ignore[attr-defined]

@@ -15,6 +15,7 @@
 #include <dbAccess.h>
 #include <dbEvent.h>
 #include <dbLock.h>
+#include <dbNotify.h>
 #include <dbStaticLib.h>
 #include <errlog.h>
 #include <errMdef.h>
@@ -549,7 +550,13 @@ static PyObject *RecordCore_post_alarm(RecordCore *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* Finish an asynchronous (blocking) write: the second pass of processing. */
+/* Finish an asynchronous (blocking) write: the second pass of processing.
+ * failed (on_update raised): the value stays as written, the record goes
+ * into WRITE/INVALID alarm, and the put-callback that started this
+ * processing (caput -c, pvput, p4p put(wait=True)) is told it failed.
+ * dbNotify owns prec->ppn; wasProcessed tells its own processing apart from
+ * a put-callback that arrived while we were busy and only waits to restart
+ * (that one must go ahead: its put has not happened yet). */
 static PyObject *RecordCore_complete(RecordCore *self, PyObject *args)
 {
     int failed = 0;
@@ -563,6 +570,8 @@ static PyObject *RecordCore_complete(RecordCore *self, PyObject *args)
         if (failed) {
             self->p_sevr = INVALID_ALARM;
             self->p_stat = WRITE_ALARM;
+            if (self->prec->ppn && self->prec->ppn->wasProcessed)
+                self->prec->ppn->status = notifyError;
         }
         self->prec->rset->process(self->prec);
     }
