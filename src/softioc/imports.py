@@ -56,7 +56,7 @@ def install_pv_logging(acf_file: str | None = None) -> None:
         from . import access
 
         access.load_acf(acf_file)
-    _ext.pvlog(True)
+    from . import pvlog  # noqa: F401  (importing it starts the printing)
 
 
 def dbLoadDatabase(database: str, path: str | None = None,

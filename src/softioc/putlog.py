@@ -39,6 +39,7 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -46,7 +47,7 @@ from typing import IO, Any
 
 from . import _ext, _lifecycle
 
-__all__ = ["Put", "enable"]
+__all__ = ["Put", "enable", "add_listener", "Listener"]
 
 log = logging.getLogger("softioc.putlog")
 
@@ -82,12 +83,19 @@ class Put:
         return json.dumps(dict(asdict(self), time=self.iso_time()))
 
 
+Listener = Callable[[Put], None]
+
+
 class _PutLog:
-    def __init__(self, file: Path | None, record: Any, pv_entries: int) -> None:
-        self.file: IO[str] | None = open(file, "a", encoding="utf-8") if file else None
-        self.record = record
+    """The one put log of the process: the C listener's pool, emptied by a thread."""
+
+    def __init__(self) -> None:
+        self.file: IO[str] | None = None
+        self.record: Any = None
+        self.pv_entries = 10
+        self.to_logger = False          # enable() was called
+        self.listeners: list[Listener] = []
         self.latest: list[str] = []
-        self.pv_entries = pv_entries
         self.stopping = False
         self.thread = threading.Thread(target=self.run, name="pythonioc-putlog", daemon=True)
 
@@ -103,8 +111,14 @@ class _PutLog:
                 log.warning("%d client puts not recorded: the put log fell behind", dropped)
             puts = [Put(*entry) for entry in raw]
             for put in puts:
-                log.log(logging.WARNING if put.refused else logging.INFO, "%s", put,
-                        extra={"put": put})
+                if self.to_logger:
+                    log.log(logging.WARNING if put.refused else logging.INFO, "%s", put,
+                            extra={"put": put})
+                for listener in self.listeners:
+                    try:
+                        listener(put)
+                    except Exception:
+                        log.exception("put log listener %r failed", listener)
             if puts and self.file:
                 self.file.write("".join(put.to_json() + "\n" for put in puts))
                 self.file.flush()
@@ -126,6 +140,37 @@ class _PutLog:
 
 
 _log: _PutLog | None = None
+_capacity = 0
+
+
+def _started(capacity: int) -> _PutLog:
+    """The put log, listening from now on (the C pool is made once)."""
+    global _log, _capacity
+    if _log is None:
+        _ext.putlog_start(capacity)
+        _log, _capacity = _PutLog(), capacity
+        if _lifecycle.is_running():
+            _log.thread.start()
+        else:
+            _lifecycle.after_init(_log.thread.start)
+        _lifecycle.at_shutdown(_log.stop)
+    elif capacity != _capacity:
+        raise RuntimeError(f"the put log already runs with capacity={_capacity} "
+                           f"(call putlog.enable() before importing softioc.pvlog)")
+    return _log
+
+
+def add_listener(listener: Listener, capacity: int = 1000) -> None:
+    """Call ``listener(put)`` with each client put from now on, in the put
+    log's thread (never in the thread doing the put); before or after iocInit.
+    ``capacity`` as for :func:`enable`, fixed by the first call of either."""
+    _check_number("capacity", capacity, 1000000)
+    _started(capacity).listeners.append(listener)
+
+
+def _check_number(name: str, number: int, most: int) -> None:
+    if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= most:
+        raise ValueError(f"putlog: {name}={number!r} must be a whole number, 1 to {most}")
 
 
 def enable(*, file: str | os.PathLike[str] | None = None, pv: str | None = None,
@@ -137,16 +182,14 @@ def enable(*, file: str | os.PathLike[str] | None = None, pv: str | None = None,
     the ``pv_entries`` (at most 100) latest puts.  ``capacity``: puts that
     may wait to be recorded before more are dropped.  Once, before iocInit.
     """
-    global _log
     from . import builder
 
-    if _log is not None:
+    if _log is not None and _log.to_logger:
         raise RuntimeError("putlog.enable() was already called")
     if _lifecycle.is_running():
         raise RuntimeError("putlog.enable() must come before iocInit()")
-    for name, number, most in (("pv_entries", pv_entries, 100), ("capacity", capacity, 1000000)):
-        if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= most:
-            raise ValueError(f"putlog.enable({name}={number!r}): a whole number, 1 to {most}")
+    _check_number("pv_entries", pv_entries, 100)
+    _check_number("capacity", capacity, 1000000)
     path = Path(file) if file is not None else None
     if path is not None and not path.parent.is_dir():
         raise FileNotFoundError(f"putlog.enable(file={str(file)!r}): no such directory")
@@ -154,8 +197,13 @@ def enable(*, file: str | os.PathLike[str] | None = None, pv: str | None = None,
     if pv is not None:
         record = builder.longStringIn(pv, "", length=pv_entries * _PV_BYTES,
                                       DESC="latest client puts")
-    put_log = _PutLog(path, record, pv_entries)     # opens the file: fails before any listening
-    _ext.putlog_start(capacity)
-    _log = put_log
-    _lifecycle.after_init(_log.thread.start)
-    _lifecycle.at_shutdown(_log.stop)
+    # Open the file before listening: a file that cannot be opened leaves the log off.
+    out = open(path, "a", encoding="utf-8") if path is not None else None
+    try:
+        put_log = _started(capacity)
+    except Exception:
+        if out:
+            out.close()
+        raise
+    put_log.file, put_log.record, put_log.pv_entries = out, record, pv_entries
+    put_log.to_logger = True

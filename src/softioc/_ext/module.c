@@ -1121,22 +1121,9 @@ static PyObject *m_get_raw(PyObject *mod, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* pvlog(on): print every client put to stdout (needs TRAPWRITE in the ACF). */
-static PyObject *m_pvlog(PyObject *mod, PyObject *args)
-{
-    int on;
-    if (!PyArg_ParseTuple(args, "p", &on))
-        return NULL;
-    if (pyioc_install_field_watch())
-        return NULL;
-    pyioc_pvlog = on;
-    Py_RETURN_NONE;
-}
-
 static PyMethodDef module_methods[] = {
     {"put_raw", m_put_raw, METH_VARARGS, "Put into REC.FIELD from a raw buffer address."},
     {"get_raw", m_get_raw, METH_VARARGS, "Get REC.FIELD into a raw buffer address."},
-    {"pvlog", m_pvlog, METH_VARARGS, "Print every client put (True) or not."},
     {"putlog_start", pyioc_putlog_start, METH_VARARGS,
      "putlog_start(capacity): record client puts (putlog.c)."},
     {"putlog_take", pyioc_putlog_take, METH_VARARGS,

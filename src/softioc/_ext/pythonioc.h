@@ -84,7 +84,6 @@ size_t pyioc_value_bytes(RecordCore *rc, epicsUInt32 *nord);
 
 /* fieldwatch.c */
 long pyioc_install_field_watch(void);
-extern volatile int pyioc_pvlog;    /* print client puts (softioc.pvlog) */
 
 /* putlog.c: the put log (its Python functions, and the IOC refusing a put). */
 PyObject *pyioc_putlog_start(PyObject *mod, PyObject *args);

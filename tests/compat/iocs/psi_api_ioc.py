@@ -27,7 +27,10 @@ atexit.register(lambda: print("PYTHON ATEXIT RAN", flush=True))
 dispatcher = asyncio_dispatcher.AsyncioDispatcher()
 
 builder.SetDeviceName("PSI")
-ai = builder.aIn("AI", initial_value=1.5, EGU="mm")
+# Input records refuse client puts (DISP=1, as in pythonSoftIOC), and so do
+# db_put_field and dbpf, which put as a client does (dbPutField): these two
+# inputs let them in.
+ai = builder.aIn("AI", initial_value=1.5, EGU="mm", DISP=0)
 ai.add_alias("PSI-ALIAS:AI")
 wave = builder.Waveform("WAVE", [1.0, 2.0, 3.0])
 alarmed = builder.longIn("ALARMED", initial_value=5, PINI="NO",
@@ -56,7 +59,7 @@ def set_units(index):
 
 
 builder.mbbOut("UNITS", "mm", "um", initial_value=0, on_update=set_units)
-pushed = builder.aIn("PUSHED", initial_value=0.0)
+pushed = builder.aIn("PUSHED", initial_value=0.0, DISP=0)
 
 
 def push(value):
