@@ -80,6 +80,6 @@ def test_the_units_command_serves_saves_and_stops(net: Network) -> None:
     began = time.monotonic()
     assert ioc.stop(timeout, signal.SIGTERM) == 0, ioc.output()
     print(f"stopped by SIGTERM in {time.monotonic() - began:.1f} s")
-    assert '"OVEN:SETPOINT"' in (workdir / "state" / "oven.softsav").read_text()
+    assert "OVEN:SETPOINT: 42.0" in (workdir / "state" / "oven.softsav").read_text()
     start()                                         # as Restart= would
     assert opi.tool("caget", "-t", "-w", "3", "OVEN:SETPOINT").stdout.strip() == "42"
