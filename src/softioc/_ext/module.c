@@ -396,6 +396,10 @@ static PyObject *RecordCore_set(RecordCore *self, PyObject *const *args, Py_ssiz
         } else {
             status = dbProcess(self->prec);
         }
+    } else {
+        /* Not processed (no on_update, links or alarm update), but monitors
+         * see the new value, as a get does. */
+        db_post_events(self->prec, NULL, DBE_VALUE | DBE_LOG);
     }
     dbScanUnlock(self->prec);
     Py_END_ALLOW_THREADS
