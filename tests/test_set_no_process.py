@@ -1,7 +1,8 @@
 """``set(value, process=False)`` on an output record: the value reaches
 monitors at once (as pythonSoftIOC 4.7.0's did; 4.7.2's changes the value
 without telling monitors), and nothing else happens: no on_update, no
-forward link."""
+forward link; the record's next processing posts a change from the value
+set (a client putting back the value it had before is seen)."""
 
 import time
 
@@ -26,13 +27,15 @@ def test_set_without_processing_reaches_monitors():
             ioc.send("print('SET DONE')")
             _wait_output(ioc, "SET DONE")
             time.sleep(1.0)
+            ioc.send("print('UPDATES', updates)")
+            assert "UPDATES []" in _wait_output(ioc, "UPDATES")
+            assert ioc.caget("NP:CALC") == calc_before
+            assert "rror" not in ioc.caput("NP:MODE", "1").stdout
+            time.sleep(1.0)
         lines = [line.split() for line in camon.stdout.read().splitlines()]
         # camonitor -n: NAME DATE TIME VALUE... [STATUS SEVERITY]
         modes = [line[3] for line in lines if line and line[0] == "NP:MODE"]
         waves = [line[3:] for line in lines if line and line[0] == "NP:WAVE"]
-        assert modes == ["0", "2"], lines
+        assert modes == ["1", "2", "1"], lines
         assert waves == [["3", "1", "2", "3"], ["2", "7", "8"]], lines
-        assert ioc.caget("NP:MODE", "-n") == "2"
-        ioc.send("print('UPDATES', updates)")
-        assert "UPDATES []" in _wait_output(ioc, "UPDATES")
-        assert ioc.caget("NP:CALC") == calc_before
+        assert ioc.caget("NP:MODE", "-n") == "1"

@@ -5,7 +5,8 @@ from softioc import builder, softioc
 
 updates = []
 count = builder.longOut("NP:FLNKED", 0)
-out = builder.mbbOut("NP:MODE", "A", "B", "C", on_update=updates.append,
+out = builder.mbbOut("NP:MODE", initial_value=1, ZRST="A", ONST="B", TWST="C",
+                     on_update=updates.append,
                      FLNK=builder.records.calc("NP:CALC", CALC="A+1", INPA="NP:CALC"))
 wave = builder.WaveformOut("NP:WAVE", [1, 2, 3])
 builder.LoadDatabase()
