@@ -2,7 +2,8 @@
 monitors at once (as pythonSoftIOC 4.7.0's did; 4.7.2's changes the value
 without telling monitors), and nothing else happens: no on_update, no
 forward link; the record's next processing posts a change from the value
-set (a client putting back the value it had before is seen)."""
+set (a client putting back the value it had before is seen, and on_update
+runs for it)."""
 
 import time
 
@@ -31,6 +32,9 @@ def test_set_without_processing_reaches_monitors():
             assert "UPDATES []" in _wait_output(ioc, "UPDATES")
             assert ioc.caget("NP:CALC") == calc_before
             assert "rror" not in ioc.caput("NP:MODE", "1").stdout
+            ioc.send("print('UPDATES', updates, 'END')")
+            # on_update runs: the put changed the value from the one set
+            assert "UPDATES [1] END" in _wait_output(ioc, "UPDATES [1] END")
             time.sleep(1.0)
         lines = [line.split() for line in camon.stdout.read().splitlines()]
         # camonitor -n: NAME DATE TIME VALUE... [STATUS SEVERITY]

@@ -269,6 +269,11 @@ class OutRecord(Record):
     def _unchanged(self, value: Any) -> bool:
         return bool(self._last == value)
 
+    # Called from C after set(value, process=False): a client's next write is
+    # "changed" (on_update runs) if it differs from this value.
+    def _set_unprocessed(self, value: Any) -> None:
+        self._last = self._from_c(value)
+
     # Called from C in the EPICS thread processing the record (record locked,
     # GIL held): hand on_update to the dispatcher; True means "completes later".
     def _on_write(self, raw: Any) -> bool:

@@ -428,6 +428,9 @@ static PyObject *RecordCore_set(RecordCore *self, PyObject *const *args, Py_ssiz
     release(&c);
     if (status)
         return epics_error(status, self->prec->name);
+    if (!process && (self->flags & RF_ON_WRITE))
+        /* on_update's "changed?" test starts from this value */
+        return PyObject_CallMethod((PyObject *)self, "_set_unprocessed", "O", a[0]);
     Py_RETURN_NONE;
 usage:
     PyErr_SetString(PyExc_TypeError,
