@@ -8,7 +8,8 @@ from setuptools_dso import Extension, setup
 ext = Extension(
     name="softioc._ext",
     sources=["src/softioc/_ext/module.c", "src/softioc/_ext/devsup.c",
-             "src/softioc/_ext/fieldwatch.c", "src/softioc/_ext/strict.c"],
+             "src/softioc/_ext/fieldwatch.c", "src/softioc/_ext/strict.c",
+             "src/softioc/_ext/putlog.c"],
     depends=["src/softioc/_ext/pythonioc.h"],
     include_dirs=[epicscorelibs.path.include_path],
     dsos=["epicscorelibs.lib.dbCore", "epicscorelibs.lib.Com"],
@@ -25,5 +26,8 @@ setup(
         "epicsdbbuilder>=1.5",
         "numpy>=1.21",
         "psutil>=6.0",  # softioc.health: host metrics
+        # softioc.autosave reads and writes pythonSoftIOC's .softsav files, which
+        # are YAML (a format with no parser in the standard library).
+        "pyyaml>=5.1",
     ],
 )

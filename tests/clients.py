@@ -3,8 +3,11 @@ so a test body runs unchanged against both protocols."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
-from p4p.client.thread import Context
+from p4p.client.thread import Context, RemoteError
 
 from softioc.testing import IOCProcess
 
@@ -22,9 +25,9 @@ class CAClient:
         self.ioc = ioc
 
     def get(self, pv, like=None):
-        """The value, as the type of ``like`` (enums by index)."""
+        """The value, as the type of ``like`` (enums by index; long strings as text)."""
         if isinstance(like, str) and len(like) >= 40:
-            return self.ioc.caget(pv + ".VAL$", "-S")
+            return self.ioc.caget(pv, "-S")
         text = self.ioc.caget(pv, "-n", "-f0" if isinstance(like, int) else "-g17")
         if isinstance(like, (list, np.ndarray)):
             count, *items = text.split()
@@ -38,17 +41,25 @@ class CAClient:
     def nord(self, pv):
         return int(self.ioc.caget(pv + ".NORD"))
 
-    def put(self, pv, value, wait=True):
-        """True if the server accepted the put."""
+    # How caput shows the server refusing a put (with -c, or as a warning without).
+    REFUSALS = ("Channel write request failed", "Write access denied")
+
+    def put(self, pv, value, wait=True, timeout=10.0):
+        """True if the server accepted the put, False if it refused it; any
+        other outcome (no such PV, no answer) raises RuntimeError."""
+        options = ["-w", str(timeout)]
         if isinstance(value, str) and len(value) >= 40:
-            result = self.ioc.caput(pv + ".VAL$", value, callback=wait, options=["-S"])
+            result = self.ioc.caput(pv, value, callback=wait, options=["-S", *options])
         elif isinstance(value, (list, np.ndarray)):
             result = self.ioc.caput(pv, str(len(value)), *map(str, value), callback=wait,
-                                    options=["-a"])
+                                    options=["-a", *options])
         else:
-            result = self.ioc.caput(pv, str(value), callback=wait)
-        out = result.stdout.lower()
-        return "error" not in out and "failed" not in out
+            result = self.ioc.caput(pv, str(value), callback=wait, options=options)
+        if any(text in result.stdout for text in self.REFUSALS):
+            return False
+        if result.returncode == 0 and "New :" in result.stdout:
+            return True
+        raise RuntimeError(f"caput {pv} (exit {result.returncode}): {result.stdout}")
 
     def close(self):
         pass
@@ -69,10 +80,12 @@ class PVAClient:
             return np.asarray(value, dtype=float)
         return value
 
-    def put(self, pv, value, wait=True):
+    def put(self, pv, value, wait=True, timeout=10.0):
+        """True if the server accepted the put, False if it refused it (a
+        RemoteError); any other failure (no such PV: TimeoutError) raises."""
         try:
-            self.ctx.put(pv, value, wait=wait, timeout=10)
-        except Exception:
+            self.ctx.put(pv, value, wait=wait, timeout=timeout)
+        except RemoteError:
             return False
         return True
 
@@ -81,3 +94,12 @@ class PVAClient:
 
 
 CLIENTS = {"ca": CAClient, "pva": PVAClient}
+
+
+def python_client(ioc: IOCProcess, code: str, timeout: float = 30.0) -> str:
+    """Run ``code`` in a fresh Python with the IOC's client environment (pyepics,
+    aioca and cothread read it when they start); what it printed.  It must exit 0."""
+    result = subprocess.run([sys.executable, "-c", code], env=ioc.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stdout
+    return result.stdout

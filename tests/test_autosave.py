@@ -3,6 +3,8 @@
 import json
 import time
 
+import yaml
+
 from softioc.testing import IOCProcess
 
 from .conftest import IOCS
@@ -23,12 +25,12 @@ def test_values_survive_restart(tmp_path):
         deadline = time.monotonic() + 5
         path = tmp_path / "test.softsav"
         while time.monotonic() < deadline:
-            if path.exists() and json.loads(path.read_text()).get("AS:SP", {}).get("VAL") == 12.5:
+            if path.exists() and yaml.safe_load(path.read_text()).get("AS:SP") == 12.5:
                 break
             time.sleep(0.1)
-        saved = json.loads(path.read_text())
-        assert saved["AS:SP"]["VAL"] == 12.5
-        assert float(saved["AS:LIM"]["DRVH"]) == 50
+        saved = yaml.safe_load(path.read_text())       # pythonSoftIOC's layout
+        assert saved["AS:SP"] == 12.5
+        assert float(saved["AS:LIM.DRVH"]) == 50
         assert "AS:PLAIN" not in saved
         assert ioc.stop() == 0
     with start(tmp_path) as ioc:
@@ -48,8 +50,8 @@ def test_saved_at_exit(tmp_path):
         ioc.send("autosave._config.save_period = 1000")
         ioc.caput("AS:SP", "77")
         assert ioc.stop() == 0
-    saved = json.loads((tmp_path / "test.softsav").read_text())
-    assert saved["AS:SP"]["VAL"] == 77
+    saved = yaml.safe_load((tmp_path / "test.softsav").read_text())
+    assert saved["AS:SP"] == 77
 
 
 def test_corrupt_file_warns_and_starts(tmp_path):
@@ -61,6 +63,7 @@ def test_corrupt_file_warns_and_starts(tmp_path):
 
 
 def test_mismatched_value_warns_and_starts(tmp_path):
+    # pythonIOC 0.1's JSON layout is still read
     (tmp_path / "test.softsav").write_text(json.dumps({"AS:SP": {"VAL": "not a number"},
                                                        "AS:TEXT": {"VAL": "ok"}}))
     with start(tmp_path) as ioc:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import doctest
 import importlib
 import inspect
+import json
 import os
 import re
 import select
@@ -51,7 +52,7 @@ from typing import Any
 
 import pytest
 
-from softioc.testing import IOCProcess, client_env, epics_tool, free_port
+from softioc.testing import IOCProcess, client_env, epics_tool, free_port, monitor
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -503,9 +504,13 @@ def check_calc(s: Session) -> None:
 
 def check_aliases(s: Session) -> None:
     ioc = s.ioc
-    # One record behind the names: a put through an alias is seen under every name.
-    ioc.caput("OLD-BL01:TEMPERATURE", "30")
-    assert {ioc.caget(n) for n in ("BL01:TEMP", "BL01:T", "OLD-BL01:TEMPERATURE")} == {"30"}
+    # One record behind the names: a put through an alias is seen under every name
+    # (the page's caput BL01:SP 25; input records refuse client puts).
+    assert {ioc.caget(n) for n in ("BL01:SETPOINT", "BL01:SP")} == {"25"}
+    ioc.send("temp.set(31.5)")
+    assert wait_until(lambda: {ioc.caget(n) for n in ("BL01:TEMP", "BL01:T",
+                                                      "OLD-BL01:TEMPERATURE")},
+                      lambda v: v == {"31.5"}) == {"31.5"}
     assert ioc.caget("OLD-BL01:PUMP-RPM.EGU") == "rpm"
     # A clashing alias is refused; a new one works after iocInit.
     ioc.send("builder.Alias(setpoint, 'BL01:TEMP')")
@@ -524,7 +529,10 @@ def check_health(s: Session) -> None:
     # The record count includes the health records themselves and SETPOINT.
     assert int(ioc.caget("BL01-IOC-01:HEALTH:RECORDS")) >= 15
     assert float(ioc.caget("BL01-IOC-01:HEALTH:MEM_RSS")) > 10
-    assert int(ioc.caget("BL01-IOC-01:HEALTH:CA_CLIENTS")) >= 0
+    # A camonitor is a CA client while it runs (the count follows within a period).
+    with monitor(ioc, "BL01-IOC-01:HEALTH:HEARTBEAT"):
+        assert wait_until(lambda: int(ioc.caget("BL01-IOC-01:HEALTH:CA_CLIENTS")),
+                          lambda v: v >= 1, timeout=5) >= 1
 
 
 def check_dynamic_before(s: Session) -> None:
@@ -550,7 +558,8 @@ def check_dynamic_after(s: Session) -> None:
 
 def check_autosave(s: Session) -> None:
     saved = (s.cwd / "state" / "oven.softsav").read_text()
-    assert '"OVEN:SETPOINT"' in saved and '"OVEN:STATUS"' not in saved
+    assert "OVEN:SETPOINT: 180.0" in saved and "OVEN:LIMIT.DRVH: '250'" in saved
+    assert "OVEN:STATUS" not in saved
     assert list((s.cwd / "state").glob("oven.softsav.*")), "no backup of the file found"
 
 
@@ -563,6 +572,27 @@ def check_access(s: Session) -> None:
     assert wait_until(lambda: ioc.caget("SAFE:TARGET"), lambda v: v == "3") == "3"
     s.stop(ioc)
     assert "HEATER.DRVH is now 50" in ioc.output()
+
+
+def check_access_hosts(s: Session) -> None:
+    # 127.0.0.1 is not a console: the page's caput was refused, and Python was not told.
+    ioc = s.ioc
+    assert "read, no write" in ioc.run_tool("cainfo", "RF:PHASE").stdout
+    assert ioc.caget("RF:PHASE") == "0"
+    s.stop(ioc)
+    assert "phase set to" not in ioc.output()
+
+
+def check_putlog(s: Session) -> None:
+    # the page's puts, in the file, the log and the PV
+    ioc = s.ioc
+    puts = [json.loads(line) for line in (s.cwd / "puts.jsonl").read_text().splitlines()]
+    assert [(p["record"], p["old"], p["new"], p["refused"]) for p in puts] == [
+        ("OVEN:SETPOINT", "20", "180", False), ("OVEN:SETPOINT", "180", "180", True),
+        ("OVEN:MODE", "Off", "Heat", False)]
+    assert puts[0]["protocol"] == "ca" and puts[1]["protocol"] == "pva"
+    s.stop(ioc)
+    assert "WARNING " in ioc.output() and "OVEN:SETPOINT.VAL '180' -> '180' REFUSED" in ioc.output()
 
 
 def check_pva(s: Session) -> None:
@@ -594,6 +624,8 @@ SNIPPETS: dict[str, Snippet] = {
     "dynamic_after.py": Snippet("LAB:COUNT", check_dynamic_after),
     "autosave_ioc.py": Snippet("OVEN:SETPOINT", check_autosave),
     "access_ioc.py": Snippet("SAFE:TARGET", check_access),
+    "access_hosts_ioc.py": Snippet("RF:PHASE", check_access_hosts),
+    "putlog_ioc.py": Snippet("OVEN:SETPOINT", check_putlog),
     "pva_ioc.py": Snippet("STAGE:X", check_pva, needs=("p4p",)),
     "alias_ioc.py": Snippet("BL01:PUMP:SPEED", check_aliases),
     "health_ioc.py": Snippet("BL01-IOC-01:HEALTH:HEARTBEAT", check_health),
@@ -605,6 +637,7 @@ DATA: dict[str, str] = {
     "average.db": "calc_ioc.py",
     "channels.json": "dynamic_before.py",
     "pump.db": "alias_ioc.py",
+    "oven-ioc.service": "autosave_ioc.py",   # the unit runs it: tests/network/test_service.py
     "thermostat_ioc.py": "test_thermostat_ioc.py",
 }
 
@@ -860,7 +893,9 @@ def run_monitor(block: Block, tmp: Path) -> None:
                               lambda v: v == "Down") == "Down"
             alarm = ioc.run_tool("caget", "-a", "BL:FURKA:SVC:ARCHIVER").stdout
             assert "MAJOR" in alarm, alarm
-            assert int(ioc.caget("BL:FURKA:IOC:HEARTBEAT")) >= 0
+            beat = int(ioc.caget("BL:FURKA:IOC:HEARTBEAT"))
+            assert wait_until(lambda: int(ioc.caget("BL:FURKA:IOC:HEARTBEAT")),
+                              lambda v: v > beat) > beat
             assert ioc.stop() == 0
     finally:
         service.close()

@@ -151,8 +151,10 @@ def test_average_follows_upstream_puts(average):
                 lines.wait(lambda line, e=expected: _close(line, e))
         finally:
             upstream.caput("DEVICE7:CURRENT", str(original))
-    assert wait_for(lambda: float(ioc.caget("AVERAGE:CURRENT")),
-                    lambda v: v == pytest.approx(sum(upstream_values().values()) / 100))
+    restored = sum(upstream_values().values()) / 100
+    got = wait_for(lambda: float(ioc.caget("AVERAGE:CURRENT", "-g", "10")),
+                   lambda v: v == pytest.approx(restored))
+    assert got == pytest.approx(restored)
 
 
 def _close(line, expected):

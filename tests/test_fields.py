@@ -19,7 +19,7 @@ def ioc():
 
 
 def seen(ioc):
-    return ioc.caget("FLD:SEEN.VAL$", "-S")
+    return ioc.caget("FLD:SEEN", "-S")
 
 
 def wait_seen(ioc, text):

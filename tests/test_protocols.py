@@ -26,7 +26,7 @@ def client(request, ioc):
 
 
 def log(ioc):
-    return ioc.caget("REC:LOG.VAL$", "-S")
+    return ioc.caget("REC:LOG", "-S")
 
 
 def wait_log(ioc, text, timeout=5.0):
@@ -80,6 +80,12 @@ def test_int64_full_range_over_pva(ioc):
         wait_log(ioc, f"QO={big}")
     finally:
         c.close()
+
+
+def test_put_to_a_missing_pv_is_no_success(client):
+    # Neither accepted nor refused: the client's put raises.
+    with pytest.raises((RuntimeError, TimeoutError), match="REC:NO_SUCH"):
+        client.put("REC:NO_SUCH", 1.0, timeout=2)
 
 
 @pytest.mark.parametrize("wait", [True, False])

@@ -323,8 +323,29 @@ def run_ca(ioc: Any, ops: list[dict[str, Any]]) -> dict[str, str]:
 
 
 def run_caput(ioc: Any, case: Case) -> str:
-    out = ioc.run_tool("caput", "-c", "-w", "10", "--", pv(case), case.value, check=False).stdout
-    return "ok" if "New :" in out and "rror" not in out else out.strip()
+    result = ioc.run_tool("caput", "-c", "-w", "10", "--", pv(case), case.value, check=False)
+    out = result.stdout
+    ok = result.returncode == 0 and "New :" in out and "rror" not in out
+    return "ok" if ok else out.strip()
+
+
+# How each client says "refused", in its own words: the server's answer
+# (ECA_PUTFAIL over CA, a RemoteError over PVA), or the client's own refusal
+# to convert (caput's enum check, p4p's ValueError).  Anything else (no
+# callback, a timeout, a lost connection) is not a refusal but a failed test.
+REFUSALS = {
+    "ca": ("Channel write request failed",),
+    "caput": ("occured writing data: Channel write request failed", "Enum string value"),
+    "pva": ("RemoteError: ", "ValueError: "),
+    "pva-wait": ("RemoteError: ", "ValueError: "),
+}
+
+
+def refused(proto: str, status: str) -> bool:
+    """Whether a put's status is a refusal in that client's own words."""
+    if proto.startswith("pva"):
+        return status.startswith(REFUSALS[proto])
+    return any(text in status for text in REFUSALS[proto])
 
 
 def pva_context(ioc: Any) -> Any:
@@ -356,6 +377,8 @@ def read_all(ctx: Any, cases: list[Case]) -> list[Any]:
 
 def run_corpus(ioc: Any, cases: list[Case]) -> list[dict[str, Any]]:
     """Put every case; returns per case: ok (client told success), before, after."""
+    from p4p.client.thread import RemoteError
+
     # Waveforms and long strings start the same in every IOC (a .db cannot
     # give them a value): written first.
     run_ca(ioc, [{"pv": c.name, "dbr": "DOUBLE", "values": [1.0, 2.0]} for c in cases
@@ -381,13 +404,17 @@ def run_corpus(ioc: Any, cases: list[Case]) -> list[dict[str, Any]]:
                     try:
                         ctx.put(pv(c), c.value, wait=c.proto == "pva-wait", timeout=5)
                         status[i] = "ok"
-                    except Exception as e:  # noqa: BLE001 - the client's refusal
+                    except (RemoteError, ValueError) as e:  # the server's or p4p's refusal
                         status[i] = f"{type(e).__name__}: {e}"
             status.update({i: f.result() for i, f in caput.items()})
         after = read_all(ctx, cases)
     finally:
         ctx.close()
     assert ioc.proc.poll() is None, f"the IOC died:\n{ioc.output()}"
+    unexplained = [(pv(c), c.proto, status[i]) for i, c in enumerate(cases)
+                   if status[i] != "ok" and not refused(c.proto, status[i])]
+    assert not unexplained, "puts that failed without a refusal:\n" + "\n".join(
+        map(repr, unexplained))
     return [{"ok": status[i] == "ok", "status": status[i], "before": before[i],
              "after": after[i]} for i in range(len(cases))]
 

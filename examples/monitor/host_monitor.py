@@ -127,8 +127,10 @@ class HostMonitor:
         self.screen.setdefault(group, []).append((label, f"{self.prefix}:{name}", widget))
 
     def _limited(self, name: str, limits: dict[str, Any], **fields: Any) -> Record:
+        # DISP=0: operators move its alarm limits at run time (builder input
+        # records refuse client puts by default, as in pythonSoftIOC).
         record = builder.aIn(name, PREC=1, LOPR=0, HOPR=100, EGU="%", HIGH=limits["high"],
-                             HSV="MINOR", HIHI=limits["hihi"], HHSV="MAJOR", **fields)
+                             HSV="MINOR", HIHI=limits["hihi"], HHSV="MAJOR", DISP=0, **fields)
         self.checked[name] = record
         return record
 

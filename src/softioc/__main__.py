@@ -1,5 +1,6 @@
-"""``python -m softioc``: the same as the ``pythonioc`` command."""
+"""``python -m softioc``: runs a script as pythonSoftIOC's does, or a
+``pythonioc`` subcommand."""
 
-from .cli import main
+from .cli import module_main
 
-main()
+module_main()

@@ -31,13 +31,37 @@ _dbd_loaded = False
 _running = False
 _dispatcher: Dispatcher | None = None
 _atexit_registered = False
+_pva_refused = False        # iocInit(enable_pva=False)
 
 DBD_PATH = os.path.dirname(__file__)
 
 
 def pva_enabled() -> bool:
-    """PV Access is served unless the environment says ``PYTHONIOC_PVA=NO``."""
+    """PV Access is served unless the environment says ``PYTHONIOC_PVA=NO``
+    or iocInit was given ``enable_pva=False``."""
+    if _pva_refused:
+        return False
     return os.environ.get("PYTHONIOC_PVA", "YES").upper() not in ("NO", "0", "FALSE")
+
+
+def _pvxs_dbd(registrars: bool) -> str:
+    """pvxsIoc.dbd split in two: its registrars (which create and start the
+    PVA server, so they are loaded only by an iocInit that serves PVA), or
+    everything else (the ``pva`` link type, devices), loaded with base.dbd."""
+    with open(os.path.join(pvxslibs.path.dbd_path, "pvxsIoc.dbd")) as f:
+        lines = [line for line in f
+                 if line.lstrip().startswith("registrar(") == registrars]
+    fd, path = tempfile.mkstemp(prefix="pythonioc-pvxs-", suffix=".dbd")
+    with os.fdopen(fd, "w") as f:
+        f.writelines(lines)
+    return path
+
+
+def _load_dbd_file(path: str) -> None:
+    try:
+        _ext.load_database(os.path.basename(path), os.path.dirname(path), None)
+    finally:
+        os.unlink(path)
 
 
 def _load_global(path: str) -> None:
@@ -59,7 +83,7 @@ def ensure_dbd() -> None:
         if pva_enabled():
             os.environ.setdefault("PVXS_QSRV_ENABLE", "YES")
             _load_global(find_dso("pvxslibs.lib.pvxsIoc"))
-            _ext.load_database("pvxsIoc.dbd", pvxslibs.path.dbd_path, None)
+            _load_dbd_file(_pvxs_dbd(registrars=False))
         _ext.load_database("softioc.dbd", DBD_PATH, None)
         _ext.register()
         _dbd_loaded = True
@@ -91,16 +115,24 @@ def describe_only(hook: Callable[[], None] | None) -> None:
     _describe_hook = hook
 
 
-def ioc_init(disp: Dispatcher | None) -> None:
-    """Run iocInit once, with disp running Python callbacks."""
-    global _running, _dispatcher, _atexit_registered
+def ioc_init(disp: Dispatcher | None, enable_pva: bool = True) -> None:
+    """Run iocInit once, with disp running Python callbacks; PV Access is
+    served if ``enable_pva`` and the environment allow it."""
+    global _running, _dispatcher, _atexit_registered, _pva_refused
     if _describe_hook is not None:
         _describe_hook()
         raise DescribeDone
     with _lock:
         if _running:
             raise RuntimeError("iocInit() was already called: EPICS runs one IOC per process")
+        for check in _checks:
+            check()
         ensure_dbd()
+        if pva_enabled() and enable_pva:
+            _load_dbd_file(_pvxs_dbd(registrars=True))
+            _ext.register()         # runs the PVXS registrar: QSRV2 starts with iocInit
+        elif not enable_pva:
+            _pva_refused = True
         for hook in _init_hooks:
             hook()
         if disp is not None:
@@ -123,7 +155,14 @@ def load_records(file: str, substitutions: str | None = None) -> None:
     inside a record, so the whole process dies.  The file is therefore read
     through a small wrapper that includes it and then has one more harmless
     statement (``addpath "."``), so such an error is found before the end.
+
+    Its macro parser (macParseDefns) sizes its work arrays by the length of
+    the substitutions, which definitions with empty names or values outgrow
+    ("=,=,=" corrupts the heap): trailing blanks, which it ignores, give it
+    the room.
     """
+    if substitutions:
+        substitutions += " " * (len(substitutions) + 4)
     path = os.path.abspath(file)
     if '"' in path or "$" in path or "\\" in path:
         _ext.load_records(file, substitutions)      # cannot be quoted in an include
@@ -156,6 +195,13 @@ def memlock_wanted() -> bool:
 
 _start_hooks: list[Callable[[], None]] = []
 _init_hooks: list[Callable[[], None]] = []
+_checks: list[Callable[[], None]] = []
+
+
+def check_before_init(check: Callable[[], None]) -> None:
+    """Run check first thing in iocInit; its exception stops iocInit
+    before anything is started (the builder refuses unloaded records here)."""
+    _checks.append(check)
 
 
 def before_init(hook: Callable[[], None]) -> None:

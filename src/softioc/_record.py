@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import epicsdbbuilder
 import numpy as np
@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from . import _ext, _lifecycle, alarm
 
-__all__ = ["Record", "InRecord", "OutRecord", "ArrayMixin"]
+__all__ = ["Record", "InRecord", "OutRecord", "ArrayMixin", "LongStringIn", "LongStringOut"]
 
 log = logging.getLogger("softioc")
 
@@ -49,7 +49,9 @@ class Record(_ext.RecordCore):
 
     ``set(value, process=True, severity=NO_ALARM, alarm=NO_ALARM,
     timestamp=None)`` writes the value (and processes the record, posting
-    monitors) in the calling thread; ``get()`` reads it back;
+    monitors) in the calling thread (input records take the positional
+    arguments in pythonSoftIOC's order for them: ``set(value, severity,
+    alarm, timestamp, process=True)``); ``get()`` reads it back;
     ``set_alarm(severity, alarm)`` changes only the alarm.  ``timestamp`` is
     seconds since the POSIX epoch (``time.time()``).
     """
@@ -121,6 +123,13 @@ class Record(_ext.RecordCore):
         _ext.put_static(self._spare_name, name, text, True)
         if self._given is not None:
             self._given[("info", name)] = text      # for builder.WriteRecords
+
+    def add_alias(self, alias: str) -> None:
+        """Give the record another full name (no device prefix added), before
+        or after iocInit; clients (CA and PVA) can use either."""
+        from . import builder
+
+        builder.Alias(self, alias)
 
     def _loaded(self) -> None:
         """Called once LoadDatabase has bound the record."""
@@ -206,6 +215,11 @@ def _field_names(dbtype: type) -> tuple[str, ...]:
 class InRecord(Record):
     """An input record: Python sets its value, clients read it."""
 
+    if TYPE_CHECKING:
+        def set(self, value: Any, severity: int | None = None,  # type: ignore[override]
+                alarm: int | None = None, timestamp: float | None = None,
+                process: bool = True) -> None: ...
+
 
 class OutRecord(Record):
     """An output record: clients (and Python) write it, Python is told.
@@ -216,7 +230,8 @@ class OutRecord(Record):
     server thread before a client's put is accepted; False (or an exception)
     refuses the put: the client gets an error and the record keeps its value.
     With ``blocking=True`` the record stays busy until on_update returns, so
-    ``caput -c`` / put-callback completes only then.
+    ``caput -c`` / put-callback completes only then, and fails if on_update
+    raised (the value stays as written, in WRITE/INVALID alarm).
     """
 
     is_output = True
@@ -291,7 +306,8 @@ class OutRecord(Record):
         return False
 
     def _finish_write(self, failed: bool = False) -> None:
-        # A failed on_update leaves the record in WRITE/INVALID alarm.
+        # A failed on_update leaves the record in WRITE/INVALID alarm and
+        # fails the put-callback that waits on it (RecordCore_complete).
         self._complete(failed)
 
     _finish_write._takes_failed = True  # type: ignore[attr-defined]
@@ -371,10 +387,10 @@ class ArrayMixin(Record):
             return arr.copy()
         return value if self.dtype.kind == "S" else np.asarray(value)
 
-    def set(self, value: Any, process: bool = True, severity: int | None = None,
-            alarm: int | None = None, timestamp: float | None = None) -> None:
-        """Write a 1-D array (of at most NELM elements) and process."""
-        super().set(self._to_c(value), process, severity, alarm, timestamp)
+    def set(self, value: Any, *args: Any, **kwargs: Any) -> None:
+        """Write a 1-D array (of at most NELM elements) and process; further
+        arguments as for the record's ``set``."""
+        super().set(self._to_c(value), *args, **kwargs)
 
     def get(self) -> Any:
         """A copy of the current array (NORD elements)."""
@@ -390,3 +406,45 @@ class ArrayOutRecord(ArrayMixin, OutRecord):
 
 class ArrayInRecord(ArrayMixin, InRecord):
     """Input waveform/aai."""
+
+
+class LongStringMixin(ArrayMixin):
+    """A long string: a CHAR waveform served as text (``info(Q:form, "String")``),
+    as pythonSoftIOC makes it.  Values are str; the record holds NELM-1 bytes
+    of UTF-8 and the NUL that ends them."""
+
+    def __init__(self, rtype: str, name: str, dbrecord: Any, **options: Any) -> None:
+        super().__init__(rtype, name, dbrecord, **options)
+        self._flags |= _ext.RF_LSTRING
+
+    def _to_c(self, value: Any) -> npt.NDArray[Any]:
+        if isinstance(value, np.ndarray) and value.dtype == self.dtype:
+            return value                    # already converted (set() before iocInit)
+        if isinstance(value, str):
+            data = value.encode()
+        elif isinstance(value, bytes):
+            data = value
+        else:
+            raise TypeError(f"{self.name}: a long string needs a str, got {value!r}")
+        if len(data) >= self.nelm:
+            raise ValueError(f"{self.name}: text of {len(data)} bytes is too long "
+                             f"(the record holds {self.nelm - 1})")
+        return np.frombuffer(data + b"\0", dtype=self.dtype)
+
+    def _from_c(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return value
+        data = bytes(np.asarray(value, dtype=self.dtype).tobytes()) \
+            if not isinstance(value, bytes) else value
+        return data.split(b"\0", 1)[0].decode(errors="replace")
+
+    def _unchanged(self, value: Any) -> bool:
+        return bool(self._last == value)
+
+
+class LongStringIn(LongStringMixin, InRecord):
+    """``builder.longStringIn``: text Python sets."""
+
+
+class LongStringOut(LongStringMixin, OutRecord):
+    """``builder.longStringOut``: text clients can write."""

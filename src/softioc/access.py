@@ -16,6 +16,10 @@ Load your own rules before iocInit and put records in groups with the
 A refused put reaches the client as an error (CA: no write access; PVA:
 "Put not permitted") and the record keeps its value; reads still work.
 Keep ``TRAPWRITE`` in your WRITE rules if you use ``on_field_change``.
+
+Rules by host (``HAG``) should go with ``check_client_ip()``: without it a
+Channel Access client is known by the host name it declares, which any
+client can choose; with it, by its IP address, as PV Access always does.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from pathlib import Path
 
 from . import _ext, _lifecycle
 
-__all__ = ["DEFAULT_ACF", "load_acf"]
+__all__ = ["DEFAULT_ACF", "check_client_ip", "load_acf"]
 
 DEFAULT_ACF = """\
 ASG(DEFAULT) {
@@ -36,6 +40,7 @@ ASG(DEFAULT) {
 """
 
 _acf_text = DEFAULT_ACF
+_check_client_ip = False
 
 
 def load_acf(acf: str | os.PathLike[str]) -> None:
@@ -51,11 +56,32 @@ def load_acf(acf: str | os.PathLike[str]) -> None:
     _acf_text = text
 
 
+def check_client_ip(enable: bool = True) -> None:
+    """Know Channel Access clients by their IP address (EPICS's ``asCheckClientIP=1``).
+
+    Recommended wherever an ACF has ``HAG`` rules.  Off by default, as in
+    EPICS: a CA client is then known by the host name it declares, and
+    any client can declare any name.  On, the CA server ignores the
+    declared name and uses the client's IP address, as the PVA server
+    always does, so one ``HAG`` of IP addresses serves both protocols.
+    Host names in a ``HAG`` are then looked up (DNS, /etc/hosts) when
+    iocInit loads the ACF, and a name that does not resolve matches no
+    client.  Call before iocInit; it may come before or after
+    ``load_acf()`` and ``LoadDatabase()``.
+    """
+    global _check_client_ip
+    if not isinstance(enable, bool):
+        raise TypeError(f"check_client_ip(enable) takes True or False, not {enable!r}")
+    if _lifecycle.is_running():
+        raise RuntimeError("check_client_ip() must come before iocInit()")
+    _check_client_ip = enable
+
+
 def _install() -> None:
     fd, path = tempfile.mkstemp(prefix="pythonioc-", suffix=".acf")
     with os.fdopen(fd, "w") as f:
         f.write(_acf_text)
-    _ext.set_acf(path)
+    _ext.set_acf(path, _check_client_ip)
     _lifecycle.after_init(lambda: os.unlink(path))
 
 

@@ -7,18 +7,25 @@
     sp = builder.aOut("SETPOINT", 0.0, autosave=True)          # VAL
     lim = builder.aOut("LIMITED", 0.0, autosave=["VAL", "DRVH"])
     with autosave.Autosave(["VAL", "EGU"]):                      # everything built here
-        ...
+        builder.aOut("OFFSET", 0.0, autosave=["DRVH"])           # VAL, EGU and DRVH
 
 Values are restored when ``LoadDatabase()`` runs, before iocInit, so clients
 never see the defaults.  While the IOC runs, a thread checks every
 ``save_period`` seconds and writes the file only if something changed (and
 once more at exit).  Each write goes to a temporary file that is fsynced and
 renamed over the old one, so a crash at any moment leaves the previous file
-whole; with ``timestamped_backups`` the file found at start is kept as
-``NAME.softsav.<time>`` (the newest few).  A corrupt or mismatched file gives a
-warning and the IOC starts with its built-in values.
+whole.  At start the file found is kept as ``NAME.softsav.<time>`` (the
+newest few), or as ``NAME.softsav.bu`` with ``timestamped_backups=False``.
 
-The file is JSON: ``{"RECORD": {"VAL": value, "EGU": "mA"}}``.
+The file is pythonSoftIOC's: YAML, one line per saved field, the record name
+for VAL (in its Python type; arrays as lists) and ``NAME.FIELD`` for other
+fields (as text), e.g. ``OVEN:SETPOINT: 180.0``, ``OVEN:LIMIT.DRVH: '250'``,
+``OVEN:WAVE: [1.0, 2.0]``; so a file saved by pythonSoftIOC is restored
+here and the other way round.  The JSON files of pythonIOC 0.1
+(``{"RECORD": {"VAL": value}}``) are read too.  A file that cannot be read
+is never overwritten: it is kept as ``NAME.softsav.unreadable-<time>`` with a
+warning, and the IOC starts from its built-in values.  A value that no
+longer fits its record gives a warning.
 """
 
 from __future__ import annotations
@@ -27,12 +34,15 @@ import contextlib
 import json
 import logging
 import os
+import re
 import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from . import _ext, _lifecycle
 
@@ -55,9 +65,10 @@ _config = _Config()
 _tracked: dict[str, tuple[Any, list[str]]] = {}     # record name -> (record, fields)
 _context: list[list[str]] = []
 _lock = threading.Lock()
-_last_saved: dict[str, dict[str, Any]] | None = None
+_last_saved: dict[str, Any] | None = None           # key (NAME or NAME.FIELD) -> value
 _thread: threading.Thread | None = None
 _stop = threading.Event()
+_unwritable: Path | None = None     # an unreadable file we could not keep: never overwrite it
 
 
 def configure(directory: str | os.PathLike[str], name: str = "autosave",
@@ -99,9 +110,19 @@ def add(record: Any, spec: bool | str | Sequence[str] = True) -> None:
         _tracked[record.name] = (record, old + [f for f in fields if f not in old])
 
 
+def track(record: Any, spec: bool | str | Sequence[str] | None) -> None:
+    """The builder's ``autosave=`` keyword: its fields and those of the
+    enclosing ``with Autosave(...)`` combined, as in pythonSoftIOC;
+    ``autosave=False`` saves nothing, even inside the block."""
+    if spec is False:
+        return
+    add(record, (_fields(spec) if spec is not None else []) + context_fields())
+
+
 @contextlib.contextmanager
 def Autosave(fields: bool | str | Sequence[str] = True) -> Iterator[None]:  # noqa: N802
-    """Autosave ``fields`` of every record built inside the ``with`` block."""
+    """Autosave ``fields`` of every record built inside the ``with`` block
+    (added to those of a record's own ``autosave=``)."""
     _context.append(_fields(fields))
     try:
         yield
@@ -111,22 +132,60 @@ def Autosave(fields: bool | str | Sequence[str] = True) -> Iterator[None]:  # no
 
 def context_fields() -> list[str]:
     """Fields the innermost ``with Autosave(...)`` asks for (builder uses this)."""
-    return _context[-1] if _context else []
+    return list(_context[-1]) if _context else []
 
 
-def _read() -> dict[str, dict[str, Any]]:
+def _key(name: str, field: str) -> str:
+    return name if field == "VAL" else f"{name}.{field}"
+
+
+def _parse(text: str) -> dict[str, Any]:
+    """The saved values, by key, from pythonSoftIOC's YAML or pythonIOC 0.1's JSON."""
+    data: Any
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = yaml.safe_load(text)
+    if not isinstance(data, dict) or not data or not all(isinstance(k, str) for k in data):
+        raise ValueError("not a mapping of record names to saved values")
+    if all(isinstance(v, dict) for v in data.values()):       # {"REC": {"VAL": 1}}
+        return {_key(name, str(f)): v for name, fields in data.items()
+                for f, v in fields.items()}
+    return data
+
+
+def _read() -> dict[str, Any]:
+    global _unwritable
     path = _path()
     if not path.exists():
         return {}
     try:
-        data = json.loads(path.read_text())
-        if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
-            raise ValueError("not a mapping of record -> {field: value}")
-        return data
-    except (OSError, ValueError, RecursionError) as e:    # RecursionError: nested too deep
-        log.warning("autosave file %s is unreadable (%s): starting from built-in values",
-                    path, e)
+        return _parse(path.read_text())
+    except Exception as e:      # noqa: BLE001 - any bad file: YAML, JSON, encoding, depth
+        kept = _keep_unreadable(path)
+        if kept is None:
+            _unwritable = path
+        log.warning("autosave file %s is unreadable (%s): starting from built-in values; %s",
+                    path, str(e).splitlines()[0] if str(e) else type(e).__name__,
+                    f"it is kept as {kept.name}" if kept else
+                    "it could not be copied, so autosave will not overwrite it")
         return {}
+
+
+def _keep_unreadable(path: Path) -> Path | None:
+    """Copy an unreadable file aside (its name returned), None if impossible."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for n in range(100):
+        kept = path.with_name(f"{path.name}.unreadable-{stamp}" + (f"-{n}" if n else ""))
+        try:
+            with open(kept, "xb") as f:
+                f.write(path.read_bytes())
+            return kept
+        except FileExistsError:
+            continue
+        except OSError:
+            return None
+    return None
 
 
 def restore(pending: dict[str, Any]) -> None:
@@ -136,59 +195,79 @@ def restore(pending: dict[str, Any]) -> None:
         return
     saved = _read()
     for name, (record, fields) in _tracked.items():
-        values = saved.get(name, {})
         if name not in pending:
             continue
         for field in fields:
-            if field not in values:
+            key = _key(name, field)
+            if key not in saved:
                 continue
             try:
                 if field == "VAL":
-                    record.set(values[field])
+                    record.set(saved[key])
                 else:
-                    record.set_field(field, values[field])
+                    record.set_field(field, saved[key])
             except Exception as e:  # a mismatched file must not stop the IOC
                 log.warning("autosave: cannot restore %s.%s = %r: %s",
-                            name, field, values[field], e)
-    if saved and _config.timestamped_backups:
+                            name, field, saved[key], e)
+    if saved:
         _backup()
     _last_saved = saved or None
 
 
 def _backup() -> None:
     path = _path()
+    if not _config.timestamped_backups:
+        with contextlib.suppress(OSError):
+            path.with_name(f"{path.name}.bu").write_bytes(path.read_bytes())
+        return
     stamp = time.strftime("%Y%m%d-%H%M%S")
     backup = path.with_name(f"{path.name}.{stamp}")
     with contextlib.suppress(OSError):
         backup.write_bytes(path.read_bytes())
-        olds = sorted(path.parent.glob(f"{path.name}.*"))
+        # Only our own timestamped copies: never pythonSoftIOC's
+        # (NAME.softsav_yymmdd-HHMMSS, .bu) nor kept unreadable files.
+        ours = re.compile(re.escape(path.name) + r"\.\d{8}-\d{6}")
+        olds = sorted(p for p in path.parent.iterdir() if ours.fullmatch(p.name))
         for old in olds[:-KEEP_BACKUPS]:
             old.unlink()
 
 
-def _snapshot() -> dict[str, dict[str, Any]]:
-    data: dict[str, dict[str, Any]] = {}
+def _plain(value: Any) -> Any:
+    """A value YAML can write without Python tags (numpy arrays and scalars)."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return value
+
+
+def _snapshot() -> dict[str, Any]:
+    data: dict[str, Any] = {}
     for name, (record, fields) in _tracked.items():
-        values: dict[str, Any] = {}
         for field in fields:
             try:
                 if field == "VAL":
-                    value = record.get()
-                    values[field] = value.tolist() if hasattr(value, "tolist") else value
+                    data[name] = _plain(record.get())
                 else:
-                    values[field] = _ext.get_field(f"{name}.{field}")
+                    data[_key(name, field)] = str(_ext.get_field(f"{name}.{field}"))
             except Exception as e:
                 log.warning("autosave: cannot read %s.%s: %s", name, field, e)
-        data[name] = values
     return data
 
 
-def _write(data: dict[str, dict[str, Any]]) -> None:
+class _Dumper(yaml.SafeDumper):
+    """pythonSoftIOC's layout: one key per line, arrays as [a, b, c]."""
+
+
+_Dumper.add_representer(
+    list, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
+
+
+def _write(data: dict[str, Any]) -> None:
     path = _path()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
+            yaml.dump(data, f, Dumper=_Dumper, default_flow_style=False, sort_keys=True,
+                      allow_unicode=True, width=1 << 30)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -208,7 +287,7 @@ def save_now() -> bool:
     global _last_saved
     if _config.directory is None or not _config.enabled or not _tracked:
         return False
-    if not _lifecycle.is_running():
+    if not _lifecycle.is_running() or _unwritable == _path():
         return False
     with _lock:
         data = _snapshot()

@@ -7,10 +7,11 @@ initial value (``aOut("AVERAGE:CURRENT", 0.0)``), also accepted as
 record fields (``EGU="mA"``, ``PREC=3``, ``DRVH=10``, ``SCAN="1 second"``),
 checked against the record type's definition now, not at load time.
 
-Note for pythonSoftIOC users: there the second positional argument of
-``aIn``/``aOut``/``longIn``/``longOut`` is ``LOPR``; here it is the initial
-value, and limits are keyword-only, so old positional limits fail loudly
-instead of being misread.
+Note for pythonSoftIOC users: there the arguments after the name are
+fields (``aIn(name, LOPR, HOPR, EGU, PREC)``, ``aOut(name, DRVL, DRVH, EGU,
+PREC)``, ``boolIn(name, ZNAM, ONAM)``...); here the second is the initial
+value and fields are keywords.  More than one value after the name, or one
+that cannot be an initial value, is an error that names the keywords.
 
 Other EPICS record types (``calc``, ``calcout``, ``aSub``, ...) are built with
 ``records.<type>(name, **fields)`` (epicsdbbuilder) and load with the rest.
@@ -18,15 +19,17 @@ Other EPICS record types (``calc``, ``calcout``, ``aSub``, ...) are built with
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import tempfile
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import epicsdbbuilder
 import numpy as np
+import numpy.typing as npt
 
 from . import _ext, _lifecycle
 from . import access as _access  # noqa: F401  (installs the default ACF at iocInit)
@@ -36,6 +39,8 @@ from ._record import (
     ArrayInRecord,
     ArrayOutRecord,
     InRecord,
+    LongStringIn,
+    LongStringOut,
     OnUpdate,
     OutRecord,
     Record,
@@ -45,12 +50,14 @@ from ._record import (
 __all__ = [
     "aIn", "aOut", "boolIn", "boolOut", "longIn", "longOut", "int64In", "int64Out",
     "stringIn", "stringOut", "longStringIn", "longStringOut", "mbbIn", "mbbOut",
-    "WaveformIn", "WaveformOut", "aaIn", "aaOut", "Action",
+    "Waveform", "WaveformIn", "WaveformOut", "aaIn", "aaOut", "Action",
     "SetDeviceName", "UnsetDevice", "GetRecordNames", "LoadDatabase", "ClearRecords",
     "WriteRecords",
     "SetBlocking",
     "SetPrefix", "records", "PP", "CP", "MS", "NP", "Alias", "ReserveRecords", "SpareRecords",
 ]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 PP, CP, MS, NP = epicsdbbuilder.PP, epicsdbbuilder.CP, epicsdbbuilder.MS, epicsdbbuilder.NP
 
@@ -191,6 +198,7 @@ def _make(
         initial = fields.pop("initial_value")
     severity = fields.pop("initial_severity", None)
     alarm = fields.pop("initial_alarm", None)
+    severity, alarm = _status_severity(cls, full, fields, severity, alarm)
     autosave = fields.pop("autosave", None)
     field_callbacks = fields.pop("on_field_change", None)
     aliases = fields.pop("alias", None) or []
@@ -220,8 +228,14 @@ def _make(
         _loaded[full] = record
         return record
     fields.setdefault("TSE", -2)    # device (Python) time: set(timestamp=...) works
+    # The device address names the record, as pythonSoftIOC writes it.
+    fields.setdefault("INP" if not cls.is_output or rtype == "waveform" else "OUT", f"@{full}")
     if not cls.is_output:
+        # As pythonSoftIOC: Python processes inputs (SCAN shows I/O Intr),
+        # and clients may not write them (DISP=1; give DISP=0 to allow it).
         fields.setdefault("PINI", "YES")
+        fields.setdefault("SCAN", "I/O Intr")
+        fields.setdefault("DISP", 1)
     # Straight into EPICS's static database, checked by EPICS (no .db text).
     texts = [("DTYP", dtyp)] + [(k, _field_text(v)) for k, v in fields.items() if v is not None]
     _ext.create_record(rtype, full, texts)
@@ -240,16 +254,72 @@ def _make(
     record._dtyp = dtyp
     record._given = fields      # FIELD.Value() and WriteRecords, until LoadDatabase
     _pending[full] = record
-    _autosave.add(record, autosave if autosave is not None else _autosave.context_fields())
+    _autosave.track(record, autosave)
     return record
+
+
+def _status_severity(cls: type[Record], full: str, fields: dict[str, Any],
+                     severity: int | None, alarm: int | None) -> tuple[Any, Any]:
+    """pythonSoftIOC's ``status=``/``severity=`` (input records): the
+    initial alarm, as ``initial_alarm=``/``initial_severity=``."""
+    status, sevr = fields.pop("status", None), fields.pop("severity", None)
+    if status is None and sevr is None:
+        return severity, alarm
+    if cls.is_output:
+        raise TypeError(f"{full}: status= and severity= apply to input records "
+                        "(use initial_severity= and initial_alarm=)")
+    if (sevr is not None and severity is not None) or (status is not None and alarm is not None):
+        raise TypeError(f"{full}: give severity=/status= or initial_severity=/initial_alarm=")
+    return (severity if sevr is None else sevr), (alarm if status is None else status)
 
 
 def _apply_initial(record: Record, initial: Any, severity: int | None,
                    alarm: int | None) -> None:
     if initial is not _SKIP and initial is not None:
-        record.set(initial, severity=severity, alarm=alarm)
+        try:
+            record.set(initial, severity=severity, alarm=alarm)
+        except (TypeError, ValueError) as e:
+            hint = _OLD_POSITIONAL.get(record.record_type)
+            if hint is None:
+                raise
+            raise type(e)(f"{record.name}: {initial!r} cannot be the initial value ({e}). "
+                          f"The 2nd positional argument is the initial value here; in "
+                          f"pythonSoftIOC it was {hint[0]}: write {hint[0]}=... for that"
+                          ) from None
     elif severity:
         record.set_alarm(severity, alarm or 0)
+
+
+# What pythonSoftIOC took positionally after the name (aOut(name, DRVL, DRVH,
+# EGU, PREC)), for errors that point old code at the keywords.
+_OLD_POSITIONAL = {
+    "ai": ("LOPR", "HOPR", "EGU", "PREC"), "ao": ("DRVL", "DRVH", "EGU", "PREC"),
+    "longin": ("LOPR", "HOPR", "EGU"), "longout": ("DRVL", "DRVH", "EGU"),
+    "int64in": ("LOPR", "HOPR", "EGU"), "int64out": ("DRVL", "DRVH", "EGU"),
+    "bi": ("ZNAM", "ONAM"), "bo": ("ZNAM", "ONAM"),
+}
+
+
+def _one_positional(maker: _F) -> _F:
+    """Refuse pythonSoftIOC-style positional fields (``aIn("X", 0, 10)``):
+    after the name only the initial value may be positional."""
+    @functools.wraps(maker)
+    def checked(name: Any, *values: Any, **fields: Any) -> Any:
+        if len(values) > 1:
+            rtype = maker.__name__
+            old = _OLD_POSITIONAL[_MAKER_TYPES[rtype]]
+            keywords = ", ".join(f"{f}={v!r}" for f, v in zip(old, values))
+            raise TypeError(
+                f"{rtype}({name!r}, ...): {len(values)} values after the name, but only "
+                f"one, the initial value, may be positional.  In pythonSoftIOC these "
+                f"positions were {', '.join(old[:len(values)])}: write "
+                f"{rtype}({name!r}, {keywords}), with initial_value=... if you want one")
+        return maker(name, *values, **fields)
+    return cast(_F, checked)
+
+
+_MAKER_TYPES = {"aIn": "ai", "aOut": "ao", "longIn": "longin", "longOut": "longout",
+                "int64In": "int64in", "int64Out": "int64out", "boolIn": "bi", "boolOut": "bo"}
 
 
 # ---- records after iocInit -------------------------------------------------
@@ -345,8 +415,18 @@ def _limits(**limits: Any) -> dict[str, Any]:
     return {k: v for k, v in limits.items() if v is not None}
 
 
+def _drive_limits(**limits: Any) -> dict[str, Any]:
+    """LOPR/HOPR default to DRVL/DRVH, as in pythonSoftIOC (display ranges)."""
+    if limits.get("LOPR") is None:
+        limits["LOPR"] = limits.get("DRVL")
+    if limits.get("HOPR") is None:
+        limits["HOPR"] = limits.get("DRVH")
+    return _limits(**limits)
+
+
 # ---- analogue --------------------------------------------------------------
 
+@_one_positional
 def aIn(name: str, initial_value: Any = _SKIP, *, LOPR: float | None = None,
         HOPR: float | None = None, EGU: str | None = None, PREC: int | None = None,
         **fields: Any) -> InRecord:
@@ -355,17 +435,20 @@ def aIn(name: str, initial_value: Any = _SKIP, *, LOPR: float | None = None,
     return _make("ai", InRecord, name, initial_value, fields)  # type: ignore[no-any-return]
 
 
+@_one_positional
 def aOut(name: str, initial_value: Any = _SKIP, *, LOPR: float | None = None,
          HOPR: float | None = None, EGU: str | None = None, PREC: int | None = None,
          DRVL: float | None = None, DRVH: float | None = None,
          **fields: Any) -> OutRecord:
-    """An ``ao`` record: a float clients can write (clamped to DRVL/DRVH)."""
-    fields.update(_limits(LOPR=LOPR, HOPR=HOPR, EGU=EGU, PREC=PREC, DRVL=DRVL, DRVH=DRVH))
+    """An ``ao`` record: a float clients can write (clamped to DRVL/DRVH,
+    which are also LOPR/HOPR unless given)."""
+    fields.update(_drive_limits(LOPR=LOPR, HOPR=HOPR, EGU=EGU, PREC=PREC, DRVL=DRVL, DRVH=DRVH))
     return _make("ao", OutRecord, name, initial_value, fields)  # type: ignore[no-any-return]
 
 
 # ---- binary ----------------------------------------------------------------
 
+@_one_positional
 def boolIn(name: str, initial_value: Any = _SKIP, *, ZNAM: str | None = None,
            ONAM: str | None = None, **fields: Any) -> InRecord:
     """A ``bi`` record: 0 or 1, named ZNAM/ONAM."""
@@ -373,6 +456,7 @@ def boolIn(name: str, initial_value: Any = _SKIP, *, ZNAM: str | None = None,
     return _make("bi", InRecord, name, initial_value, fields)  # type: ignore[no-any-return]
 
 
+@_one_positional
 def boolOut(name: str, initial_value: Any = _SKIP, *, ZNAM: str | None = None,
             ONAM: str | None = None, **fields: Any) -> OutRecord:
     """A ``bo`` record: 0 or 1 that clients can write."""
@@ -388,33 +472,41 @@ def Action(name: str, **fields: Any) -> OutRecord:
 
 # ---- integers --------------------------------------------------------------
 
+@_one_positional
 def longIn(name: str, initial_value: Any = _SKIP, *, LOPR: int | None = None,
            HOPR: int | None = None, EGU: str | None = None, **fields: Any) -> InRecord:
-    """A ``longin`` record: a 32-bit signed integer."""
+    """A ``longin`` record: a 32-bit signed integer (MDEL -1: every set() posts)."""
+    fields.setdefault("MDEL", -1)               # as pythonSoftIOC
     fields.update(_limits(LOPR=LOPR, HOPR=HOPR, EGU=EGU))
     return _make("longin", InRecord, name, initial_value, fields)  # type: ignore[no-any-return]
 
 
+@_one_positional
 def longOut(name: str, initial_value: Any = _SKIP, *, LOPR: int | None = None,
             HOPR: int | None = None, EGU: str | None = None, DRVL: int | None = None,
             DRVH: int | None = None, **fields: Any) -> OutRecord:
-    """A ``longout`` record: a 32-bit signed integer clients can write."""
-    fields.update(_limits(LOPR=LOPR, HOPR=HOPR, EGU=EGU, DRVL=DRVL, DRVH=DRVH))
+    """A ``longout`` record: a 32-bit signed integer clients can write
+    (DRVL/DRVH are also LOPR/HOPR unless given)."""
+    fields.update(_drive_limits(LOPR=LOPR, HOPR=HOPR, EGU=EGU, DRVL=DRVL, DRVH=DRVH))
     return _make("longout", OutRecord, name, initial_value, fields)  # type: ignore[no-any-return]
 
 
+@_one_positional
 def int64In(name: str, initial_value: Any = _SKIP, *, LOPR: int | None = None,
             HOPR: int | None = None, EGU: str | None = None, **fields: Any) -> InRecord:
-    """An ``int64in`` record: a 64-bit signed integer."""
+    """An ``int64in`` record: a 64-bit signed integer (MDEL -1: every set() posts)."""
+    fields.setdefault("MDEL", -1)               # as pythonSoftIOC
     fields.update(_limits(LOPR=LOPR, HOPR=HOPR, EGU=EGU))
     return _make("int64in", InRecord, name, initial_value, fields)  # type: ignore[no-any-return]
 
 
+@_one_positional
 def int64Out(name: str, initial_value: Any = _SKIP, *, LOPR: int | None = None,
              HOPR: int | None = None, EGU: str | None = None, DRVL: int | None = None,
              DRVH: int | None = None, **fields: Any) -> OutRecord:
-    """An ``int64out`` record: a 64-bit signed integer clients can write."""
-    fields.update(_limits(LOPR=LOPR, HOPR=HOPR, EGU=EGU, DRVL=DRVL, DRVH=DRVH))
+    """An ``int64out`` record: a 64-bit signed integer clients can write
+    (DRVL/DRVH are also LOPR/HOPR unless given)."""
+    fields.update(_drive_limits(LOPR=LOPR, HOPR=HOPR, EGU=EGU, DRVL=DRVL, DRVH=DRVH))
     return _make("int64out", OutRecord, name, initial_value, fields)  # type: ignore[no-any-return]
 
 
@@ -430,34 +522,54 @@ def stringOut(name: str, initial_value: Any = _SKIP, **fields: Any) -> OutRecord
     return _make("stringout", OutRecord, name, initial_value, fields)  # type: ignore[no-any-return]
 
 
-def _long_string(fields: dict[str, Any], initial: Any, length: int | None) -> int:
-    if length is None:
-        length = fields.pop("SIZV", None)
-    if length is None:
-        text = initial if isinstance(initial, (str, bytes)) else ""
-        length = max(256, len(text.encode() if isinstance(text, str) else text) + 1)
-    if not 1 < int(length) <= 65535:
-        raise ValueError(f"long string length {length} must be 2..65535")
-    fields["SIZV"] = int(length)
-    return int(length)
+def _long_string(cls: type[Record], name: str, initial: Any, length: int | None,
+                 fields: dict[str, Any], dtyp: str) -> Any:
+    """A CHAR waveform served as text (``info(Q:form, "String")``), as in
+    pythonSoftIOC: CA clients read and write the whole text at the record's
+    name (``caget -S``), PVA clients see a string."""
+    if "initial_value" in fields:
+        if initial is not _SKIP and initial is not None:
+            raise TypeError(f"{name}: initial value given twice")
+        initial = fields.pop("initial_value")
+    given = {k: v for k, v in (("length", length), ("NELM", fields.pop("NELM", None)),
+                               ("SIZV", fields.pop("SIZV", None))) if v is not None}
+    if len(given) > 1:
+        raise TypeError(f"{name}: give one of {', '.join(given)}")
+    if "FTVL" in fields:
+        raise TypeError(f"{name}: a long string is a CHAR waveform; FTVL cannot change")
+    if initial is _SKIP or initial is None:
+        initial = ""                    # as pythonSoftIOC: served from the start, no UDF
+    if given:
+        nelm = next(iter(given.values()))
+    else:
+        text = initial.encode() if isinstance(initial, str) else initial
+        nelm = max(256, len(text) + 1) if isinstance(text, bytes) else 256
+    if isinstance(nelm, bool) or not isinstance(nelm, int) or nelm < 1:
+        raise ValueError(f"{name}: long string length {nelm!r} must be an int >= 1")
+    fields.update(NELM=nelm, FTVL="CHAR")
+    record = _make("waveform", cls, name, initial, fields, dtyp,
+                   dtype=FTVL_DTYPES["CHAR"], nelm=nelm)
+    if not _lifecycle.is_running():     # a spare named at run time has it already
+        record.add_info("Q:form", "String")
+    return record
 
 
 def longStringIn(name: str, initial_value: Any = _SKIP, *, length: int | None = None,
-                 **fields: Any) -> InRecord:
-    """An ``lsi`` record: a string of up to ``length``-1 bytes (default 255)."""
-    if "initial_value" in fields:
-        initial_value = fields.pop("initial_value")
-    _long_string(fields, initial_value, length)
-    return _make("lsi", InRecord, name, initial_value, fields)  # type: ignore[no-any-return]
+                 **fields: Any) -> LongStringIn:
+    """A long string Python sets: a CHAR ``waveform`` of ``length`` bytes
+    (default 256, or longer to fit the initial value) holding UTF-8 text and its
+    NUL, served as a string (``caget -S NAME``, PVA string)."""
+    return _long_string(  # type: ignore[no-any-return]
+        LongStringIn, name, initial_value, length, fields, "PythonLongStringIn")
 
 
 def longStringOut(name: str, initial_value: Any = _SKIP, *, length: int | None = None,
-                  **fields: Any) -> OutRecord:
-    """An ``lso`` record: a long string clients can write."""
-    if "initial_value" in fields:
-        initial_value = fields.pop("initial_value")
-    _long_string(fields, initial_value, length)
-    return _make("lso", OutRecord, name, initial_value, fields)  # type: ignore[no-any-return]
+                  **fields: Any) -> LongStringOut:
+    """A long string clients can write (``caput -S NAME text``, PVA put of a
+    string); on_update gets a str.  With strict puts a text with no room left
+    for its NUL is refused."""
+    return _long_string(  # type: ignore[no-any-return]
+        LongStringOut, name, initial_value, length, fields, "PythonLongStringOut")
 
 
 # ---- enums -----------------------------------------------------------------
@@ -558,7 +670,10 @@ def _array_fields(value: Any, fields: dict[str, Any]) -> tuple[np.dtype[Any], in
         raise TypeError("give length or NELM, not both")
     nelm = nelm if nelm is not None else length
     if ftvl is None:
-        if datatype is not None:
+        dtype: np.dtype[Any]
+        if datatype is int or datatype == "int":
+            dtype = np.dtype(np.int32)              # as pythonSoftIOC: FTVL LONG
+        elif datatype is not None:
             dtype = np.dtype(datatype)
         elif value is not None:
             v = np.asarray(value)
@@ -566,8 +681,10 @@ def _array_fields(value: Any, fields: dict[str, Any]) -> tuple[np.dtype[Any], in
                 dtype = np.dtype(np.uint8)          # one text: a CHAR waveform
             elif v.dtype.kind in "US":
                 dtype = np.dtype("S40")             # a list of texts: FTVL=STRING
+            elif isinstance(value, np.ndarray):
+                dtype = v.dtype                     # a numpy array keeps its type
             else:
-                dtype = v.dtype
+                dtype = _narrow_ints(v)
         else:
             dtype = np.dtype(np.float64)
         names = {d: n for n, d in FTVL_DTYPES.items()}
@@ -593,14 +710,26 @@ def _array_fields(value: Any, fields: dict[str, Any]) -> tuple[np.dtype[Any], in
     return FTVL_DTYPES[ftvl], int(nelm)
 
 
+def _narrow_ints(v: npt.NDArray[Any]) -> np.dtype[Any]:
+    """Python ints (a list) make a LONG (ULONG) waveform as in pythonSoftIOC,
+    when they fit (CA clients get DBR_LONG); else the 64-bit type, not wrapped
+    values."""
+    if v.dtype.kind in "iu" and v.dtype.itemsize == 8:
+        small = np.dtype(np.int32 if v.dtype.kind == "i" else np.uint32)
+        if np.array_equal(v.astype(small), v):
+            return small
+    return v.dtype
+
+
 def _waveform(cls: type[Record], name: str, value: tuple[Any, ...],
               fields: dict[str, Any], dtyp: str, rtype: str = "waveform") -> Any:
     if len(value) > 1:
         raise TypeError("give at most one initial value")
     initial = value[0] if value else fields.pop("initial_value", None)
     dtype, nelm = _array_fields(initial, fields)
-    return _make(rtype, cls, name, _SKIP if initial is None else initial, fields, dtyp,
-                 dtype=dtype, nelm=nelm)
+    if initial is None:             # as pythonSoftIOC: empty, served without a UDF alarm
+        initial = np.zeros(0, dtype)
+    return _make(rtype, cls, name, initial, fields, dtyp, dtype=dtype, nelm=nelm)
 
 
 def WaveformIn(name: str, *value: Any, **fields: Any) -> ArrayInRecord:
@@ -610,7 +739,10 @@ def WaveformIn(name: str, *value: Any, **fields: Any) -> ArrayInRecord:
 
 def WaveformOut(name: str, *value: Any, **fields: Any) -> ArrayOutRecord:
     """A ``waveform`` of numbers clients can write."""
-    return _waveform(ArrayOutRecord, name, value, fields, "Python out")  # type: ignore[no-any-return]
+    return _waveform(ArrayOutRecord, name, value, fields, "PythonWfOut")  # type: ignore[no-any-return]
+
+
+Waveform = WaveformIn    # pythonSoftIOC's older name
 
 
 def aaIn(name: str, *value: Any, **fields: Any) -> ArrayInRecord:
@@ -659,6 +791,22 @@ def LoadDatabase() -> None:
     _pending.clear()
     epicsdbbuilder.ResetRecords()
 
+
+def _refuse_unloaded() -> None:
+    """iocInit check: every builder record must have been loaded."""
+    soft = epicsdbbuilder.CountRecords() if _dbd_ready else 0
+    if _pending or soft:
+        names = list(_pending)
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        if soft:
+            shown += f"{', ' if names else ''}{soft} made with builder.records"
+        raise RuntimeError(
+            f"iocInit(): {len(names) + soft} builder record(s) were made but never loaded: "
+            f"{shown}.  Call builder.LoadDatabase() after making the records and "
+            f"before softioc.iocInit() (or builder.ClearRecords() to drop them).")
+
+
+_lifecycle.check_before_init(_refuse_unloaded)
 
 _before_load_hooks: list[Callable[[dict[str, Record]], None]] = []
 
@@ -716,3 +864,16 @@ def loaded_records() -> dict[str, Record]:
 
 # Typing helpers re-exported for users' annotations.
 __all__ += ["OnUpdate", "Validate"]
+
+
+def __getattr__(name: str) -> Any:
+    """pythonSoftIOC's builder also offers these (from its device modules)."""
+    if name == "to_epics_str_array":
+        from .device import to_epics_str_array
+
+        return to_epics_str_array
+    if name == "PythonDevice":
+        from .pythonSoftIoc import PythonDevice
+
+        return PythonDevice
+    raise AttributeError(f"module 'softioc.builder' has no attribute {name!r}")

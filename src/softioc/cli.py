@@ -7,13 +7,41 @@ import os
 import runpy
 import sys
 
+from ._version import __version__
+
+COMMANDS = ("demo", "run", "screen")
+
+
+def _exec_python(args: list[str]) -> None:
+    """Become ``python ARGS...`` (pythonSoftIOC's ``python -m softioc``)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, *args])
+
+
+def module_main(argv: list[str] | None = None) -> None:
+    """``python -m softioc``: as pythonSoftIOC's, ``python -m softioc SCRIPT
+    ARGS...`` runs ``python SCRIPT ARGS...`` (no shell is added: the script
+    decides), and with no arguments gives Python's own prompt; the
+    ``pythonioc`` subcommands and ``--version`` work too."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if not args:
+        _exec_python([])
+    main(args)
+
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of ``pythonioc`` and ``python -m softioc``."""
+    """Entry point of ``pythonioc``: a subcommand, or a script to run."""
+    words = sys.argv[1:] if argv is None else list(argv)
+    if words and words[0] not in COMMANDS and not words[0].startswith("-"):
+        _exec_python(words)     # `pythonioc my_ioc.py ARGS` is `python my_ioc.py ARGS`
     parser = argparse.ArgumentParser(
         prog="pythonioc",
-        description="Run EPICS IOCs written in Python (Channel Access and PV Access).",
+        description="Run EPICS IOCs written in Python (Channel Access and PV Access). "
+                    "`pythonioc SCRIPT [ARGS]` (and `python -m softioc SCRIPT [ARGS]`) "
+                    "run SCRIPT with Python, as `python SCRIPT [ARGS]` would.",
     )
+    parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run a demo IOC with a few records to caget/caput")
     demo.add_argument("--prefix", default="DEMO", help="record name prefix (default DEMO)")
@@ -44,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     screen.add_argument("--title", default=None, help="screen title (default: SCRIPT's name)")
     screen.add_argument("script", help="the Python file that builds the IOC")
     screen.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(words)
     if args.command == "run":
         if args.dispatcher:
             os.environ["PYTHONIOC_DISPATCHER"] = args.dispatcher

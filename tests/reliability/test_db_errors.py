@@ -1,6 +1,8 @@
 """A .db file with a syntax error at its very end (one that stops inside a
 record) made EPICS's parser dereference NULL and kill the process; pythonIOC
-must raise a clear error instead, and go on loading other files."""
+must raise a clear error instead, and go on loading other files.  Macro
+definitions with empty names or values ("=,=,=") overran EPICS's macro
+parser's arrays and corrupted the heap; they must load (or be refused)."""
 
 import subprocess
 import sys
@@ -34,6 +36,31 @@ def test_truncated_db_files_are_refused_not_fatal(tmp_path):
     assert result.returncode == 0, result.stdout
     assert result.stdout.count("refused: EPICS could not load records from") == 4
     assert "VAL" in result.stdout and "7" in result.stdout.split("VAL", 1)[1], result.stdout
+
+
+MACROS = """\
+import sys
+from pathlib import Path
+from softioc import softioc
+d = Path(sys.argv[1])
+(d / "m.db").write_text('record(ao, "M:$(N=0)") { field(DESC, "$(D=)") }\\n')
+for subs in ["=,=,=", "=,=,=,=,=,=", "a=,=,=", "=,=,a=", "N=1,D=x"]:
+    try:
+        softioc.dbLoadDatabase("m.db", str(d), subs)
+        print("loaded", subs)
+    except ValueError:
+        print("refused", subs)
+print("alive")
+"""
+
+
+def test_empty_macro_definitions_do_not_corrupt_memory(tmp_path):
+    result = subprocess.run([sys.executable, "-c", MACROS, str(tmp_path)],
+                            env={"PYTHONIOC_PVA": "NO", **_env()}, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.count("loaded ") == 5 and "alive" in result.stdout, result.stdout
 
 
 def _env():

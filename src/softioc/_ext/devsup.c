@@ -263,13 +263,14 @@ static long write_common(dbCommon *prec)
     if (prec->pact)
         return 0;                   /* second pass after async completion */
     if (rc->rejected) {
-        /* validate refused the put that led here (the value is restored):
-         * fail the processing, and a put-callback's completion, so CA and
-         * PVA clients are told. */
+        /* The put that led here was refused (the value is restored): fail
+         * the processing, and a put-callback's completion, so CA and PVA
+         * clients are told. */
+        long status = rc->rejected;
         rc->rejected = 0;
         if (prec->ppn)
             prec->ppn->status = notifyError;
-        return S_pyioc_rejected;
+        return status;
     }
     if (!(rc->flags & RF_ON_WRITE) || pyioc_python_gone)
         return 0;
@@ -417,6 +418,16 @@ static int validate_with_python(RecordCore *rc)
     return ok;
 }
 
+/* A long string put that filled the whole buffer without its NUL was cut
+ * by dbPut (QSRV2 sends the text with its NUL, whatever NELM is). */
+static int text_cut(RecordCore *rc)
+{
+    epicsUInt32 nord = 0;
+    size_t n = pyioc_value_bytes(rc, &nord);
+    return nord >= *FIELD(rc->prec, rc->ti->nelm, epicsUInt32) &&
+        !memchr(value_ptr(rc), 0, n);
+}
+
 static long hook_special(dbAddr *paddr, int after)
 {
     hooked_type *h = hooked_for(paddr);
@@ -429,19 +440,25 @@ static long hook_special(dbAddr *paddr, int after)
         return h->orig->special ? h->orig->special(paddr, after) : 0;
 
     rc = pyioc_is_ours(prec) ? core_of(prec) : NULL;
-    if (rc && (rc->flags & RF_VALIDATE)) {
+    if (rc && (rc->flags & (RF_VALIDATE | RF_LSTRING))) {
         if (!after) {
             long status = snapshot(rc);
             rc->rejected = 0;
             if (status)
                 return status;
-        } else if (!validate_with_python(rc)) {
+        } else {
             /* Not an error here: QSRV2 turns a failed dbPut inside its
              * put-callback into a C++ exception that unwinds through
              * dbNotify and leaks the record lock.  The processing that
              * follows the put fails instead (write_common). */
-            restore(rc);
-            rc->rejected = 1;
+            if ((rc->flags & RF_LSTRING) && pyioc_strict_puts_enabled() && text_cut(rc))
+                rc->rejected = S_pyioc_toolong;
+            else if ((rc->flags & RF_VALIDATE) && !validate_with_python(rc))
+                rc->rejected = S_pyioc_rejected;
+            if (rc->rejected) {
+                restore(rc);
+                pyioc_putlog_refused(prec);
+            }
         }
     }
     if (h->val_special >= SPC_MOD || (strcmp(h->name, "lso") == 0))
@@ -457,7 +474,8 @@ static long hook_cvt_dbaddr(dbAddr *paddr)
         return S_db_badField;
     status = h->orig->cvt_dbaddr(paddr);
     if (!status && paddr->pfldDes == h->val && pyioc_is_ours(paddr->precord)
-            && core_of(paddr->precord) && (core_of(paddr->precord)->flags & RF_VALIDATE))
+            && core_of(paddr->precord)
+            && (core_of(paddr->precord)->flags & (RF_VALIDATE | RF_LSTRING)))
         paddr->special = SPC_MOD;
     return status;
 }
@@ -469,6 +487,7 @@ long pyioc_install_put_hooks(void)
     long status = 0;
 
     errSymbolAdd(S_pyioc_rejected, "put refused by the IOC's validate()");
+    errSymbolAdd(S_pyioc_toolong, "text too long for record (strict puts)");
     if (pyioc_install_field_watch())
         return -1;
     str_on_write = PyUnicode_InternFromString("_on_write");

@@ -16,12 +16,14 @@
 #include <dbAccess.h>
 #include <dbEvent.h>
 #include <dbLock.h>
+#include <dbNotify.h>
 #include <dbStaticLib.h>
 #include <errlog.h>
 #include <errMdef.h>
 #include <iocInit.h>
 #include <iocsh.h>
 #include <asDbLib.h>
+#include <asLib.h>
 #include <recSup.h>
 #include <recGbl.h>
 #include <epicsExit.h>
@@ -323,10 +325,20 @@ static int RecordCore_init(RecordCore *self, PyObject *args, PyObject *kw)
     const char *rtype;
     if (!PyArg_ParseTuple(args, "s", &rtype))
         return -1;
+    PyObject *is_output;
     self->ti = pyioc_find_type(rtype);
     if (!self->ti) {
         PyErr_Format(PyExc_ValueError, "no Python device support for record type %s", rtype);
         return -1;
+    }
+    /* Input records take set()'s arguments in pythonSoftIOC's order for
+     * them: (value, severity, alarm, timestamp); outputs (value, process, ...). */
+    is_output = PyObject_GetAttrString((PyObject *)Py_TYPE(self), "is_output");
+    if (is_output) {
+        self->in_order = !PyObject_IsTrue(is_output);
+        Py_DECREF(is_output);
+    } else {
+        PyErr_Clear();
     }
     return 0;
 }
@@ -353,12 +365,30 @@ static int RecordCore_clear(RecordCore *self)
     return 0;
 }
 
-/* set(value, process=True, severity=0, alarm=0, timestamp=None) */
+/* A running IOC with a handle that was never bound to its EPICS record
+ * (made but not loaded, or dropped by ClearRecords()): refuse, never touch. */
+static PyObject *not_bound(RecordCore *self)
+{
+    PyObject *name = PyObject_GetAttrString((PyObject *)self, "name");
+    if (!name)
+        PyErr_Clear();
+    PyErr_Format(PyExc_RuntimeError,
+                 "record %S is not in the running IOC: it was made by the builder but "
+                 "never loaded (builder.LoadDatabase() must come after making it and "
+                 "before softioc.iocInit()), or builder.ClearRecords() dropped it", name ? name : Py_None);
+    Py_XDECREF(name);
+    return NULL;
+}
+
+/* Outputs: set(value, process=True, severity=0, alarm=0, timestamp=None);
+ * inputs: set(value, severity=0, alarm=0, timestamp=None, process=True). */
 static PyObject *RecordCore_set(RecordCore *self, PyObject *const *args, Py_ssize_t nargs,
                                 PyObject *kwnames)
 {
     static const char *const names[] = {"value", "process", "severity", "alarm", "timestamp"};
+    static const int in_slot[] = {0, 2, 3, 4, 1};
     PyObject *a[5] = {NULL, Py_True, NULL, NULL, NULL};
+    int given = 0;
     Py_ssize_t i;
     converted c;
     epicsEnum16 sevr, stat;
@@ -368,8 +398,11 @@ static PyObject *RecordCore_set(RecordCore *self, PyObject *const *args, Py_ssiz
 
     if (nargs > 5 || nargs < 1 - (kwnames ? PyTuple_GET_SIZE(kwnames) : 0))
         goto usage;
-    for (i = 0; i < nargs; i++)
-        a[i] = args[i];
+    for (i = 0; i < nargs; i++) {
+        int slot = self->in_order ? in_slot[i] : (int)i;
+        a[slot] = args[i];
+        given |= 1 << slot;
+    }
     if (kwnames) {
         for (i = 0; i < PyTuple_GET_SIZE(kwnames); i++) {
             const char *k = PyUnicode_AsUTF8(PyTuple_GET_ITEM(kwnames, i));
@@ -378,7 +411,7 @@ static PyObject *RecordCore_set(RecordCore *self, PyObject *const *args, Py_ssiz
                 return NULL;
             for (j = 0; j < 5 && strcmp(k, names[j]); j++)
                 ;
-            if (j == 5 || (j < nargs)) {
+            if (j == 5 || (given & (1 << j))) {
                 PyErr_Format(PyExc_TypeError, "set() got an unexpected or repeated argument '%s'", k);
                 return NULL;
             }
@@ -401,6 +434,8 @@ static PyObject *RecordCore_set(RecordCore *self, PyObject *const *args, Py_ssiz
                                           a[0], a[2] ? a[2] : Py_None,
                                           a[3] ? a[3] : Py_None, NULL);
     }
+    if (!self->prec)
+        return not_bound(self);
     if (convert(self, a[0], &c))
         return NULL;
 
@@ -433,8 +468,9 @@ static PyObject *RecordCore_set(RecordCore *self, PyObject *const *args, Py_ssiz
         return PyObject_CallMethod((PyObject *)self, "_set_unprocessed", "O", a[0]);
     Py_RETURN_NONE;
 usage:
-    PyErr_SetString(PyExc_TypeError,
-                    "set(value, process=True, severity=0, alarm=0, timestamp=None)");
+    PyErr_SetString(PyExc_TypeError, self->in_order
+                    ? "set(value, severity=0, alarm=0, timestamp=None, process=True)"
+                    : "set(value, process=True, severity=0, alarm=0, timestamp=None)");
     return NULL;
 }
 
@@ -461,8 +497,10 @@ static PyObject *RecordCore_set_initial(RecordCore *self, PyObject *args)
 static PyObject *RecordCore_get(RecordCore *self, PyObject *unused)
 {
     PyObject *v;
-    if (!self->prec || !pyioc_ioc_running)
+    if (!pyioc_ioc_running)
         return PyObject_CallMethod((PyObject *)self, "_preinit_get", NULL);
+    if (!self->prec)
+        return not_bound(self);
     /* The lock is taken without the GIL, then the value is read with both:
      * the lock->GIL order that device support uses too. */
     Py_BEGIN_ALLOW_THREADS
@@ -497,6 +535,8 @@ static PyObject *RecordCore_set_alarm(RecordCore *self, PyObject *args, PyObject
         self->p_stat = sevr && !stat ? UDF_ALARM : stat;
         Py_RETURN_NONE;
     }
+    if (!self->prec)
+        return not_bound(self);
     Py_BEGIN_ALLOW_THREADS
     dbScanLock(self->prec);
     self->p_sevr = sevr;
@@ -539,7 +579,13 @@ static PyObject *RecordCore_post_alarm(RecordCore *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* Finish an asynchronous (blocking) write: the second pass of processing. */
+/* Finish an asynchronous (blocking) write: the second pass of processing.
+ * failed (on_update raised): the value stays as written, the record goes
+ * into WRITE/INVALID alarm, and the put-callback that started this
+ * processing (caput -c, pvput, p4p put(wait=True)) is told it failed.
+ * dbNotify owns prec->ppn; wasProcessed tells its own processing apart from
+ * a put-callback that arrived while we were busy and only waits to restart
+ * (that one must go ahead: its put has not happened yet). */
 static PyObject *RecordCore_complete(RecordCore *self, PyObject *args)
 {
     int failed = 0;
@@ -553,6 +599,8 @@ static PyObject *RecordCore_complete(RecordCore *self, PyObject *args)
         if (failed) {
             self->p_sevr = INVALID_ALARM;
             self->p_stat = WRITE_ALARM;
+            if (self->prec->ppn && self->prec->ppn->wasProcessed)
+                self->prec->ppn->status = notifyError;
         }
         self->prec->rset->process(self->prec);
     }
@@ -783,8 +831,30 @@ static PyObject *m_get_field(PyObject *mod, PyObject *args)
     return res;
 }
 
-/* put_field("REC.FIELD", "text"): dbPutField with DBR_STRING (DBR_CHAR for
- * long string fields), processing as a client put would. */
+/* The IOC's own write of a field: what dbPutField does (a process-passive
+ * field processes a passive record), without its DISP check: DISP=1 (input
+ * records, as in pythonSoftIOC) refuses clients' puts, not Python's. */
+static long put_as_ioc(DBADDR *addr, short dbr, const void *buf, long n)
+{
+    dbCommon *prec = addr->precord;
+    long status;
+    dbScanLock(prec);
+    status = dbPut(addr, dbr, buf, n);
+    if (!status && (addr->pfield == (void *)&prec->proc ||
+                    (addr->pfldDes->process_passive && prec->scan == 0))) {
+        if (prec->pact) {
+            prec->rpro = TRUE;
+        } else {
+            prec->putf = TRUE;
+            status = dbProcess(prec);
+        }
+    }
+    dbScanUnlock(prec);
+    return status;
+}
+
+/* put_field("REC.FIELD", "text"): as a client put with DBR_STRING (DBR_CHAR
+ * for long string fields), but not refused by DISP. */
 static PyObject *m_put_field(PyObject *mod, PyObject *args)
 {
     const char *name, *value;
@@ -797,11 +867,11 @@ static PyObject *m_put_field(PyObject *mod, PyObject *args)
     status = dbNameToAddr(name, &addr);
     if (!status) {
         if (addr.dbr_field_type == DBR_CHAR && addr.no_elements > 1)
-            status = dbPutField(&addr, DBR_CHAR, value, (long)len + 1);
+            status = put_as_ioc(&addr, DBR_CHAR, value, (long)len + 1);
         else if ((size_t)len >= MAX_STRING_SIZE)
             status = S_db_errArg;
         else
-            status = dbPutField(&addr, DBR_STRING, value, 1);
+            status = put_as_ioc(&addr, DBR_STRING, value, 1);
     }
     Py_END_ALLOW_THREADS
     if (status)
@@ -984,21 +1054,112 @@ static PyObject *m_create_alias(PyObject *mod, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* Access security configuration file, read by iocInit. */
+/* Access security configuration file, read by iocInit; check_client_ip sets
+ * libCom's asCheckClientIP (rsrv then names CA clients by their IP address and
+ * HAG host names are resolved when the ACF is loaded). */
 static PyObject *m_set_acf(PyObject *mod, PyObject *args)
 {
     const char *path;
+    int check_client_ip = 0;
     long status;
-    if (!PyArg_ParseTuple(args, "s", &path))
+    if (!PyArg_ParseTuple(args, "s|p", &path, &check_client_ip))
         return NULL;
+    asCheckClientIP = check_client_ip;
     status = asSetFilename(path);
     if (status)
         return epics_error(status, path);
     Py_RETURN_NONE;
 }
 
+/* put_raw(name, dbr_type, address, count, process): a put from a raw buffer
+ * (pythonSoftIOC's softioc.imports.db_put_field*).  process -1: dbPutField,
+ * as a client put; 1: dbPut and process (or ask a busy record to process
+ * again); 0: dbPut only.  The caller vouches for the buffer. */
+static PyObject *m_put_raw(PyObject *mod, PyObject *args)
+{
+    const char *name;
+    short dbr_type;
+    PyObject *address;
+    long count, status;
+    int process;
+    void *buf;
+    DBADDR addr;
+    if (!PyArg_ParseTuple(args, "shOli", &name, &dbr_type, &address, &count, &process))
+        return NULL;
+    buf = PyLong_AsVoidPtr(address);
+    if (!buf) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "buffer address is NULL");
+        return NULL;
+    }
+    if (dbr_type < DBR_STRING || dbr_type > DBR_ENUM || count < 1) {
+        PyErr_Format(PyExc_ValueError, "%s: bad request type %d or count %ld",
+                     name, dbr_type, count);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    status = dbNameToAddr(name, &addr);
+    if (!status && process < 0) {
+        status = dbPutField(&addr, dbr_type, buf, count);
+    } else if (!status) {
+        dbScanLock(addr.precord);
+        status = dbPut(&addr, dbr_type, buf, count);
+        if (!status && process) {
+            if (addr.precord->pact)
+                addr.precord->rpro = TRUE;
+            else
+                dbProcess(addr.precord);
+        }
+        dbScanUnlock(addr.precord);
+    }
+    Py_END_ALLOW_THREADS
+    if (status)
+        return epics_error(status, name);
+    Py_RETURN_NONE;
+}
+
+/* get_raw(name, dbr_type, address, count): dbGetField into a raw buffer. */
+static PyObject *m_get_raw(PyObject *mod, PyObject *args)
+{
+    const char *name;
+    short dbr_type;
+    PyObject *address;
+    long count, status;
+    void *buf;
+    DBADDR addr;
+    if (!PyArg_ParseTuple(args, "shOl", &name, &dbr_type, &address, &count))
+        return NULL;
+    buf = PyLong_AsVoidPtr(address);
+    if (!buf) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "buffer address is NULL");
+        return NULL;
+    }
+    if (dbr_type < DBR_STRING || dbr_type > DBR_ENUM || count < 1) {
+        PyErr_Format(PyExc_ValueError, "%s: bad request type %d or count %ld",
+                     name, dbr_type, count);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    status = dbNameToAddr(name, &addr);
+    if (!status)
+        status = dbGetField(&addr, dbr_type, buf, NULL, &count, NULL);
+    Py_END_ALLOW_THREADS
+    if (status)
+        return epics_error(status, name);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef module_methods[] = {
-    {"set_acf", m_set_acf, METH_VARARGS, "asSetFilename(path): the ACF iocInit loads."},
+    {"put_raw", m_put_raw, METH_VARARGS, "Put into REC.FIELD from a raw buffer address."},
+    {"get_raw", m_get_raw, METH_VARARGS, "Get REC.FIELD into a raw buffer address."},
+    {"putlog_start", pyioc_putlog_start, METH_VARARGS,
+     "putlog_start(capacity): record client puts (putlog.c)."},
+    {"putlog_take", pyioc_putlog_take, METH_VARARGS,
+     "putlog_take(timeout) -> (entries, dropped)."},
+    {"putlog_wake", pyioc_putlog_wake, METH_NOARGS, "End a waiting putlog_take()."},
+    {"set_acf", m_set_acf, METH_VARARGS,
+     "set_acf(path, check_client_ip=False): the ACF iocInit loads, and asCheckClientIP."},
     {"create_alias", m_create_alias, METH_VARARGS, "Another name for a record."},
     {"create_record", m_create_record, METH_VARARGS, "Create a record with fields (static)."},
     {"delete_record", m_delete_record, METH_VARARGS, "Delete a record (before iocInit)."},
@@ -1035,7 +1196,8 @@ PyMODINIT_FUNC PyInit__ext(void)
     if (PyModule_AddObject(m, "RecordCore", (PyObject *)&RecordCoreType) < 0 ||
             PyModule_AddIntConstant(m, "RF_ON_WRITE", RF_ON_WRITE) < 0 ||
             PyModule_AddIntConstant(m, "RF_VALIDATE", RF_VALIDATE) < 0 ||
-            PyModule_AddIntConstant(m, "RF_FIELD_WATCH", RF_FIELD_WATCH) < 0) {
+            PyModule_AddIntConstant(m, "RF_FIELD_WATCH", RF_FIELD_WATCH) < 0 ||
+            PyModule_AddIntConstant(m, "RF_LSTRING", RF_LSTRING) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -45,6 +45,7 @@ typedef struct {
     dbCommon *prec;                 /* NULL until bound */
     const type_info *ti;
     int flags;
+    int in_order;                   /* set() takes (value, severity, alarm, timestamp, process) */
     /* Alarm and time handed from set() to the read/write routine, under lock. */
     epicsEnum16 p_sevr, p_stat;
     int p_has_time;
@@ -58,16 +59,19 @@ typedef struct {
     char *snap_buf;
     size_t snap_cap, snap_len;
     epicsUInt32 snap_nord;
-    int rejected;                   /* validate refused the last client put */
+    int rejected;                   /* status refusing the last client put, 0 if none */
 } RecordCore;
 
 /* Status of a put refused by validate: its text reaches PVA clients. */
 #define S_pyioc_rejected ((600 << 16) | 1)
+/* Status of a text put longer than a long-string record holds (strict puts). */
+#define S_pyioc_toolong ((600 << 16) | 5)
 
 /* RecordCore.flags */
 #define RF_ON_WRITE   1   /* call owner._on_write(value) when an output processes */
 #define RF_VALIDATE   2   /* call owner._validate_put(value) after a client put */
 #define RF_FIELD_WATCH 4  /* call owner._on_field_write(field) after a client put */
+#define RF_LSTRING    8   /* a long string (CHAR waveform): refuse puts with no room for the NUL */
 
 extern const type_info pyioc_types[];
 const type_info *pyioc_find_type(const char *name);
@@ -80,6 +84,12 @@ size_t pyioc_value_bytes(RecordCore *rc, epicsUInt32 *nord);
 
 /* fieldwatch.c */
 long pyioc_install_field_watch(void);
+
+/* putlog.c: the put log (its Python functions, and the IOC refusing a put). */
+PyObject *pyioc_putlog_start(PyObject *mod, PyObject *args);
+PyObject *pyioc_putlog_take(PyObject *mod, PyObject *args);
+PyObject *pyioc_putlog_wake(PyObject *mod, PyObject *unused);
+void pyioc_putlog_refused(dbCommon *prec);
 
 /* strict.c: range-checked put conversions.  enable: 1 on, 0 plain EPICS,
  * -1 keep the current choice (first time: $PYTHONIOC_STRICT_PUTS, on). */

@@ -341,6 +341,7 @@ static long refuse(const dbAddr *paddr, long status)
     processNotify *ppn;
     if (!paddr || !paddr->precord || !paddr->pfldDes)
         return status;
+    pyioc_putlog_refused(paddr->precord);
     ppn = find_notify(paddr);
     if (ppn && !same_module((const void *)ppn->putCallback, (const void *)&dbPut)) {
         /* A put-callback outside Base (QSRV2): fail the callback, not dbPut. */

@@ -1,0 +1,108 @@
+"""The put log (softioc.putlog): every client write, over CA and PVA, to
+logging, a JSON-lines file and a PV; refusals marked; never delays a put."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from softioc import putlog
+from softioc.testing import IOCProcess
+
+from .clients import pva_context
+from .conftest import IOCS
+
+
+def entries(path: Path, count: int, timeout: float = 10.0) -> list[dict[str, object]]:
+    """The file's entries, once it has ``count`` of them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = path.read_text().splitlines() if path.exists() else []
+        if len(lines) >= count or time.monotonic() > deadline:
+            return [json.loads(line) for line in lines]
+        time.sleep(0.1)
+
+
+def test_every_client_put_is_logged(tmp_path: Path) -> None:
+    path = tmp_path / "puts.jsonl"
+    with IOCProcess([str(IOCS / "putlog_ioc.py"), str(path)], wait_for="PL:SETPOINT") as ioc:
+        assert "New" in ioc.caput("PL:SETPOINT", "0.1").stdout
+        assert "validate" in ioc.run_tool("pvput", "-w", "3", "PL:SETPOINT", "500",
+                                          check=False).stdout
+        assert "New" in ioc.caput("PL:MODE", "On").stdout
+        assert "New" not in ioc.caput("PL:MODE", "7").stdout        # strict puts: no state 7
+        assert "New" in ioc.caput("PL:SETPOINT.DRVH", "200").stdout
+        ioc.run_tool("caput", "-c", "-w", "3", "-a", "PL:WAVE", "2", "8", "9.5")
+        ctx = pva_context(ioc)
+        try:
+            ctx.put("PL:TEXT", "a text longer than the forty characters of a DBR_STRING")
+            # Not client puts the IOC sees: refused by access security, and Python's own.
+            assert "Write access denied" in ioc.caput("PL:LOCKED", "1").stdout
+            ioc.send("dbpf('PL:SETPOINT', 3)")
+            entries(path, 7)
+            time.sleep(0.5)
+            got = entries(path, 7)
+            log_pv = ctx.get("PL:LOG", timeout=5)["value"]
+        finally:
+            ctx.close()
+        ioc.stop()
+    for entry in got:
+        assert entry["user"] and entry["host"], entry
+        assert str(entry["time"]).endswith("Z")
+    seen = [(e["protocol"], e["record"], e["field"], e["old"], e["new"], e["refused"])
+            for e in got]
+    assert seen == [
+        ("ca", "PL:SETPOINT", "VAL", "1.5", "0.1", False),
+        ("pva", "PL:SETPOINT", "VAL", "0.1", "0.1", True),
+        ("ca", "PL:MODE", "VAL", "Off", "On", False),
+        ("ca", "PL:MODE", "VAL", "On", "On", True),
+        ("ca", "PL:SETPOINT", "DRVH", "1000", "200", False),
+        ("ca", "PL:WAVE", "VAL", "[1, 2, 3]", "[8, 9.5]", False),
+        ("pva", "PL:TEXT", "VAL", "short",
+         "a text longer than the forty characters of a DBR_STRING", False),
+    ]
+    assert got[1]["host"] == "127.0.0.1"           # PVA: the peer's address
+    out = ioc.output()
+    assert "LOG WARNING " in out and "PL:SETPOINT.VAL '0.1' -> '0.1' REFUSED" in out
+    assert "LOG INFO " in out and "PL:MODE.VAL 'Off' -> 'On'" in out
+    # The PV: the five latest, newest first.
+    lines = log_pv.splitlines()
+    assert len(lines) == 5
+    assert "PL:TEXT.VAL" in lines[0] and "PL:MODE.VAL 'On' -> 'On' REFUSED" in lines[3]
+
+
+def test_a_slow_log_never_delays_a_put(tmp_path: Path) -> None:
+    """Capacity 4 and a log handler taking 0.2 s a put: 40 quick puts all
+    succeed at once; the log keeps what fits and says how many it lost."""
+    path = tmp_path / "puts.jsonl"
+    with IOCProcess([str(IOCS / "putlog_ioc.py"), str(path), "4", "0.2"],
+                    wait_for="PL:SETPOINT") as ioc:
+        ctx = pva_context(ioc)
+        try:
+            start = time.monotonic()
+            for i in range(40):
+                ctx.put("PL:SETPOINT", float(i), timeout=5)
+            elapsed = time.monotonic() - start
+            assert ctx.get("PL:SETPOINT", timeout=5)["value"] == 39.0
+        finally:
+            ctx.close()
+        deadline = time.monotonic() + 10
+        while "not recorded" not in ioc.output() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1)
+        ioc.stop()
+    assert elapsed < 4.0, f"40 puts took {elapsed:.1f} s: the log held them up"
+    lost = sum(int(line.split("LOG WARNING ")[1].split()[0])
+               for line in ioc.output().splitlines() if "puts not recorded" in line)
+    kept = len(path.read_text().splitlines())
+    assert lost > 0 and kept + lost == 40, (kept, lost)
+
+
+@pytest.mark.parametrize("kwargs", [{"capacity": 0}, {"pv_entries": -1}, {"pv_entries": 101},
+                                    {"capacity": 1.5}, {"file": "/no/such/dir/puts.jsonl"}])
+def test_bad_arguments_are_refused(kwargs: dict[str, object]) -> None:
+    with pytest.raises((ValueError, FileNotFoundError)):
+        putlog.enable(**kwargs)  # type: ignore[arg-type]
