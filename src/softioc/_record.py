@@ -59,7 +59,7 @@ class Record(_ext.RecordCore):
     is_output = False
     # Fixed attributes in slots: an input record then has no __dict__ at all
     # (100,000 records: some 15 MB less); others go to RecordCore's __dict__.
-    __slots__ = ("name", "_dbrecord", "_initial", "_dtyp", "_spare_name")
+    __slots__ = ("name", "_dbrecord", "_initial", "_dtyp", "_spare_name", "_given")
 
     def __init__(self, rtype: str, name: str, dbrecord: Any) -> None:
         super().__init__(rtype)
@@ -71,6 +71,8 @@ class Record(_ext.RecordCore):
         self._initial: Any = None
         self._dtyp: str = "Python"
         self._spare_name = name     # its name in the database (differs for run-time records)
+        # The fields the builder was given, for FIELD.Value() until LoadDatabase.
+        self._given: dict[Any, Any] | None = None
 
     # Called by RecordCore.set() before iocInit.
     def _preinit_set(self, value: Any, severity: int | None, alarm: int | None) -> None:
@@ -119,6 +121,8 @@ class Record(_ext.RecordCore):
         """Add an ``info(name, value)`` tag (dicts become JSON), before iocInit."""
         text = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
         _ext.put_static(self._spare_name, name, text, True)
+        if self._given is not None:
+            self._given[("info", name)] = text      # for builder.WriteRecords
 
     def add_alias(self, alias: str) -> None:
         """Give the record another full name (no device prefix added), before
@@ -143,12 +147,30 @@ class Record(_ext.RecordCore):
             return
         _ext.put_field(f"{self.name}.{field}", str(value))
 
-    # Before LoadDatabase the record's fields read as epicsdbbuilder links
-    # (for INP/OUT/FLNK of other records), as in pythonSoftIOC.
+    # As in pythonSoftIOC, a record's fields are attributes until the IOC
+    # starts: reading one gives an epicsdbbuilder link (for INP/OUT/FLNK of
+    # other records) whose Value() is the value given to the builder, and
+    # assigning one sets the field (rec.DRVH = 10).
     def __getattr__(self, field: str) -> Any:
         if field.isupper():
-            return getattr(self._link(), field)
+            return _FieldLink(self, field)
         raise AttributeError(f"{type(self).__name__!s} has no attribute {field!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if not name.isupper():
+            super().__setattr__(name, value)
+            return
+        if _lifecycle.is_running():
+            raise AttributeError(f"{self.name}: fields are attributes only before iocInit; "
+                                 f"use set_field({name!r}, value)")
+        from .builder import _field_text
+
+        try:
+            _ext.put_static(self._spare_name, name, _field_text(value), False)
+        except TypeError as e:
+            raise AttributeError(str(e)) from None
+        if self._given is not None:
+            self._given[name] = value
 
     def __call__(self, *specifiers: str) -> Any:
         """A link to this record, for another record's fields (``PP``, ``CP``...)."""
@@ -160,6 +182,24 @@ class Record(_ext.RecordCore):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} ({self._rtype})>"
+
+
+class _FieldLink(epicsdbbuilder.recordbase._Link):  # type: ignore[misc]
+    """``record.FIELD``: a link to the field, and ``Value()``, the value the
+    builder was given for it (KeyError if none), as pythonSoftIOC's are."""
+
+    def __init__(self, record: Record, field: str) -> None:
+        super().__init__(record._link(), field)
+        self._given = record._given
+
+    def Value(self) -> Any:
+        if self._given is None:
+            raise KeyError(f"{self.record.name}.{self.field}: the builder's field values "
+                           "are kept only until LoadDatabase; use get_field()")
+        value = self._given.get(self.field)
+        if value is None:
+            raise KeyError(self.field)
+        return value
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
@@ -243,6 +283,11 @@ class OutRecord(Record):
 
     def _unchanged(self, value: Any) -> bool:
         return bool(self._last == value)
+
+    # Called from C after set(value, process=False): a client's next write is
+    # "changed" (on_update runs) if it differs from this value.
+    def _set_unprocessed(self, value: Any) -> None:
+        self._last = self._from_c(value)
 
     # Called from C in the EPICS thread processing the record (record locked,
     # GIL held): hand on_update to the dispatcher; True means "completes later".

@@ -52,6 +52,7 @@ __all__ = [
     "stringIn", "stringOut", "longStringIn", "longStringOut", "mbbIn", "mbbOut",
     "Waveform", "WaveformIn", "WaveformOut", "aaIn", "aaOut", "Action",
     "SetDeviceName", "UnsetDevice", "GetRecordNames", "LoadDatabase", "ClearRecords",
+    "WriteRecords",
     "SetBlocking",
     "SetPrefix", "records", "PP", "CP", "MS", "NP", "Alias", "ReserveRecords", "SpareRecords",
 ]
@@ -251,6 +252,7 @@ def _make(
     for field, callback in (field_callbacks or {}).items():
         record.on_field_change(field, callback)
     record._dtyp = dtyp
+    record._given = fields      # FIELD.Value() and WriteRecords, until LoadDatabase
     _pending[full] = record
     _autosave.track(record, autosave)
     return record
@@ -784,6 +786,7 @@ def LoadDatabase() -> None:
     for full, record in _pending.items():
         record._bind(full)
         record._loaded()
+        record._given = None
         _loaded[full] = record
     _pending.clear()
     epicsdbbuilder.ResetRecords()
@@ -813,13 +816,45 @@ def before_load(hook: Callable[[dict[str, Record]], None]) -> None:
     _before_load_hooks.append(hook)
 
 
+# Records dropped by ClearRecords(), kept alive as pythonSoftIOC keeps every
+# record it made: their callbacks' owners live on (code such as
+# pandablocks-ioc relies on it).
+_cleared: list[Record] = []
+
+
 def ClearRecords() -> None:
     """Forget records built but not yet loaded."""
     _init_builder()
     for name in _pending:
         _ext.delete_record(name)
+    _cleared.extend(_pending.values())
     _pending.clear()
     epicsdbbuilder.ResetRecords()
+
+
+def WriteRecords(filename: str | os.PathLike[str], header: str | None = None,
+                 alphabetical: bool = True) -> None:
+    """Write the records built so far and not yet loaded as a ``.db`` file:
+    ``builder.records`` ones as epicsdbbuilder writes them (after ``header``),
+    then the builder's records with the fields they were given."""
+    epicsdbbuilder.WriteRecords(filename, header, alphabetical)
+    names = sorted(_pending) if alphabetical else list(_pending)
+    with open(filename, "a") as out:
+        for full in names:
+            record = _pending[full]
+            given = {k: v for k, v in (record._given or {}).items() if v is not None}
+            out.write(f'\nrecord({record.record_type}, "{full}")\n{{\n')
+            out.write(f'    field(DTYP, "{record._dtyp}")\n')
+            for field, value in given.items():
+                if isinstance(field, tuple):
+                    out.write(f'    info({field[1]}, "{_db_escape(value)}")\n')
+                else:
+                    out.write(f'    field({field}, "{_db_escape(_field_text(value))}")\n')
+            out.write("}\n")
+
+
+def _db_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def loaded_records() -> dict[str, Record]:

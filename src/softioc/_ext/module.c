@@ -9,6 +9,7 @@
 #include "pythonioc.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <alarm.h>
@@ -245,6 +246,29 @@ static void store(RecordCore *rc, converted *c)
     prec->udf = FALSE;
 }
 
+/* set(process=False): no processing (no on_update, links or alarm update),
+ * but monitors see the new value, as a get does.  The record's last-posted
+ * copies (MLST, ALST; OVAL of string records) take the value too, so that
+ * its next processing posts a change from it, not from the value before. */
+static void post_unprocessed(dbCommon *prec)
+{
+    static const char *const copies[] = {"MLST", "ALST", "OVAL"};
+    char name[PVNAME_STRINGSZ + 8];
+    DBADDR val, copy;
+    size_t i;
+    snprintf(name, sizeof name, "%s.VAL", prec->name);
+    if (dbNameToAddr(name, &val) == 0 && val.no_elements == 1) {
+        for (i = 0; i < sizeof copies / sizeof copies[0]; i++) {
+            if (i == 2 && val.field_type != DBF_STRING)
+                continue;       /* ao's OVAL is its output value, not a copy */
+            snprintf(name, sizeof name, "%s.%s", prec->name, copies[i]);
+            if (dbNameToAddr(name, &copy) == 0 && copy.field_size == val.field_size)
+                memcpy(copy.pfield, val.pfield, (size_t)val.field_size);
+        }
+    }
+    db_post_events(prec, NULL, DBE_VALUE | DBE_LOG);
+}
+
 /* Keep a copy of the value for init_record (before iocInit). */
 static int store_initial(RecordCore *rc, converted *c)
 {
@@ -431,12 +455,17 @@ static PyObject *RecordCore_set(RecordCore *self, PyObject *const *args, Py_ssiz
         } else {
             status = dbProcess(self->prec);
         }
+    } else {
+        post_unprocessed(self->prec);
     }
     dbScanUnlock(self->prec);
     Py_END_ALLOW_THREADS
     release(&c);
     if (status)
         return epics_error(status, self->prec->name);
+    if (!process && (self->flags & RF_ON_WRITE))
+        /* on_update's "changed?" test starts from this value */
+        return PyObject_CallMethod((PyObject *)self, "_set_unprocessed", "O", a[0]);
     Py_RETURN_NONE;
 usage:
     PyErr_SetString(PyExc_TypeError, self->in_order

@@ -1,0 +1,1 @@
+"""Compatibility runs of other projects' test suites against this one (see README.md)."""
