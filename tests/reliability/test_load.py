@@ -35,7 +35,9 @@ FINAL = 900000
 CA_CLIENTS = 160
 PVA_PROCESSES = 2
 PVA_PER_PROCESS = 20
-HZ = 1.0   # rounds a second: 1000 sets/s, 10,000 updates/s to the clients (2.0 is at the edge of a 2-core machine: 1600-1900)
+# Rounds a second: 1000 sets/s, 10,000 updates/s to the clients (2.0 is at
+# the edge of a 2-core machine: 1600-1900 sets/s).
+HZ = 1.0
 RSS_DRIFT_KB = 5 * 1024
 LINE = re.compile(r"^LOAD:(\d+)\s+\S+\s+\S+\s+(-?\d+)", re.M)
 
