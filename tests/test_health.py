@@ -133,3 +133,24 @@ def test_create_checks_its_arguments():
 
     with pytest.raises(ValueError, match="prefix"):
         health.create(":")
+
+
+def test_cpu_reading_right_after_start_is_not_inflated():
+    """A reading a few microseconds after the last one (update() at start) keeps
+    the last figure: psutil's cpu_percent turned one 10 ms tick into 1500 %."""
+    import psutil
+
+    from softioc.health import Health
+
+    health = Health.__new__(Health)
+    health._proc = psutil.Process()
+    health._cpu_mark = (time.monotonic(), health._cpu_seconds())
+    health._cpu_last = 0.0
+    readings = []
+    for _ in range(3):
+        end = time.monotonic() + 0.3
+        while time.monotonic() < end:       # busy: one core, about 100 %
+            pass
+        readings += [health._cpu_percent(), health._cpu_percent()]
+    assert all(0 <= r <= 100 * (os.cpu_count() or 1) for r in readings), readings
+    assert readings[-1] == readings[-2] > 50, readings

@@ -192,7 +192,7 @@ class Health:
         }
         self._readers: dict[str, Callable[[], Any]] = {
             "UPTIME": lambda: min(int(time.time() - self._started), _INT_MAX),
-            "CPU": lambda: self._proc.cpu_percent(None),
+            "CPU": self._cpu_percent,
             "MEM_RSS": lambda: self._proc.memory_info().rss / 1e6,
             "THREADS": self._proc.num_threads,
             "FDS": _open_fds(self._proc),
@@ -202,6 +202,25 @@ class Health:
             "RECORDS": record_count,
         }
         self._failing: set[str] = set()
+        self._cpu_mark = (time.monotonic(), self._cpu_seconds())
+        self._cpu_last = 0.0
+
+    def _cpu_seconds(self) -> float:
+        times = self._proc.cpu_times()
+        return float(times.user + times.system)
+
+    def _cpu_percent(self) -> float:
+        """% of one core since the last reading, over at least a tenth of a second.
+
+        The kernel counts CPU time in ticks (10 ms), so a shorter interval would
+        turn one tick into hundreds of per cent: the last figure stands instead.
+        """
+        now, cpu = time.monotonic(), self._cpu_seconds()
+        then, cpu_then = self._cpu_mark
+        if now - then >= 0.1:
+            self._cpu_last = max(0.0, 100 * (cpu - cpu_then) / (now - then))
+            self._cpu_mark = (now, cpu)
+        return self._cpu_last
 
     def update(self) -> None:
         """Read everything once and set the records (any thread)."""
@@ -228,7 +247,7 @@ class Health:
             self._pva_ports = pva_ports()
         except Exception:
             log.exception("health: cannot find the PVA server's port")
-        self._proc.cpu_percent(None)        # the first call only starts the interval
+        self._cpu_mark = (time.monotonic(), self._cpu_seconds())
         self._thread = threading.Thread(target=self._run, name="softioc-health", daemon=True)
         self._thread.start()
 
