@@ -40,7 +40,7 @@ from typing import Any
 import checks
 import yaml
 
-from softioc import alarm, builder, health, softioc
+from softioc import alarm, builder, health, screen, softioc
 
 log = logging.getLogger("host_monitor")
 Record = Any        # what builder functions return
@@ -278,17 +278,7 @@ class HostMonitor:
     def write_screen(self, path: Path) -> None:
         """A Phoebus .bob of every PV, grouped as above, made by pvi."""
         try:
-            from pvi._format.dls import DLSFormatter
-            from pvi.device import (
-                LED,
-                Device,
-                Grid,
-                Group,
-                ProgressBar,
-                SignalR,
-                TextFormat,
-                TextRead,
-            )
+            from pvi.device import LED, ProgressBar, SignalR, TextFormat, TextRead
         except ImportError:
             raise SystemExit("--screen needs pvi: pip install pvi") from None
 
@@ -299,18 +289,15 @@ class HostMonitor:
                 return ProgressBar()
             return TextRead(format=TextFormat.string) if kind == "string" else TextRead()
 
-        def pascal(text: str) -> str:
-            return "".join(w.capitalize() for w in re.split(r"[^A-Za-z0-9]+", text) if w)
-
-        groups = [Group(name=pascal(group), label=group, layout=Grid(), children=[
-            SignalR(name=pascal(pv[len(self.prefix):]), label=label, read_pv=pv,
-                    read_widget=widget(kind)) for label, pv, kind in rows])
-            for group, rows in self.screen.items()]
-        ioc = [SignalR(name=pascal(n), label=n, read_pv=f"{self.health_prefix}:{n}",
-                       read_widget=TextRead())
-               for n in ("HEARTBEAT", "UPTIME", "CPU", "MEM_RSS", "CA_CLIENTS", "PVA_CLIENTS")]
-        groups.append(Group(name="Ioc", label="This IOC", layout=Grid(), children=ioc))
-        DLSFormatter().format(Device(label=f"{self.prefix} host monitor", children=groups), path)
+        groups = {group: [SignalR(name=screen.widget_name(pv[len(self.prefix):]), label=label,
+                                  read_pv=pv, read_widget=widget(kind))
+                          for label, pv, kind in rows]
+                  for group, rows in self.screen.items()}
+        groups["This IOC"] = [
+            SignalR(name=screen.widget_name(n), label=n, read_pv=f"{self.health_prefix}:{n}",
+                    read_widget=TextRead())
+            for n in ("HEARTBEAT", "UPTIME", "CPU", "MEM_RSS", "CA_CLIENTS", "PVA_CLIENTS")]
+        screen.write_groups(path, f"{self.prefix} host monitor", groups)
 
 
 def main(argv: list[str] | None = None) -> None:

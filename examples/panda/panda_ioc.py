@@ -79,7 +79,7 @@ from pandablocks.responses import (
 )
 from pandablocks.utils import table_to_words, words_to_table
 
-from softioc import alarm, builder, pva, softioc
+from softioc import alarm, builder, pva, screen, softioc
 from softioc.asyncio_dispatcher import AsyncioDispatcher
 
 log = logging.getLogger("panda_ioc")
@@ -479,14 +479,10 @@ def apply(changes: Changes, params: dict[str, Param], tables: dict[str, Table],
 def write_screen(path: Path, prefix: str, made: list[Made]) -> None:
     """A Phoebus .bob with a group per block, made by pvi."""
     try:
-        from pvi._format.dls import DLSFormatter
         from pvi.device import (
             LED,
             CheckBox,
             ComboBox,
-            Device,
-            Grid,
-            Group,
             SignalR,
             SignalRW,
             TableWrite,
@@ -496,12 +492,9 @@ def write_screen(path: Path, prefix: str, made: list[Made]) -> None:
     except ImportError:
         raise SystemExit("--screen needs pvi: pip install pvi") from None
 
-    def pascal(name: str) -> str:
-        return "".join(part.capitalize() for part in name.split("_"))
-
     groups: dict[str, list[Any]] = {}
     for m in made:
-        name, label, desc = pascal(m.field), m.field, m.info.description
+        name, label, desc = screen.widget_name(m.field), m.field, m.info.description
         if m.kind == "table":
             assert isinstance(m.info, TableFieldInfo)
             widgets = [ComboBox(choices=c.labels) if c.subtype == "enum" else TextWrite()
@@ -517,10 +510,7 @@ def write_screen(path: Path, prefix: str, made: list[Made]) -> None:
             signal = SignalR(name=name, label=label, description=desc, read_pv=m.pv,
                              read_widget=widget)
         groups.setdefault(m.block, []).append(signal)
-    device = Device(label=prefix, children=[
-        Group(name=pascal(block), label=block, layout=Grid(), children=signals)
-        for block, signals in groups.items()])
-    DLSFormatter().format(device, path)
+    screen.write_groups(path, prefix, groups)
 
 
 # ---- main --------------------------------------------------------------------

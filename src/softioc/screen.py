@@ -22,12 +22,30 @@ from typing import Any
 from ._lifecycle import DescribeDone
 from ._record import Record
 
-__all__ = ["write_screen", "DescribeDone"]
+__all__ = ["write_screen", "write_groups", "widget_name", "DescribeDone"]
 
 
-def _pascal(text: str) -> str:
+def widget_name(text: str) -> str:
+    """``text`` as a pvi component name: PascalCase, starting with a letter."""
     name = "".join(w.capitalize() for w in re.split(r"[^A-Za-z0-9]+", text) if w)
     return name if name[:1].isalpha() else f"R{name}"
+
+
+def write_groups(path: str | Path, title: str, groups: dict[str, list[Any]]) -> None:
+    """Write a Phoebus .bob titled ``title`` with a grid per group: ``groups``
+    maps each group's label to its pvi components (``SignalR``, ``SignalRW``...).
+
+    For screens of your own design; ``write_screen`` makes one for you.
+    """
+    try:
+        from pvi._format.dls import DLSFormatter  # pvi has no public writer
+        from pvi.device import Device, Grid, Group
+    except ImportError:
+        raise RuntimeError("writing a screen needs pvi: pip install pvi") from None
+    device = Device(label=title, children=[
+        Group(name=widget_name(label), label=label, layout=Grid(), children=children)
+        for label, children in groups.items()])
+    DLSFormatter().format(device, Path(path))
 
 
 def write_screen(path: str | Path, records: Iterable[Record] | None = None,
@@ -35,18 +53,7 @@ def write_screen(path: str | Path, records: Iterable[Record] | None = None,
     """Write a Phoebus .bob for ``records`` (default: every builder record);
     returns how many records it shows."""
     try:
-        from pvi._format.dls import DLSFormatter
-        from pvi.device import (
-            LED,
-            ComboBox,
-            Device,
-            Grid,
-            Group,
-            SignalR,
-            SignalRW,
-            TextRead,
-            TextWrite,
-        )
+        from pvi.device import LED, ComboBox, SignalR, SignalRW, TextRead, TextWrite
     except ImportError:
         raise RuntimeError("writing a screen needs pvi: pip install pvi") from None
     if records is None:
@@ -61,7 +68,7 @@ def write_screen(path: str | Path, records: Iterable[Record] | None = None,
         group, _, leaf = pv.rpartition(":")
         group = group or "Records"
         taken = used.setdefault(group, set())
-        name = base = _pascal(leaf or pv)
+        name = base = widget_name(leaf or pv)
         n = 1
         while name in taken:
             n += 1
@@ -77,8 +84,5 @@ def write_screen(path: str | Path, records: Iterable[Record] | None = None,
                              read_widget=LED() if record.record_type == "bi" else TextRead())
         groups.setdefault(group, []).append(signal)
         count += 1
-    device = Device(label=title, children=[
-        Group(name=_pascal(group), label=group, layout=Grid(), children=signals)
-        for group, signals in groups.items()])
-    DLSFormatter().format(device, Path(path))
+    write_groups(path, title, groups)
     return count
