@@ -15,15 +15,9 @@ def ioc():
         yield ioc
 
 
-def log_has(ioc, text, timeout=5.0):
-    """Wait for on_update to have logged text into REC:LOG."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        log = ioc.caget("REC:LOG", "-S")
-        if text in log:
-            return log
-        time.sleep(0.05)
-    raise AssertionError(f"{text!r} not in REC:LOG: {log!r}")
+def log_has(ioc, text, count=1):
+    """Wait for on_update to have logged text into REC:LOG (count times)."""
+    return ioc.wait_value("REC:LOG", lambda log: log.count(text) >= count, options=["-S"])
 
 
 @pytest.mark.parametrize(
@@ -121,10 +115,7 @@ def test_always_update_and_action(ioc):
     assert log.count("ALWAYS=0") == 2
     ioc.caput("REC:ACT", "1")
     ioc.caput("REC:ACT", "1")
-    log = log_has(ioc, "ACT=1")
-    deadline = time.monotonic() + 5
-    while log.count("ACT=1") < 2 and time.monotonic() < deadline:
-        log = ioc.caget("REC:LOG", "-S")
+    log = log_has(ioc, "ACT=1", 2)
     assert log.count("ACT=1") == 2
 
 
@@ -179,20 +170,13 @@ def test_blocking_put_waits_for_on_update(ioc):
 
 def test_alarm_limits(ioc):
     ioc.send("ai.set(15)")
-    deadline = time.monotonic() + 5
-    while ioc.caget("REC:AI.SEVR") != "MINOR" and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert ioc.caget("REC:AI.SEVR") == "MINOR"
+    ioc.wait_value("REC:AI.SEVR", "MINOR")
     assert ioc.caget("REC:AI.STAT") == "HIGH"
     ioc.send("ai.set(1, severity=alarm.INVALID_ALARM, alarm=alarm.COMM_ALARM)")
-    deadline = time.monotonic() + 5
-    while ioc.caget("REC:AI.SEVR") != "INVALID" and time.monotonic() < deadline:
-        time.sleep(0.05)
+    ioc.wait_value("REC:AI.SEVR", "INVALID")
     assert ioc.caget("REC:AI.STAT") == "COMM"
     ioc.send("ai.set(2)")
-    deadline = time.monotonic() + 5
-    while ioc.caget("REC:AI.SEVR") != "NO_ALARM" and time.monotonic() < deadline:
-        time.sleep(0.05)
+    ioc.wait_value("REC:AI.SEVR", "NO_ALARM")
     assert ioc.caget("REC:AI") == "2"
 
 
@@ -205,10 +189,15 @@ def test_initial_alarms_served_before_first_set(ioc):
 
 def test_mbb_state_severity(ioc):
     ioc.send("mi.set(2)")
-    deadline = time.monotonic() + 5
-    while ioc.caget("REC:MI") != "Two" and time.monotonic() < deadline:
-        time.sleep(0.05)
+    ioc.wait_value("REC:MI", "Two")
     assert ioc.caget("REC:MI.SEVR") == "MAJOR"
+
+
+def test_wait_value_fails_on_a_value_that_never_comes(ioc):
+    ioc.send("mi.set(2)")
+    ioc.wait_value("REC:MI", "Two")
+    with pytest.raises(TimeoutError, match="REC:MI is 'Two', not 'Nine'"):
+        ioc.wait_value("REC:MI", "Nine", timeout=0.3)
 
 
 def test_timestamp(ioc):
@@ -218,10 +207,7 @@ def test_timestamp(ioc):
 
 def test_calc_record_follows(ioc):
     ioc.send("ai.set(4)")
-    deadline = time.monotonic() + 5
-    while ioc.caget("REC:CALC") != "8" and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert ioc.caget("REC:CALC") == "8"
+    ioc.wait_value("REC:CALC", "8")
 
 
 def test_fields_and_metadata(ioc):

