@@ -3,8 +3,10 @@
 A dispatcher is any callable ``dispatcher(func, func_args=(), completion=None,
 completion_args=())`` that runs ``func(*func_args)`` somewhere safe (awaiting it
 if it returns an awaitable), logs any exception, then calls
-``completion(*completion_args)``.  EPICS threads only ever hand work to it;
-they never run user code themselves.  The asyncio and cothread dispatchers
+``completion(*completion_args)``.  EPICS threads hand ``on_update`` work to
+it; the one piece of user code they run themselves is ``validate``, in the
+server thread with the record locked (see docs/explanations/threading.rst).
+The asyncio and cothread dispatchers
 live in their own modules; this one, the default, is a single worker thread.
 """
 
