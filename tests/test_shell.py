@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from softioc.testing import IOCProcess
+from softioc.testing import IOCProcess, wait_until
 
 DEMO = ["-m", "softioc", "demo"]
 
@@ -47,6 +47,10 @@ def test_pipe_commands_then_eof():
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_pipe_signal(sig):
     with IOCProcess(DEMO, wait_for="DEMO:UPTIME") as ioc:
+        # The shell reads (so interactive_ioc() has taken the signals): until
+        # then they are the application's, with Python's default actions.
+        ioc.send("print('SHELL' + 'READY')")
+        wait_until(lambda: "SHELLREADY" in ioc.output(), what="the shell's answer")
         ioc.proc.send_signal(sig)
         assert wait_exit(ioc) == 0
 

@@ -44,13 +44,9 @@ def iocInit(dispatcher: Dispatcher | None = None, enable_pva: bool = True) -> No
     when cothread is imported, else a worker thread.  ``enable_pva=False``
     serves Channel Access only: no PV Access server is started at all (so
     the process may run its own, e.g. p4p's)."""
+    # Signals stay the application's: interactive_ioc() and
+    # non_interactive_ioc() take SIGTERM (and SIGINT) while they run.
     _lifecycle.ioc_init(dispatcher, enable_pva)
-    # From now on SIGTERM (and SIGINT, unless a terminal's Ctrl-C should reach
-    # the shell) stop the IOC cleanly, even before interactive_ioc() starts.
-    if threading.current_thread() is threading.main_thread():
-        _install_sigterm()
-        if _stdin_kind() != "tty":
-            signal.signal(signal.SIGINT, lambda signum, frame: exit(0))
 
 
 def dbLoadDatabase(database: str, path: str | None = None,
