@@ -5,6 +5,7 @@ import re
 import numpy as np
 import pytest
 
+from softioc import testing
 from softioc.testing import IOCProcess
 
 from .clients import CLIENTS, pva_context
@@ -63,6 +64,22 @@ def test_big_enum(ioc, pva):
     assert ioc.caget("T:BIGOUT") == "3"
     assert "error" not in ioc.caput("T:BIGOUT", "19").stdout.lower()
     assert pva.get("T:BIGOUT:ENUM", timeout=5)["value.index"] == 19
+
+
+def test_c_refuses_an_array_of_the_wrong_element_size(ioc):
+    """RecordCore.set (under the Python layer, which converts to FTVL) checks
+    the element size itself: 8 doubles into an 8-element int8 waveform would
+    have written 64 bytes into its 8."""
+    before = ioc.caget("T:WF:int8")
+    ioc.send("import numpy, softioc._ext as x")
+    ioc.send("try:\n    x.RecordCore.set(waves['int8'], numpy.zeros(8))\n"
+             "except TypeError as e:\n    print('REFUSED', e)\n")
+    testing.wait_until(lambda: "REFUSED" in ioc.output(), what="the refusal")
+    line = [ln for ln in ioc.output().splitlines() if "REFUSED" in ln][-1]
+    assert "8-byte elements" in line and "T:WF:int8" in line and "DBF_CHAR" in line, line
+    assert ioc.caget("T:WF:int8") == before              # nothing written
+    ioc.send("waves['int8'].set([5, 6])")                 # and the record still works
+    ioc.wait_value("T:WF:int8", lambda v: v.split()[:3] == ["8", "5", "6"])
 
 
 def test_introspection_and_callbacks(ioc, pva):

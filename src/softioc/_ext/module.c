@@ -204,6 +204,17 @@ static int convert(RecordCore *rc, PyObject *value, converted *c)
         c->data = c->view.buf;
         c->len = (size_t)c->view.len;
         c->count = (epicsUInt32)(c->view.itemsize ? c->view.len / c->view.itemsize : 0);
+        /* The record's own element type decides, not the caller. */
+        if (rc->prec && (size_t)c->view.itemsize !=
+                dbValueSize(*FIELD(rc->prec, ti->ftvl, epicsEnum16))) {
+            PyErr_Format(PyExc_TypeError,
+                         "an array of %zd-byte elements does not match %s record %s (FTVL %s)",
+                         c->view.itemsize, ti->name, rc->prec->name,
+                         pamapdbfType[*FIELD(rc->prec, ti->ftvl, epicsEnum16)].strvalue);
+            PyBuffer_Release(&c->view);
+            c->have_view = 0;
+            return -1;
+        }
         if (rc->prec && pyioc_ioc_running &&
                 c->count > *FIELD(rc->prec, ti->nelm, epicsUInt32)) {
             PyErr_Format(PyExc_ValueError, "%u elements do not fit %s record (NELM %u)",
