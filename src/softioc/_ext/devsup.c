@@ -173,6 +173,8 @@ static long init_common(dbCommon *prec)
             void *bptr = *FIELD(prec, ti->val, void *);
             epicsUInt32 n = rc->init_nord < nelm ? rc->init_nord : nelm;
             size_t esize = dbValueSize(*FIELD(prec, ti->ftvl, epicsEnum16));
+            if (esize && n > rc->init_len / esize)      /* never read past what was given */
+                n = (epicsUInt32)(rc->init_len / esize);
             memcpy(bptr, rc->init_buf, n * esize);
             *FIELD(prec, ti->nord, epicsUInt32) = n;
             break;
