@@ -252,6 +252,41 @@ static long read_keep_noconvert(dbCommon *prec)
 
 static PyObject *str_on_write, *str_validate_put;
 
+void pyioc_log_exception(const char *what, RecordCore *rc)
+{
+    PyObject *type, *value, *tb, *logging, *logger = NULL, *res = NULL;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    logging = PyImport_ImportModule("logging");
+    if (logging)
+        logger = PyObject_CallMethod(logging, "getLogger", "s", "softioc");
+    if (logger) {
+        PyObject *info = PyTuple_Pack(3, type ? type : Py_None, value ? value : Py_None,
+                                      tb ? tb : Py_None);
+        PyObject *args = Py_BuildValue("(ssO)", "%s of %r failed", what, (PyObject *)rc);
+        PyObject *kwargs = info ? Py_BuildValue("{sO}", "exc_info", info) : NULL;
+        PyObject *error = PyObject_GetAttrString(logger, "error");
+        if (args && kwargs && error)
+            res = PyObject_Call(error, args, kwargs);
+        Py_XDECREF(error);
+        Py_XDECREF(kwargs);
+        Py_XDECREF(args);
+        Py_XDECREF(info);
+    }
+    if (!res) {                     /* logging itself failed: say both */
+        PyErr_WriteUnraisable((PyObject *)rc);
+        PyErr_Restore(type, value, tb);
+        PyErr_WriteUnraisable((PyObject *)rc);
+    } else {
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(tb);
+    }
+    Py_XDECREF(res);
+    Py_XDECREF(logger);
+    Py_XDECREF(logging);
+}
+
 static long write_common(dbCommon *prec)
 {
     RecordCore *rc = core_of(prec);
@@ -283,7 +318,7 @@ static long write_common(dbCommon *prec)
     if (res) {
         started = PyObject_IsTrue(res) == 1;
     } else {
-        PyErr_WriteUnraisable((PyObject *)rc);
+        pyioc_log_exception("handing on a client's write", rc);
         recGblSetSevr(prec, WRITE_ALARM, INVALID_ALARM);
     }
     Py_XDECREF(res);
@@ -413,7 +448,7 @@ static int validate_with_python(RecordCore *rc)
         PyObject_CallMethodOneArg((PyObject *)rc, str_validate_put, value) : NULL;
     int ok = res ? PyObject_IsTrue(res) == 1 : 0;
     if (!res)
-        PyErr_WriteUnraisable((PyObject *)rc);
+        pyioc_log_exception("validating a client's put", rc);
     Py_XDECREF(res);
     Py_XDECREF(value);
     PyGILState_Release(gil);

@@ -36,7 +36,7 @@ static void trap_listener(asTrapWriteMessage *msg, int after)
     field = PyUnicode_FromString(dbChannelFldDes(chan)->name);
     res = field ? PyObject_CallMethodOneArg((PyObject *)rc, str_on_field_write, field) : NULL;
     if (!res)
-        PyErr_WriteUnraisable((PyObject *)rc);
+        pyioc_log_exception("watching a field write", rc);
     Py_XDECREF(res);
     Py_XDECREF(field);
     PyGILState_Release(gil);

@@ -96,6 +96,11 @@ void pyioc_putlog_refused(dbCommon *prec);
 long pyioc_install_strict_puts(int enable);
 int pyioc_strict_puts_enabled(void);
 
+/* devsup.c: report the pending Python exception of a call from an EPICS
+ * thread into Python (``what`` of record ``rc``) to the "softioc" logger,
+ * with its traceback; GIL held, clears the error. */
+void pyioc_log_exception(const char *what, RecordCore *rc);
+
 /* module.c: conversions used by devsup.c, GIL held */
 PyObject *pyioc_value_to_python(RecordCore *rc);
 
