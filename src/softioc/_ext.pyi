@@ -1,6 +1,7 @@
-"""Types of the C layer (src/softioc/_ext/*.c)."""
+"""Types of the C layer (src/softioc/_ext/*.c), both directions: what Python
+calls in C, and (``RecordHooks``, ``OutputHooks``) what C calls in Python."""
 
-from typing import Any
+from typing import Any, Protocol
 
 RF_ON_WRITE: int
 RF_VALIDATE: int
@@ -26,6 +27,27 @@ class RecordCore:
     def _complete(self, failed: bool = False) -> None: ...
     def _post_alarm(self, severity: int, alarm: int) -> None: ...
     def _bind(self, name: str) -> None: ...
+
+class RecordHooks(Protocol):
+    """What C calls on every record object (a ``RecordCore`` subclass)."""
+
+    def _preinit_set(self, value: Any, severity: int | None, alarm: int | None) -> None:
+        """set() before iocInit: keep the value for init_record (caller's thread)."""
+    def _preinit_get(self) -> Any:
+        """get() before iocInit (caller's thread)."""
+    def _on_field_write(self, field: str) -> None:
+        """A client wrote ``field`` (flag RF_FIELD_WATCH; EPICS thread, no lock)."""
+
+class OutputHooks(RecordHooks, Protocol):
+    """What C calls on an output record that has RF_ON_WRITE/RF_VALIDATE set."""
+
+    def _on_write(self, raw: Any) -> bool:
+        """A client's write was processed (EPICS thread, record locked): hand
+        on_update on; True means it completes later, through ``_complete``."""
+    def _validate_put(self, raw: Any) -> bool:
+        """May the client's put be accepted? (EPICS thread, record locked)."""
+    def _set_unprocessed(self, value: Any) -> None:
+        """set(process=False) stored ``value`` (caller's thread)."""
 
 def putlog_start(capacity: int) -> None: ...
 def putlog_take(

@@ -448,3 +448,4 @@ class LongStringIn(LongStringMixin, InRecord):
 
 class LongStringOut(LongStringMixin, OutRecord):
     """``builder.longStringOut``: text clients can write."""
+
