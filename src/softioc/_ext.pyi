@@ -49,6 +49,7 @@ class OutputHooks(RecordHooks, Protocol):
     def _set_unprocessed(self, value: Any) -> None:
         """set(process=False) stored ``value`` (caller's thread)."""
 
+def record_types() -> list[tuple[str, bool, str]]: ...
 def putlog_start(capacity: int) -> None: ...
 def putlog_take(
     timeout: float,

@@ -1161,7 +1161,26 @@ static PyObject *m_get_raw(PyObject *mod, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* record_types(): the closed type table (devsup.c), for the checks against it. */
+static PyObject *m_record_types(PyObject *mod, PyObject *unused)
+{
+    static const char *const kinds[] = {"double", "long", "enum", "int64", "string",
+                                        "lstring", "array"};
+    const type_info *ti;
+    PyObject *list = PyList_New(0);
+    for (ti = pyioc_types; list && ti->name; ti++) {
+        PyObject *item = Py_BuildValue("(sNs)", ti->name, PyBool_FromLong(ti->is_output),
+                                       kinds[ti->kind]);
+        if (!item || PyList_Append(list, item) < 0)
+            Py_CLEAR(list);
+        Py_XDECREF(item);
+    }
+    return list;
+}
+
 static PyMethodDef module_methods[] = {
+    {"record_types", m_record_types, METH_NOARGS,
+     "record_types() -> [(rtype, is_output, kind)]: the record types Python drives."},
     {"put_raw", m_put_raw, METH_VARARGS, "Put into REC.FIELD from a raw buffer address."},
     {"get_raw", m_get_raw, METH_VARARGS, "Get REC.FIELD into a raw buffer address."},
     {"putlog_start", pyioc_putlog_start, METH_VARARGS,
