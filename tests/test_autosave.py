@@ -1,11 +1,10 @@
 """Autosave: values written by clients come back after a restart."""
 
 import json
-import time
 
 import yaml
 
-from softioc.testing import IOCProcess
+from softioc.testing import IOCProcess, wait_until
 
 from .conftest import IOCS
 
@@ -22,13 +21,14 @@ def test_values_survive_restart(tmp_path):
         ioc.caput("AS:TEXT", "saved text")
         ioc.caput("AS:WAVE", "3", "1", "2", "3", options=["-a"])
         ioc.caput("AS:PLAIN", "9")
-        deadline = time.monotonic() + 5
         path = tmp_path / "test.softsav"
-        while time.monotonic() < deadline:
-            if path.exists() and yaml.safe_load(path.read_text()).get("AS:SP") == 12.5:
-                break
-            time.sleep(0.1)
-        saved = yaml.safe_load(path.read_text())       # pythonSoftIOC's layout
+
+        def all_saved():
+            # a periodic save may land between two of the puts: wait for the last one
+            saved = yaml.safe_load(path.read_text()) if path.exists() else None
+            return saved if saved and saved.get("AS:WAVE", [None])[:1] == [1] else None
+
+        saved = wait_until(all_saved, timeout=10, what="the puts saved")  # pythonSoftIOC's layout
         assert saved["AS:SP"] == 12.5
         assert float(saved["AS:LIM.DRVH"]) == 50
         assert "AS:PLAIN" not in saved
