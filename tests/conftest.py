@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import softioc
 from softioc.testing import LOOPBACK_ENV, IOCProcess
 
 # Keep anything started by the tests themselves (clients in this process too)
@@ -16,6 +17,20 @@ from softioc.testing import LOOPBACK_ENV, IOCProcess
 os.environ.update(LOOPBACK_ENV)
 
 IOCS = Path(__file__).parent / "iocs"
+ROOT = Path(__file__).parents[1]
+
+
+def pytest_report_header() -> str:
+    return f"softioc {softioc.__version__} from {Path(softioc.__file__).parent}"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # CI sets this where it tests the built wheel: the tests must then see the installed
+    # package, never a source tree's src/ put on sys.path by accident.
+    if os.environ.get("PYTHONIOC_TEST_INSTALLED") == "1":
+        where = Path(softioc.__file__).resolve()
+        if "site-packages" not in where.parts or ROOT.resolve() in where.parents:
+            raise pytest.UsageError(f"PYTHONIOC_TEST_INSTALLED=1, but softioc comes from {where}")
 
 
 @pytest.fixture
