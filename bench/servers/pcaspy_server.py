@@ -14,6 +14,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -115,8 +116,9 @@ def wave_loop(cmd: dict[str, Any]) -> dict[str, Any]:
     return timed(work)
 
 
-COMMANDS = {"set_loop": set_loop, "burst": burst, "wave_loop": wave_loop,
-            "updates": lambda cmd: {"updates": BenchDriver.updates}}
+COMMANDS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "set_loop": set_loop, "burst": burst, "wave_loop": wave_loop,
+    "updates": lambda cmd: {"updates": BenchDriver.updates}}
 
 
 def commands() -> None:

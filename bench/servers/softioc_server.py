@@ -17,6 +17,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -134,8 +135,9 @@ def wave_loop(cmd: dict[str, Any]) -> dict[str, Any]:
     return timed(work)
 
 
-COMMANDS = {"set_loop": set_loop, "burst": burst, "wave_loop": wave_loop,
-            "updates": lambda cmd: {"updates": updates[0]}}
+COMMANDS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "set_loop": set_loop, "burst": burst, "wave_loop": wave_loop,
+    "updates": lambda cmd: {"updates": updates[0]}}
 
 for line in sys.stdin:
     if not line.strip():

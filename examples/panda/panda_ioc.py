@@ -366,9 +366,10 @@ def make_records(prefix: str, blocks: dict[str, int], fields: dict[str, dict[str
                                  param.record.is_output, info))
             if count == 1:      # the PandA may name a lone block without its number
                 for name in fields[block]:
-                    for group in (params, tables):
-                        if f"{block}1.{name}" in group:
-                            group[f"{block}.{name}"] = group[f"{block}1.{name}"]
+                    if f"{block}1.{name}" in params:
+                        params[f"{block}.{name}"] = params[f"{block}1.{name}"]
+                    if f"{block}1.{name}" in tables:
+                        tables[f"{block}.{name}"] = tables[f"{block}1.{name}"]
     return params, tables, made
 
 
@@ -388,6 +389,9 @@ def _make_param(key: str, pv: str, info: FieldInfo, text: str | None,
         return None
     kind = param_kind(info)
     extra: dict[str, Any] = {"DESC": desc}
+    make: Callable[..., Any]
+    to_device: Callable[[Any], str]
+    from_device: Callable[[str], Any]
     if kind == "bit":
         make = builder.boolOut if writable else builder.boolIn
         extra.update(ZNAM="0", ONAM="1")
@@ -396,12 +400,14 @@ def _make_param(key: str, pv: str, info: FieldInfo, text: str | None,
         assert isinstance(info, EnumFieldInfo)
         labels = info.labels
 
-        def make(name: str, initial: Any, **fields: Any) -> Any:
+        def make_mbb(name: str, initial: Any, **fields: Any) -> Any:
             mbb = builder.mbbOut if writable else builder.mbbIn
             return mbb(name, *[label[:25] for label in labels], initial_value=initial, **fields)
 
-        def to_device(index: Any) -> str:
-            return labels[int(index)]
+        def label_of(index: Any) -> str:
+            return str(labels[int(index)])
+
+        make, to_device = make_mbb, label_of
 
         from_device = labels.index
     elif info.type == "time" or info.subtype == "scalar":
