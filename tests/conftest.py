@@ -29,7 +29,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     # package, never a source tree's src/ put on sys.path by accident.
     if os.environ.get("PYTHONIOC_TEST_INSTALLED") == "1":
         where = Path(softioc.__file__).resolve()
-        if "site-packages" not in where.parts or ROOT.resolve() in where.parents:
+        if "site-packages" not in where.parts or (ROOT / "src").resolve() in where.parents:
             raise pytest.UsageError(f"PYTHONIOC_TEST_INSTALLED=1, but softioc comes from {where}")
 
 
