@@ -34,3 +34,20 @@ def test_dispatcher(kind, name):
         assert ioc.caget("DISP:IN") == "1005"     # on_update done before put completed
         assert ioc.stop() == 0
         assert f"dispatcher {name}" in ioc.output()
+
+
+def test_server_threads_keep_one_thread_state_each():
+    """A CA server thread calling Python keeps its thread state while it
+    lives (a new one per call was half a put's round trip) and gives it back
+    when its client leaves: 20 clients one after another leave no states."""
+    with IOCProcess([str(IOCS / "threadstate_ioc.py")], wait_for="TS:STATES") as ioc:
+        ioc.caput("TS:OUT", "1")
+        ioc.caput("TS:CHECKED", "1")
+        time.sleep(0.3)
+        before = int(ioc.caget("TS:STATES"))
+        for i in range(2, 22):
+            ioc.caput("TS:OUT", str(i))              # each caput: a new client thread
+            ioc.caput("TS:CHECKED", str(i))
+        ioc.wait_value("TS:WRITES", "21")
+        time.sleep(0.3)
+        assert int(ioc.caget("TS:STATES")) <= before + 1

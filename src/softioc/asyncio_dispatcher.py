@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ._dispatch import _complete
+from ._wakeup import WakeQueue
 
 __all__ = ["AsyncioDispatcher"]
 
@@ -29,18 +30,22 @@ class AsyncioDispatcher:
         self, loop: asyncio.AbstractEventLoop | None = None, debug: bool = False
     ) -> None:
         self._thread: threading.Thread | None = None
+        self._queue = WakeQueue()
         if loop is None:
             loop = asyncio.new_event_loop()
             ready = threading.Event()
 
             def run() -> None:
                 asyncio.set_event_loop(loop)
+                loop.add_reader(self._queue.fd, self._queue.run_pending)
                 loop.call_soon(ready.set)
                 loop.run_forever()
 
             self._thread = threading.Thread(target=run, name="softioc-asyncio", daemon=True)
             self._thread.start()
             ready.wait()
+        else:
+            loop.call_soon_threadsafe(loop.add_reader, self._queue.fd, self._queue.run_pending)
         self.loop = loop
         self.loop.set_debug(debug)
 
@@ -51,8 +56,8 @@ class AsyncioDispatcher:
         completion: Callable[..., Any] | None = None,
         completion_args: Sequence[Any] = (),
     ) -> None:
-        # A plain function runs straight from the loop's ready queue; only an
-        # awaitable result costs a task (a coroutine and a task per call
+        # A plain function runs straight from the loop's reader callback; only
+        # an awaitable result costs a task (a coroutine and a task per call
         # doubled a put-callback's round trip through a blocking record).
         def run() -> None:
             try:
@@ -77,7 +82,7 @@ class AsyncioDispatcher:
             if completion is not None:
                 _complete(completion, completion_args, failed)
 
-        self.loop.call_soon_threadsafe(run)
+        self._queue.put(run)
 
     def close(self) -> None:
         """Stop the loop if this dispatcher started it."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from ._dispatch import run_callback
+from ._wakeup import WakeQueue
 
 __all__ = ["CothreadDispatcher"]
 
@@ -20,8 +22,16 @@ class CothreadDispatcher:
         import cothread
 
         self._cothread = cothread
-        # Callback() is cothread's thread-safe way into the main-thread scheduler.
-        self._callback = cothread.Callback
+        # Like cothread.Callback (a queue served by a cothread), but woken
+        # without giving up the GIL in the EPICS thread (see _wakeup).
+        self._queue = WakeQueue()
+        cothread.Spawn(self._serve, stack_size=1 << 20)
+
+    def _serve(self) -> None:
+        ready = [(self._queue.fd, self._cothread.coselect.POLLIN)]
+        while True:
+            self._cothread.coselect.poll_list(ready)
+            self._queue.run_pending()
 
     def __call__(
         self,
@@ -30,7 +40,8 @@ class CothreadDispatcher:
         completion: Callable[..., Any] | None = None,
         completion_args: Sequence[Any] = (),
     ) -> None:
-        self._callback(run_callback, func, func_args, completion, completion_args)
+        self._queue.put(functools.partial(
+            run_callback, func, func_args, completion, completion_args))
 
     def wait_for_input(self, fd: int) -> None:
         """Block the calling cothread (not the scheduler) until fd is readable."""

@@ -31,6 +31,7 @@
 #include <recSup.h>
 #include <registryRecordType.h>
 #include <epicsExport.h>
+#include <epicsExit.h>
 
 #include <aiRecord.h>
 #include <aoRecord.h>
@@ -52,6 +53,29 @@
 
 volatile int pyioc_ioc_running = 0;
 volatile int pyioc_python_gone = 0;
+
+/* ---- the GIL from EPICS threads ------------------------------------------
+ * PyGILState_Ensure() on a thread Python has not seen makes a thread state,
+ * and the matching PyGILState_Release() deletes it again: on CPython 3.11
+ * and later that maps and unmaps the thread's frame stack each time, about
+ * half of a put-callback's round trip.  So an EPICS thread that calls into
+ * Python keeps its thread state (GIL released) until it exits. */
+static void drop_thread_state(void *tstate)
+{
+    if (pyioc_python_gone)
+        return;                     /* the interpreter freed it already */
+    PyEval_RestoreThread((PyThreadState *)tstate);
+    PyGILState_Release(PyGILState_UNLOCKED);    /* count 0: cleared, deleted */
+}
+
+PyGILState_STATE pyioc_gil_ensure(void)
+{
+    if (!PyGILState_GetThisThreadState()) {
+        PyGILState_Ensure();        /* the kept state, count 1 */
+        epicsAtThreadExit(drop_thread_state, PyEval_SaveThread());
+    }
+    return PyGILState_Ensure();
+}
 
 #define SCALAR(rtype, kind, out, maxe) \
     {#rtype, kind, out, offsetof(rtype##Record, val), 0, 0, 0, maxe}
@@ -312,7 +336,7 @@ static long write_common(dbCommon *prec)
     if (!(rc->flags & RF_ON_WRITE) || pyioc_python_gone)
         return 0;
 
-    gil = PyGILState_Ensure();
+    gil = pyioc_gil_ensure();
     value = pyioc_value_to_python(rc);
     res = value ? PyObject_CallMethodOneArg((PyObject *)rc, str_on_write, value) : NULL;
     if (res) {
@@ -442,7 +466,7 @@ static int validate_with_python(RecordCore *rc)
     PyGILState_STATE gil;
     if (pyioc_python_gone)
         return 0;                   /* nobody left to approve it */
-    gil = PyGILState_Ensure();
+    gil = pyioc_gil_ensure();
     PyObject *value = pyioc_value_to_python(rc);
     PyObject *res = value ?
         PyObject_CallMethodOneArg((PyObject *)rc, str_validate_put, value) : NULL;

@@ -32,7 +32,7 @@ static void trap_listener(asTrapWriteMessage *msg, int after)
     rc = (RecordCore *)prec->dpvt;
     if (!rc || !(rc->flags & RF_FIELD_WATCH))
         return;
-    gil = PyGILState_Ensure();
+    gil = pyioc_gil_ensure();
     field = PyUnicode_FromString(dbChannelFldDes(chan)->name);
     res = field ? PyObject_CallMethodOneArg((PyObject *)rc, str_on_field_write, field) : NULL;
     if (!res)

@@ -82,6 +82,11 @@ void pyioc_apply_pending(RecordCore *rc, dbCommon *prec);
 long pyioc_install_put_hooks(void);
 size_t pyioc_value_bytes(RecordCore *rc, epicsUInt32 *nord);
 
+/* devsup.c: PyGILState_Ensure() for EPICS threads, which keep their Python
+ * thread state from their first call until they exit.  Release with
+ * PyGILState_Release(). */
+PyGILState_STATE pyioc_gil_ensure(void);
+
 /* fieldwatch.c */
 long pyioc_install_field_watch(void);
 
