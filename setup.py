@@ -9,7 +9,7 @@ ext = Extension(
     name="softioc._ext",
     sources=["src/softioc/_ext/module.c", "src/softioc/_ext/devsup.c",
              "src/softioc/_ext/fieldwatch.c", "src/softioc/_ext/strict.c",
-             "src/softioc/_ext/putlog.c"],
+             "src/softioc/_ext/putlog.c", "src/softioc/_ext/writeq.c"],
     depends=["src/softioc/_ext/pythonioc.h"],
     include_dirs=[epicscorelibs.path.include_path],
     dsos=["epicscorelibs.lib.dbCore", "epicscorelibs.lib.Com"],

@@ -13,12 +13,15 @@ live in their own modules; this one, the default, is a single worker thread.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
-import queue
+import select
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
+
+from ._wakeup import WakeQueue
 
 __all__ = ["Dispatcher", "ThreadDispatcher", "run_callback"]
 
@@ -79,9 +82,10 @@ class ThreadDispatcher:
     """Runs callbacks in order on one daemon thread (the default dispatcher)."""
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread = threading.Thread(target=self._run, name="softioc-dispatch", daemon=True)
+        self._loop = asyncio.new_event_loop()     # for callbacks that return awaitables
+        self._queue = WakeQueue(self._run_now)
+        self._stopping = False
+        self._thread = threading.Thread(target=self._serve, name="softioc-dispatch", daemon=True)
         self._thread.start()
 
     def __call__(
@@ -91,19 +95,28 @@ class ThreadDispatcher:
         completion: Callable[..., Any] | None = None,
         completion_args: Sequence[Any] = (),
     ) -> None:
-        self._queue.put((func, func_args, completion, completion_args))
+        self._queue.put(functools.partial(
+            run_callback, func, func_args, completion, completion_args, self._loop))
 
-    def _run(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        while True:
-            item = self._queue.get()
-            if item is None:
-                break
-            func, args, completion, completion_args = item
-            run_callback(func, args, completion, completion_args, loop=self._loop)
+    def _run_now(self, func: Callable[..., Any], func_args: Sequence[Any],
+                 completion: Callable[..., Any] | None) -> None:
+        run_callback(func, func_args, completion, (), self._loop)
+
+    def _serve_writes(self) -> None:
+        self._queue.serve_writes()
+
+    def _serve(self) -> None:
+        poller = select.poll()
+        poller.register(self._queue.fd, select.POLLIN)
+        while not self._stopping:
+            poller.poll()
+            self._queue.run_pending()
         self._loop.close()
 
     def stop(self) -> None:
         """Finish queued work and stop the thread."""
-        self._queue.put(None)
+        def stop() -> None:
+            self._stopping = True
+
+        self._queue.put(stop)
         self._thread.join(timeout=2)

@@ -139,6 +139,13 @@ def ioc_init(disp: Dispatcher | None, enable_pva: bool = True) -> None:
             _dispatcher = disp
         elif _dispatcher is None:
             _dispatcher = _default_dispatcher()
+        # pythonIOC's dispatchers take client writes from the C layer's queue
+        # (no GIL in the server threads); another dispatcher is called with it.
+        serve_writes = getattr(_dispatcher, "_serve_writes", None)
+        if serve_writes is not None:
+            serve_writes()
+        else:
+            _ext.write_queue(-1)
         _ext.ioc_init(memlock_wanted())
         _running = True
         _started_hooks_run()

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _ext, _lifecycle, alarm
+from ._wakeup import RunNow
 
 __all__ = ["Record", "InRecord", "OutRecord", "ArrayMixin", "LongStringIn", "LongStringOut"]
 
@@ -270,9 +271,11 @@ class OutRecord(Record):
         self._validate = validate
         self._always_update = always_update
         self._blocking = blocking
-        flags = self._flags & ~(_ext.RF_ON_WRITE | _ext.RF_VALIDATE)
+        flags = self._flags & ~(_ext.RF_ON_WRITE | _ext.RF_VALIDATE | _ext.RF_BLOCKING)
         if self._on_update is not None:
             flags |= _ext.RF_ON_WRITE
+        if blocking:
+            flags |= _ext.RF_BLOCKING
         if validate is not None:
             flags |= _ext.RF_VALIDATE
         self._flags = flags
@@ -289,21 +292,39 @@ class OutRecord(Record):
     def _set_unprocessed(self, value: Any) -> None:
         self._last = self._from_c(value)
 
-    # Called from C in the EPICS thread processing the record (record locked,
-    # GIL held): hand on_update to the dispatcher; True means "completes later".
-    def _on_write(self, raw: Any) -> bool:
+    def _client_write(self, raw: Any, blocking: bool) -> tuple[OnUpdate, Any, Any] | None:
+        """(on_update, value, completion) for a processed write, or None if
+        there is nothing to call (no on_update, or the value did not change)."""
         value = self._from_c(raw)
         if not self._always_update and self._last is not None and self._unchanged(value):
-            return False
+            return None
         self._last = value
         callback = self._on_update
         if callback is None:
+            return None
+        return callback, value, self._finish_write if blocking else self._after_update
+
+    # Called from C in the EPICS thread processing the record (record locked,
+    # GIL held) when the dispatcher does not serve the write queue: hand
+    # on_update to the dispatcher; True means "completes later".
+    def _on_write(self, raw: Any) -> bool:
+        work = self._client_write(raw, self._blocking)
+        if work is None:
             return False
-        if self._blocking:
-            _lifecycle.dispatcher()(callback, (value,), self._finish_write)
-            return True
-        _lifecycle.dispatcher()(callback, (value,), self._after_update)
-        return False
+        callback, value, completion = work
+        _lifecycle.dispatcher()(callback, (value,), completion)
+        return self._blocking
+
+    # A write from C's queue (_ext.take_writes), in the dispatcher's thread;
+    # ``busy``: the record waits (PACT) for _complete().
+    def _queued_write(self, raw: Any, busy: bool, run: RunNow) -> None:
+        work = self._client_write(raw, busy)
+        if work is None:
+            if busy:
+                self._complete()
+            return
+        callback, value, completion = work
+        run(callback, (value,), completion)
 
     def _finish_write(self, failed: bool = False) -> None:
         # A failed on_update leaves the record in WRITE/INVALID alarm and

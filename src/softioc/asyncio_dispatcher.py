@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 import threading
@@ -30,7 +31,7 @@ class AsyncioDispatcher:
         self, loop: asyncio.AbstractEventLoop | None = None, debug: bool = False
     ) -> None:
         self._thread: threading.Thread | None = None
-        self._queue = WakeQueue()
+        self._queue = WakeQueue(self._run_now)
         if loop is None:
             loop = asyncio.new_event_loop()
             ready = threading.Event()
@@ -56,33 +57,45 @@ class AsyncioDispatcher:
         completion: Callable[..., Any] | None = None,
         completion_args: Sequence[Any] = (),
     ) -> None:
+        self._queue.put(functools.partial(
+            self._run_now, func, func_args, completion, completion_args))
+
+    def _run_now(
+        self,
+        func: Callable[..., Any],
+        func_args: Sequence[Any],
+        completion: Callable[..., Any] | None,
+        completion_args: Sequence[Any] = (),
+    ) -> None:
         # A plain function runs straight from the loop's reader callback; only
         # an awaitable result costs a task (a coroutine and a task per call
         # doubled a put-callback's round trip through a blocking record).
-        def run() -> None:
-            try:
-                result = func(*func_args)
-            except Exception:
-                log.exception("Exception in callback %r", func)
-                if completion is not None:
-                    _complete(completion, completion_args, True)
-                return
-            if inspect.isawaitable(result):
-                self.loop.create_task(finish(result))
-            elif completion is not None:
-                _complete(completion, completion_args, False)
-
-        async def finish(result: Any) -> None:
-            failed = False
-            try:
-                await result
-            except Exception:
-                failed = True
-                log.exception("Exception in callback %r", func)
+        try:
+            result = func(*func_args)
+        except Exception:
+            log.exception("Exception in callback %r", func)
             if completion is not None:
-                _complete(completion, completion_args, failed)
+                _complete(completion, completion_args, True)
+            return
+        if inspect.isawaitable(result):
+            self.loop.create_task(self._finish(result, func, completion, completion_args))
+        elif completion is not None:
+            _complete(completion, completion_args, False)
 
-        self._queue.put(run)
+    async def _finish(self, result: Any, func: Callable[..., Any],
+                      completion: Callable[..., Any] | None,
+                      completion_args: Sequence[Any]) -> None:
+        failed = False
+        try:
+            await result
+        except Exception:
+            failed = True
+            log.exception("Exception in callback %r", func)
+        if completion is not None:
+            _complete(completion, completion_args, failed)
+
+    def _serve_writes(self) -> None:
+        self._queue.serve_writes()
 
     def close(self) -> None:
         """Stop the loop if this dispatcher started it."""

@@ -24,7 +24,7 @@ class CothreadDispatcher:
         self._cothread = cothread
         # Like cothread.Callback (a queue served by a cothread), but woken
         # without giving up the GIL in the EPICS thread (see _wakeup).
-        self._queue = WakeQueue()
+        self._queue = WakeQueue(self._run_now)
         cothread.Spawn(self._serve, stack_size=1 << 20)
 
     def _serve(self) -> None:
@@ -42,6 +42,13 @@ class CothreadDispatcher:
     ) -> None:
         self._queue.put(functools.partial(
             run_callback, func, func_args, completion, completion_args))
+
+    def _run_now(self, func: Callable[..., Any], func_args: Sequence[Any],
+                 completion: Callable[..., Any] | None) -> None:
+        run_callback(func, func_args, completion, ())
+
+    def _serve_writes(self) -> None:
+        self._queue.serve_writes()
 
     def wait_for_input(self, fd: int) -> None:
         """Block the calling cothread (not the scheduler) until fd is readable."""

@@ -146,7 +146,7 @@ size_t pyioc_value_bytes(RecordCore *rc, epicsUInt32 *nord)
     return 0;
 }
 
-static void *value_ptr(RecordCore *rc)
+void *pyioc_value_ptr(RecordCore *rc)
 {
     const type_info *ti = rc->ti;
     if (ti->kind == KIND_LSTRING || ti->kind == KIND_ARRAY)
@@ -335,6 +335,11 @@ static long write_common(dbCommon *prec)
     }
     if (!(rc->flags & RF_ON_WRITE) || pyioc_python_gone)
         return 0;
+    if (pyioc_queue_write(rc, (rc->flags & RF_BLOCKING) != 0) == 0) {
+        if (rc->flags & RF_BLOCKING)
+            prec->pact = TRUE;      /* finished by RecordCore._complete() */
+        return 0;
+    }
 
     gil = pyioc_gil_ensure();
     value = pyioc_value_to_python(rc);
@@ -447,7 +452,7 @@ static long snapshot(RecordCore *rc)
         rc->snap_buf = buf;
         rc->snap_cap = n;
     }
-    memcpy(rc->snap_buf, value_ptr(rc), n);
+    memcpy(rc->snap_buf, pyioc_value_ptr(rc), n);
     rc->snap_len = n;
     rc->snap_nord = nord;
     return 0;
@@ -456,7 +461,7 @@ static long snapshot(RecordCore *rc)
 static void restore(RecordCore *rc)
 {
     const type_info *ti = rc->ti;
-    memcpy(value_ptr(rc), rc->snap_buf, rc->snap_len);
+    memcpy(pyioc_value_ptr(rc), rc->snap_buf, rc->snap_len);
     if (ti->kind == KIND_LSTRING || ti->kind == KIND_ARRAY)
         *FIELD(rc->prec, ti->nord, epicsUInt32) = rc->snap_nord;
 }
@@ -486,7 +491,7 @@ static int text_cut(RecordCore *rc)
     epicsUInt32 nord = 0;
     size_t n = pyioc_value_bytes(rc, &nord);
     return nord >= *FIELD(rc->prec, rc->ti->nelm, epicsUInt32) &&
-        !memchr(value_ptr(rc), 0, n);
+        !memchr(pyioc_value_ptr(rc), 0, n);
 }
 
 static long hook_special(dbAddr *paddr, int after)

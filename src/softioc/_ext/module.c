@@ -48,31 +48,27 @@ static PyObject *epics_error(long status, const char *what)
 
 /* Current value of a bound record as a Python object.  Caller holds the GIL
  * and either the record lock or a guarantee nobody writes (before init). */
-PyObject *pyioc_value_to_python(RecordCore *rc)
+PyObject *pyioc_value_from(RecordCore *rc, const char *src, size_t len)
 {
-    const type_info *ti = rc->ti;
-    dbCommon *prec = rc->prec;
-    switch (ti->kind) {
-    case KIND_DOUBLE: return PyFloat_FromDouble(*FIELD(prec, ti->val, epicsFloat64));
-    case KIND_LONG: return PyLong_FromLong(*FIELD(prec, ti->val, epicsInt32));
-    case KIND_ENUM: return PyLong_FromLong(*FIELD(prec, ti->val, epicsEnum16));
-    case KIND_INT64: return PyLong_FromLongLong(*FIELD(prec, ti->val, epicsInt64));
-    case KIND_STRING: {
-        const char *s = FIELD(prec, ti->val, char);
-        return PyUnicode_DecodeUTF8(s, strnlen(s, MAX_STRING_SIZE), "replace");
-    }
-    case KIND_LSTRING: {
-        const char *s = *FIELD(prec, ti->val, char *);
-        epicsUInt16 sizv = *FIELD(prec, ti->nelm, epicsUInt16);
-        return PyUnicode_DecodeUTF8(s, s ? strnlen(s, sizv) : 0, "replace");
-    }
-    case KIND_ARRAY: {
-        epicsUInt32 nord = 0;
-        size_t n = pyioc_value_bytes(rc, &nord);
-        return PyBytes_FromStringAndSize(*FIELD(prec, ti->val, char *), (Py_ssize_t)n);
-    }
+    switch (rc->ti->kind) {
+    case KIND_DOUBLE: return PyFloat_FromDouble(*(const epicsFloat64 *)src);
+    case KIND_LONG: return PyLong_FromLong(*(const epicsInt32 *)src);
+    case KIND_ENUM: return PyLong_FromLong(*(const epicsEnum16 *)src);
+    case KIND_INT64: return PyLong_FromLongLong(*(const epicsInt64 *)src);
+    case KIND_STRING:
+    case KIND_LSTRING:
+        return PyUnicode_DecodeUTF8(src, src ? strnlen(src, len) : 0, "replace");
+    case KIND_ARRAY:
+        return PyBytes_FromStringAndSize(src, (Py_ssize_t)len);
     }
     Py_RETURN_NONE;
+}
+
+PyObject *pyioc_value_to_python(RecordCore *rc)
+{
+    epicsUInt32 nord = 0;
+    size_t len = pyioc_value_bytes(rc, &nord);
+    return pyioc_value_from(rc, pyioc_value_ptr(rc), len);
 }
 
 /* A value converted for one record, ready to copy under the lock. */
@@ -1207,6 +1203,10 @@ static PyMethodDef module_methods[] = {
     {"putlog_take", pyioc_putlog_take, METH_VARARGS,
      "putlog_take(timeout) -> (entries, dropped)."},
     {"putlog_wake", pyioc_putlog_wake, METH_NOARGS, "End a waiting putlog_take()."},
+    {"write_queue", pyioc_write_queue, METH_VARARGS,
+     "write_queue(fd): queue on_update writes, waking fd (writeq.c); -1 stops."},
+    {"take_writes", pyioc_take_writes, METH_NOARGS,
+     "take_writes() -> [(record, raw, busy)]: the queued writes, oldest first."},
     {"wake", m_wake, METH_O, "wake(fd): write a byte to a non-blocking pipe, GIL kept."},
     {"set_acf", m_set_acf, METH_VARARGS,
      "set_acf(path, check_client_ip=False): the ACF iocInit loads, and asCheckClientIP."},
@@ -1247,7 +1247,8 @@ PyMODINIT_FUNC PyInit__ext(void)
             PyModule_AddIntConstant(m, "RF_ON_WRITE", RF_ON_WRITE) < 0 ||
             PyModule_AddIntConstant(m, "RF_VALIDATE", RF_VALIDATE) < 0 ||
             PyModule_AddIntConstant(m, "RF_FIELD_WATCH", RF_FIELD_WATCH) < 0 ||
-            PyModule_AddIntConstant(m, "RF_LSTRING", RF_LSTRING) < 0) {
+            PyModule_AddIntConstant(m, "RF_LSTRING", RF_LSTRING) < 0 ||
+            PyModule_AddIntConstant(m, "RF_BLOCKING", RF_BLOCKING) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -72,6 +72,7 @@ typedef struct {
 #define RF_VALIDATE   2   /* call owner._validate_put(value) after a client put */
 #define RF_FIELD_WATCH 4  /* call owner._on_field_write(field) after a client put */
 #define RF_LSTRING    8   /* a long string (CHAR waveform): refuse puts with no room for the NUL */
+#define RF_BLOCKING  16   /* on_update completes the write (the record stays PACT) */
 
 extern const type_info pyioc_types[];
 const type_info *pyioc_find_type(const char *name);
@@ -81,6 +82,7 @@ int pyioc_is_ours(dbCommon *prec);
 void pyioc_apply_pending(RecordCore *rc, dbCommon *prec);
 long pyioc_install_put_hooks(void);
 size_t pyioc_value_bytes(RecordCore *rc, epicsUInt32 *nord);
+void *pyioc_value_ptr(RecordCore *rc);
 
 /* devsup.c: PyGILState_Ensure() for EPICS threads, which keep their Python
  * thread state from their first call until they exit.  Release with
@@ -106,8 +108,15 @@ int pyioc_strict_puts_enabled(void);
  * with its traceback; GIL held, clears the error. */
 void pyioc_log_exception(const char *what, RecordCore *rc);
 
-/* module.c: conversions used by devsup.c, GIL held */
+/* module.c: conversions used by devsup.c, GIL held: the record's value, or
+ * a copy of it (len bytes from pyioc_value_ptr) */
 PyObject *pyioc_value_to_python(RecordCore *rc);
+PyObject *pyioc_value_from(RecordCore *rc, const char *src, size_t len);
+
+/* writeq.c: client writes queued for the dispatcher without the GIL. */
+int pyioc_queue_write(RecordCore *rc, int busy);
+PyObject *pyioc_write_queue(PyObject *mod, PyObject *args);
+PyObject *pyioc_take_writes(PyObject *mod, PyObject *unused);
 
 extern volatile int pyioc_ioc_running;
 /* Set when Python shuts down: EPICS threads must not call into it any more. */
