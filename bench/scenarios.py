@@ -29,6 +29,7 @@ from .envs import BENCH
 
 SERVERS = BENCH / "servers"
 CLIENT = BENCH / "clients" / "ca_client.py"
+PVA_CLIENT = BENCH / "clients" / "pva_client.py"
 Metrics = dict[str, Optional[float]]
 
 
@@ -87,7 +88,7 @@ def write_db(cfg: Config, name: str, records: str) -> Path:
 
 
 def softioc_c_cmd(exe: str, db: Path, dbd: Path | None = None) -> list[str]:
-    """The C softIoc serving a .db file: CA only, no shell."""
+    """The C softIoc (softIocPVA: CA and PVA) serving a .db file, no shell."""
     return [exe] + (["-D", str(dbd)] if dbd else []) + ["-S", "-d", str(db)]
 
 
@@ -221,18 +222,21 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[k]
 
 
-def put_client(cfg: Config, env: dict[str, str], pv: str) -> dict[str, Any]:
+def put_client(cfg: Config, env: dict[str, str], pv: str, pva: bool = False) -> dict[str, Any]:
     if cfg.client_python is None:
         raise NotApplicable("no interpreter with pyepics for the client")
-    out = subprocess.run(
-        [cfg.client_python, str(CLIENT), "put_callback", pv, str(cfg.s2_puts)], env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120,
-    )
+    cmd = ([cfg.client_python, str(PVA_CLIENT), "put_wait"] if pva else
+           [cfg.client_python, str(CLIENT), "put_callback"])
+    out = subprocess.run(cmd + [pv, str(cfg.s2_puts)], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, timeout=120)
     for line in out.stdout.splitlines():
         if line.startswith("RESULT "):
             result: dict[str, Any] = json.loads(line[7:])
             return result
     raise RuntimeError(f"put client failed: {out.stdout[-500:]}")
+
+
+PVA_SERVERS = ("ours", "pythonsoftioc", "softioc-c")
 
 
 def s2(cfg: Config, impl: str, exe: str) -> list[Metrics]:
@@ -246,12 +250,19 @@ def s2(cfg: Config, impl: str, exe: str) -> list[Metrics]:
     try:
         for _ in range(cfg.repeats):
             run: Metrics = {}
-            for pv, tag in (("BENCH:AO", ""), ("BENCH:AOB", "blocking_")):
-                res = put_client(cfg, server.env, pv)
-                times = res["times"][min(20, len(res["times"]) // 10):]   # after warm-up
-                run[f"{tag}p50_us"] = 1e6 * percentile(times, 50)
-                run[f"{tag}p99_us"] = 1e6 * percentile(times, 99)
-                run[f"{tag}timeouts"] = float(res["timeouts"])
+            for pva in (False, True):
+                for pv, tag in (("BENCH:AO", ""), ("BENCH:AOB", "blocking_")):
+                    tag = ("pva_" if pva else "") + tag
+                    if pva and impl not in PVA_SERVERS:
+                        run[f"{tag}p50_us"] = run[f"{tag}p99_us"] = None
+                        continue
+                    res = put_client(cfg, server.env, pv, pva)
+                    times = res["times"][min(20, len(res["times"]) // 10):]   # after warm-up
+                    run[f"{tag}p50_us"] = 1e6 * percentile(times, 50)
+                    run[f"{tag}p99_us"] = 1e6 * percentile(times, 99)
+                    run[f"{tag}p999_us"] = 1e6 * percentile(times, 99.9)
+                    run[f"{tag}max_us"] = 1e6 * max(times)
+                    run[f"{tag}timeouts"] = float(res["timeouts"])
             runs.append(run)
     finally:
         server.stop()
@@ -446,6 +457,8 @@ def s6(cfg: Config, impl: str, exe: str) -> list[Metrics]:
                 runs.append({
                     "p50_ms": 1000 * percentile(lat, 50),
                     "p99_ms": 1000 * percentile(lat, 99),
+                    "p999_ms": 1000 * percentile(lat, 99.9),
+                    "max_ms": 1000 * max(lat),
                     "updates_per_s": len(lat) / (t1 - t0),
                     "upstream_updates_per_s": devices * (100.0 if dbd else 10.0),
                     "cpu_pct": 100 * (c1 - c0) / (t1 - t0),

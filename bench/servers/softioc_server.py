@@ -11,7 +11,6 @@ line with ``RESULT {json}``; ends at end of stdin.  Keywords only
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import sys
@@ -54,11 +53,7 @@ else:
     raise SystemExit(f"unknown scenario {scenario}")
 
 builder.LoadDatabase()
-# Channel Access only, as for every other server compared (ours: PYTHONIOC_PVA=NO).
-if "enable_pva" in inspect.signature(softioc.iocInit).parameters:
-    softioc.iocInit(AsyncioDispatcher(), enable_pva=False)      # pythonSoftIOC
-else:
-    softioc.iocInit(AsyncioDispatcher())
+softioc.iocInit(AsyncioDispatcher())   # the defaults: CA and PVA served (both libraries)
 print("READY", flush=True)
 
 
