@@ -26,6 +26,8 @@ from .scenarios import SCENARIOS, Config, NotApplicable, median_metrics
 # (scenario, metric, label, better): better is "higher", "lower" or "" (context only).
 METRICS: list[tuple[str, str, str, str]] = [
     ("S1", "sets_per_s", "S1 set() rate, one camonitor attached (sets/s)", "higher"),
+    ("S1", "c_limit_sets_per_s", "S1 limit: the same sets from a C loop in the IOC (sets/s)", ""),
+    ("S1", "pct_of_c_limit", "S1 set() rate as % of that limit", "higher"),
     ("S1", "cpu_us_per_set", "S1 server CPU per set, incl. deferred processing (µs)", "lower"),
     ("S1", "monitor_updates_pct", "S1 updates camonitor received (% of sets)", ""),
     ("S1", "final_seen_ms", "S1 last value reached camonitor, after the loop ended (ms)", ""),

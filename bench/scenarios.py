@@ -154,6 +154,14 @@ def s1(cfg: Config, impl: str, exe: str) -> list[Metrics]:
                     "final_seen_ms": None if seen_at is None else 1000 * (seen_at - res["t_end"]),
                     "final_lost": 0.0 if seen_at is not None else 1.0,
                 })
+                if impl == "ours":       # the limit: the same sets from C, no Python
+                    lim = server.command(cmd="c_set_loop", seconds=cfg.s1_seconds,
+                                         base=r * 10_000_000 + 5_000_000,
+                                         max_sets=50_000_000)
+                    wait_value(mon, lim["last"], 15.0)
+                    limit = lim["sets"] / lim["wall"]
+                    runs[-1]["c_limit_sets_per_s"] = limit
+                    runs[-1]["pct_of_c_limit"] = 100.0 * runs[-1]["sets_per_s"] / limit  # type: ignore[operator]
     finally:
         server.stop()
     return runs

@@ -130,8 +130,40 @@ def wave_loop(cmd: dict[str, Any]) -> dict[str, Any]:
     return timed(work)
 
 
+def c_set_loop(cmd: dict[str, Any]) -> dict[str, Any]:
+    """S1's limit (ours only): set_loop's work done by a C loop (setloop.c)."""
+    import ctypes
+    import subprocess
+    import tempfile
+
+    from epicscorelibs import path as epics_path
+
+    lib = os.path.join(tempfile.mkdtemp(prefix="bench-setloop-"), "setloop.so")
+    os_class = "Linux"           # the only platform the benchmark runs on
+    subprocess.run(
+        ["cc", "-O2", "-shared", "-fPIC", "-o", lib,
+         os.path.join(os.path.dirname(os.path.abspath(__file__)), "setloop.c"),
+         f"-I{epics_path.include_path}", f"-I{epics_path.include_path}/os/{os_class}",
+         f"-I{epics_path.include_path}/compiler/gcc",
+         f"-L{epics_path.lib_path}", "-ldbCore", "-lCom"], check=True)
+    setloop = ctypes.CDLL(lib).setloop
+    setloop.restype = ctypes.c_long
+    setloop.argtypes = [ctypes.c_char_p, ctypes.c_double, ctypes.c_long, ctypes.c_double]
+    base = float(cmd["base"])
+
+    def work() -> dict[str, Any]:
+        n = setloop(b"BENCH:S1", base, int(cmd["max_sets"]), float(cmd["seconds"]))
+        if n < 0:
+            raise RuntimeError("setloop: no such DBF_DOUBLE record")
+        return {"sets": n, "last": base + n}
+
+    result = timed(work)         # the loop releases the GIL: ctypes calls do
+    result["t_end"] = time.time()
+    return result
+
+
 COMMANDS: dict[str, Callable[[dict[str, Any]], Any]] = {
-    "set_loop": set_loop, "burst": burst, "wave_loop": wave_loop,
+    "set_loop": set_loop, "c_set_loop": c_set_loop, "burst": burst, "wave_loop": wave_loop,
     "updates": lambda cmd: {"updates": updates[0]}}
 
 for line in sys.stdin:
