@@ -161,7 +161,7 @@ def s1(cfg: Config, impl: str, exe: str) -> list[Metrics]:
                     wait_value(mon, lim["last"], 15.0)
                     limit = lim["sets"] / lim["wall"]
                     runs[-1]["c_limit_sets_per_s"] = limit
-                    runs[-1]["pct_of_c_limit"] = 100.0 * runs[-1]["sets_per_s"] / limit  # type: ignore[operator]
+                    runs[-1]["pct_of_c_limit"] = 100.0 * runs[-1]["sets_per_s"] / limit
     finally:
         server.stop()
     return runs
