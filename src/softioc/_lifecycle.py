@@ -70,6 +70,11 @@ def _load_global(path: str) -> None:
     ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
 
 
+def dbd_loaded() -> bool:
+    """Whether ensure_dbd() has run."""
+    return _dbd_loaded
+
+
 def ensure_dbd() -> None:
     """Load base.dbd (+ PVXS, + our device support) and register, once."""
     global _dbd_loaded

@@ -27,6 +27,10 @@ log = logging.getLogger("softioc")
 
 OnUpdate = Callable[[Any], Any]
 Validate = Callable[[Any, Any], bool]
+
+# Record.__setattr__ treats upper-case names as fields; private attributes set
+# on hot paths (building 100,000 records, every client write) skip it.
+_set = object.__setattr__
 FieldCallback = Callable[[str, str], Any]
 
 # numpy dtypes of the FTVL menu (menuFtype)
@@ -62,24 +66,32 @@ class Record(_ext.RecordCore):
     # (100,000 records: some 15 MB less); others go to RecordCore's __dict__.
     __slots__ = ("name", "_dbrecord", "_initial", "_dtyp", "_spare_name", "_given")
 
+    name: str
+    _dbrecord: Any
+    _initial: Any
+    _dtyp: str
+    _spare_name: str
+    _given: dict[Any, Any] | None
+
     def __init__(self, rtype: str, name: str, dbrecord: Any) -> None:
         super().__init__(rtype)
-        self.name: str = name
+        init = _set
+        init(self, "name", name)
         # epicsdbbuilder's handle for links to this record; None: a plain
         # ImportRecord of _spare_name, made when needed (100,000 records: 16 MB).
-        self._dbrecord: Any = None if (
-            type(dbrecord) is epicsdbbuilder.ImportRecord and dbrecord.name == name) else dbrecord
-        self._initial: Any = None
-        self._dtyp: str = "Python"
-        self._spare_name = name     # its name in the database (differs for run-time records)
+        init(self, "_dbrecord", None if (
+            type(dbrecord) is epicsdbbuilder.ImportRecord and dbrecord.name == name) else dbrecord)
+        init(self, "_initial", None)
+        init(self, "_dtyp", "Python")
+        init(self, "_spare_name", name)     # its name in the database (differs at run time)
         # The fields the builder was given, for FIELD.Value() until LoadDatabase.
-        self._given: dict[Any, Any] | None = None
+        init(self, "_given", None)
 
     # Called by RecordCore.set() before iocInit.
     def _preinit_set(self, value: Any, severity: int | None, alarm: int | None) -> None:
         raw = self._to_c(value)
         self._set_initial(raw, severity or 0, alarm or 0)
-        self._initial = self._from_c(raw)
+        _set(self, "_initial", self._from_c(raw))
 
     def _preinit_get(self) -> Any:
         return self._initial
@@ -249,7 +261,8 @@ class OutRecord(Record):
         blocking: bool = False,
     ) -> None:
         super().__init__(rtype, name, dbrecord)
-        self._last: Any = None
+        self._last: Any
+        _set(self, "_last", None)
         self._configure(on_update, on_update_name, validate, always_update, blocking)
 
     def _configure(
@@ -263,26 +276,27 @@ class OutRecord(Record):
         """Set the callbacks (also used when a spare record is named at run time)."""
         if on_update is not None and on_update_name is not None:
             raise TypeError("give on_update or on_update_name, not both")
+        self._on_update: OnUpdate | None
         if on_update_name is not None:
             callback = on_update_name
-            self._on_update: OnUpdate | None = lambda value: callback(value, self.name)
-        else:
-            self._on_update = on_update
-        self._validate = validate
-        self._always_update = always_update
-        self._blocking = blocking
+            on_update = lambda value: callback(value, self.name)  # noqa: E731
+        self._validate: Validate | None
+        self._always_update: bool
+        self._blocking: bool
+        self.__dict__.update(_on_update=on_update, _validate=validate,
+                             _always_update=always_update, _blocking=blocking)
         flags = self._flags & ~(_ext.RF_ON_WRITE | _ext.RF_VALIDATE | _ext.RF_BLOCKING)
-        if self._on_update is not None:
+        if on_update is not None:
             flags |= _ext.RF_ON_WRITE
         if blocking:
             flags |= _ext.RF_BLOCKING
         if validate is not None:
             flags |= _ext.RF_VALIDATE
-        self._flags = flags
+        _set(self, "_flags", flags)
 
     def _preinit_set(self, value: Any, severity: int | None, alarm: int | None) -> None:
         super()._preinit_set(value, severity, alarm)
-        self._last = self._initial
+        _set(self, "_last", self._initial)
 
     def _unchanged(self, value: Any) -> bool:
         return bool(self._last == value)
@@ -290,7 +304,7 @@ class OutRecord(Record):
     # Called from C after set(value, process=False): a client's next write is
     # "changed" (on_update runs) if it differs from this value.
     def _set_unprocessed(self, value: Any) -> None:
-        self._last = self._from_c(value)
+        _set(self, "_last", self._from_c(value))
 
     def _client_write(self, raw: Any, blocking: bool) -> tuple[OnUpdate, Any, Any] | None:
         """(on_update, value, completion) for a processed write, or None if
@@ -298,7 +312,7 @@ class OutRecord(Record):
         value = self._from_c(raw)
         if not self._always_update and self._last is not None and self._unchanged(value):
             return None
-        self._last = value
+        _set(self, "_last", value)
         callback = self._on_update
         if callback is None:
             return None

@@ -130,6 +130,11 @@ def Autosave(fields: bool | str | Sequence[str] = True) -> Iterator[None]:  # no
         _context.pop()
 
 
+def in_context() -> bool:
+    """Whether a ``with Autosave(...)`` block is open."""
+    return bool(_context)
+
+
 def context_fields() -> list[str]:
     """Fields the innermost ``with Autosave(...)`` asks for (builder uses this)."""
     return list(_context[-1]) if _context else []

@@ -143,11 +143,12 @@ def _full_name(name: str) -> str:
     if not isinstance(name, str) or not name:
         raise ValueError(f"record name must be a non-empty str, got {name!r}")
     prefix = epicsdbbuilder.GetRecordNames().prefix
-    return ":".join([*map(str, prefix), name])
+    return ":".join([*map(str, prefix), name]) if prefix else name
 
 
 def _check_new(full: str) -> None:
-    _lifecycle.ensure_dbd()
+    if not _lifecycle.dbd_loaded():
+        _lifecycle.ensure_dbd()
     if len(full) > MAX_NAME:
         raise ValueError(f"record name {full!r} is {len(full)} characters; EPICS allows {MAX_NAME}")
     if _BAD_NAME.search(full):
@@ -251,10 +252,12 @@ def _make(
         raise
     for field, callback in (field_callbacks or {}).items():
         record.on_field_change(field, callback)
-    record._dtyp = dtyp
-    record._given = fields      # FIELD.Value() and WriteRecords, until LoadDatabase
+    # (object.__setattr__: not a field, and 100,000 records make it count)
+    object.__setattr__(record, "_dtyp", dtyp)
+    object.__setattr__(record, "_given", fields)    # FIELD.Value(), WriteRecords
     _pending[full] = record
-    _autosave.track(record, autosave)
+    if autosave is not None or _autosave.in_context():
+        _autosave.track(record, autosave)
     return record
 
 
@@ -277,7 +280,10 @@ def _apply_initial(record: Record, initial: Any, severity: int | None,
                    alarm: int | None) -> None:
     if initial is not _SKIP and initial is not None:
         try:
-            record.set(initial, severity=severity, alarm=alarm)
+            if severity is None and alarm is None and not _lifecycle.is_running():
+                record._preinit_set(initial, None, None)    # what set() calls, sooner
+            else:
+                record.set(initial, severity=severity, alarm=alarm)
         except (TypeError, ValueError) as e:
             hint = _OLD_POSITIONAL.get(record.record_type)
             if hint is None:
@@ -404,6 +410,10 @@ def _name_spare(rtype: str, dtyp: str, full: str, fields: dict[str, Any],
 
 def _field_text(value: Any) -> str:
     """A field value as .db text (records become links, dicts JSON)."""
+    if type(value) is str:
+        return value
+    if type(value) is int:
+        return str(value)
     if callable(value):
         value = value()
     if isinstance(value, dict):
