@@ -83,6 +83,10 @@ def ensure_dbd() -> None:
             return
         for lib in ("Com", "dbCore", "dbRecStd"):
             _load_global(epicscorelibs.path.get_lib(lib))
+        # Record names hash into 65,536 lists (EPICS's default, 512, makes
+        # finding one of 1,000,000 records walk a list of 2,000); this must
+        # come before the first database is loaded.
+        ctypes.CDLL(epicscorelibs.path.get_lib("dbCore")).dbPvdTableSize(65536)
         _load_global(_ext.__file__)
         _ext.load_database("base.dbd", os.path.join(epicscorelibs.path.base_path, "dbd"), None)
         if pva_enabled():
