@@ -43,7 +43,8 @@ elif scenario == "S2":
     builder.aOut("BENCH:AO", initial_value=0.0, on_update=on_update)
     builder.aOut("BENCH:AOB", initial_value=0.0, on_update=on_update, blocking=True)
 elif scenario == "S3":
-    builder.aIn("BENCH:AI", initial_value=0.0)
+    # catime writes it: inputs refuse client puts by default (DISP=1)
+    builder.aIn("BENCH:AI", initial_value=0.0, DISP=0)
 elif scenario == "S4":
     for i in range(params["records"]):
         builder.aIn(f"S4:R{i}", initial_value=float(i))
