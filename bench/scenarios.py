@@ -314,7 +314,10 @@ def s3(cfg: Config, impl: str, exe: str) -> list[Metrics]:
         for _ in range(cfg.repeats):
             if runs and time.monotonic() - t0 > 30:
                 break               # catime's 10,000 channels take caproto a minute a run
-            res = proc.run_tool(server.env, "catime", "BENCH:AI", timeout=120)
+            try:
+                res = proc.run_tool(server.env, "catime", "BENCH:AI", timeout=120)
+            except subprocess.TimeoutExpired:
+                raise RuntimeError("catime BENCH:AI took over 120 s") from None
             parsed = parse_catime(res.stdout)
             if "sync_get_us" not in parsed:
                 raise RuntimeError(f"catime failed: {res.stdout[-400:]}")
