@@ -141,12 +141,15 @@ def c_set_loop(cmd: dict[str, Any]) -> dict[str, Any]:
 
     lib = os.path.join(tempfile.mkdtemp(prefix="bench-setloop-"), "setloop.so")
     os_class = "Linux"           # the only platform the benchmark runs on
-    subprocess.run(
-        ["cc", "-O2", "-shared", "-fPIC", "-o", lib,
-         os.path.join(os.path.dirname(os.path.abspath(__file__)), "setloop.c"),
-         f"-I{epics_path.include_path}", f"-I{epics_path.include_path}/os/{os_class}",
-         f"-I{epics_path.include_path}/compiler/gcc",
-         f"-L{epics_path.lib_path}", "-ldbCore", "-lCom"], check=True)
+    try:
+        subprocess.run(
+            ["cc", "-O2", "-shared", "-fPIC", "-o", lib,
+             os.path.join(os.path.dirname(os.path.abspath(__file__)), "setloop.c"),
+             f"-I{epics_path.include_path}", f"-I{epics_path.include_path}/os/{os_class}",
+             f"-I{epics_path.include_path}/compiler/gcc",
+             f"-L{epics_path.lib_path}", "-ldbCore", "-lCom"], check=True)
+    except (OSError, subprocess.CalledProcessError) as e:
+        return {"unavailable": f"cannot build setloop.c: {e}"}
     setloop = ctypes.CDLL(lib).setloop
     setloop.restype = ctypes.c_long
     setloop.argtypes = [ctypes.c_char_p, ctypes.c_double, ctypes.c_long, ctypes.c_double]
