@@ -115,6 +115,8 @@ class ThreadDispatcher:
 
     def stop(self) -> None:
         """Finish queued work and stop the thread."""
+        self._queue.stop_writes()
+
         def stop() -> None:
             self._stopping = True
 

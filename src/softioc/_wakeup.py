@@ -51,6 +51,12 @@ class WakeQueue:
         _ext.write_queue(self._write_fd)
         self._writes = True
 
+    def stop_writes(self) -> None:
+        """Give the write queue up (the server threads call Python directly again)."""
+        if self._writes:
+            _ext.write_queue(-1)
+            self._writes = False
+
     def put(self, item: Callable[[], object]) -> None:
         """Queue item and wake the loop (any thread)."""
         self._items.append(item)

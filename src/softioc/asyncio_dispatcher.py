@@ -100,6 +100,7 @@ class AsyncioDispatcher:
     def close(self) -> None:
         """Stop the loop if this dispatcher started it."""
         if self._thread is not None and self.loop.is_running():
+            self._queue.stop_writes()
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(timeout=2)
 
