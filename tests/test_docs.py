@@ -638,6 +638,7 @@ DATA: dict[str, str] = {
     "channels.json": "dynamic_before.py",
     "pump.db": "alias_ioc.py",
     "oven-ioc.service": "autosave_ioc.py",   # the unit runs it: tests/network/test_service.py
+    "oven-ioc.procserv": "autosave_ioc.py",  # procServ runs it: tests/test_procserv.py
     "thermostat_ioc.py": "test_thermostat_ioc.py",
 }
 
