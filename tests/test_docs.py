@@ -639,6 +639,7 @@ DATA: dict[str, str] = {
     "pump.db": "alias_ioc.py",
     "oven-ioc.service": "autosave_ioc.py",   # the unit runs it: tests/network/test_service.py
     "oven-ioc.procserv": "autosave_ioc.py",  # procServ runs it: tests/test_procserv.py
+    "Containerfile": "autosave_ioc.py",       # the image runs it: tests/test_container.py
     "thermostat_ioc.py": "test_thermostat_ioc.py",
 }
 
