@@ -1,7 +1,7 @@
 """docs/snippets/oven-ioc.procserv, the procServ recipe of
 docs/how-to/run-as-a-service: run as written (paths moved into a temporary
 directory), the IOC serves, its shell answers on procServ's console, and
-procServ starts it again after it exits."""
+procServ starts it again after it exits or is killed."""
 
 from __future__ import annotations
 
@@ -37,6 +37,26 @@ def command(tmp: Path) -> list[str]:
     return shlex.split(text)
 
 
+def children(pid: int) -> list[int]:
+    """The process ids of pid's children (Linux)."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(c) for c in path.read_text().split()] if path.exists() else []
+
+
+def daemons(tmp: Path) -> list[int]:
+    """The procServ processes started with their files in tmp (found through
+    /proc, so a test that fails before the pid file is read still ends them)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if argv and argv[0].endswith(b"procServ") and str(tmp).encode() in b" ".join(argv):
+            found.append(int(entry.name))
+    return found
+
+
 class Console:
     """procServ's console, through its unix socket."""
 
@@ -70,9 +90,12 @@ def test_procserv_recipe(tmp_path: Path) -> None:
         return result.returncode == 0 and result.stdout.strip() == "20"
 
     subprocess.run(command(tmp_path), env=env, check=True, timeout=10)   # procServ daemonizes
-    pid = int((tmp_path / "procserv.pid").read_text())
     console = None
     try:
+        pidfile = tmp_path / "procserv.pid"          # its daemon writes it a little later
+        assert wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(), timeout=10)
+        pid = int(pidfile.read_text())
+        assert daemons(tmp_path) == [pid]
         assert wait_until(serving, timeout=30)
         console = Console(tmp_path / "console")
         console.send("dbl()")                        # the IOC shell, on procServ's pty
@@ -80,9 +103,18 @@ def test_procserv_recipe(tmp_path: Path) -> None:
         console.send("exit()")                       # the IOC ends; procServ starts it again
         console.wait_for("Restarting child", timeout=20)
         assert wait_until(serving, timeout=30)
-        assert (tmp_path / "oven-ioc.log").read_text().count("iocRun: All initialization") >= 2
+        console.sock.close()                         # nobody attached: it keeps serving
+        console = None
+        assert serving()
+        child = children(pid)
+        assert len(child) == 1, child
+        os.kill(child[0], signal.SIGKILL)            # killed: procServ starts it again
+        assert wait_until(lambda: children(pid) not in ([], child), timeout=20)
+        assert wait_until(serving, timeout=30)
+        assert (tmp_path / "oven-ioc.log").read_text().count("iocRun: All initialization") >= 3
     finally:
         if console is not None:
             console.sock.close()
-        os.kill(pid, signal.SIGTERM)                 # procServ ends its child with it
+        for daemon in daemons(tmp_path):
+            os.kill(daemon, signal.SIGTERM)          # procServ ends its child with it
     assert wait_until(lambda: not serving(), timeout=15)
