@@ -64,10 +64,10 @@ def _load_dbd_file(path: str) -> None:
         os.unlink(path)
 
 
-def _load_global(path: str) -> None:
+def _load_global(path: str) -> ctypes.CDLL:
     # Our device support and PVXS are found by symbol name, so their shared
     # objects must be visible process-wide.
-    ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+    return ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
 
 
 def dbd_loaded() -> bool:
@@ -81,12 +81,12 @@ def ensure_dbd() -> None:
     with _lock:
         if _dbd_loaded:
             return
-        for lib in ("Com", "dbCore", "dbRecStd"):
-            _load_global(epicscorelibs.path.get_lib(lib))
+        libs = {lib: _load_global(epicscorelibs.path.get_lib(lib))
+                for lib in ("Com", "dbCore", "dbRecStd")}
         # Record names hash into 65,536 lists (EPICS's default, 512, makes
         # finding one of 1,000,000 records walk a list of 2,000); this must
         # come before the first database is loaded.
-        ctypes.CDLL(epicscorelibs.path.get_lib("dbCore")).dbPvdTableSize(65536)
+        libs["dbCore"].dbPvdTableSize(65536)
         _load_global(_ext.__file__)
         _ext.load_database("base.dbd", os.path.join(epicscorelibs.path.base_path, "dbd"), None)
         if pva_enabled():

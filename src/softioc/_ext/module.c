@@ -46,8 +46,8 @@ static PyObject *epics_error(long status, const char *what)
 
 #define FIELD(prec, off, type) ((type *)((char *)(prec) + (off)))
 
-/* Current value of a bound record as a Python object.  Caller holds the GIL
- * and either the record lock or a guarantee nobody writes (before init). */
+/* A record's value (len bytes at src, in the field's own format) as a Python
+ * object.  Caller holds the GIL. */
 PyObject *pyioc_value_from(RecordCore *rc, const char *src, size_t len)
 {
     switch (rc->ti->kind) {
@@ -64,6 +64,8 @@ PyObject *pyioc_value_from(RecordCore *rc, const char *src, size_t len)
     Py_RETURN_NONE;
 }
 
+/* Current value of a bound record as a Python object.  Caller holds the GIL
+ * and either the record lock or a guarantee nobody writes (before init). */
 PyObject *pyioc_value_to_python(RecordCore *rc)
 {
     epicsUInt32 nord = 0;
