@@ -5,6 +5,7 @@ import time
 import numpy as np
 import pytest
 
+from softioc import testing
 from softioc.testing import IOCProcess
 
 from .clients import pva_context
@@ -81,6 +82,8 @@ def test_nttable_put_writes_columns(ioc, ctx):
     put = ioc.run_tool("pvput", "-w", "5", "TBL", '{"value": {"A": [9.0], "B": [90]}}')
     assert "warning" not in put.stdout.lower() and "putorder" not in put.stdout, put.stdout
     np.testing.assert_array_equal(ctx.get("TBL", timeout=5)["value.B"], [90])
+    # on_update runs in the dispatcher after the put completes: wait for it
+    testing.wait_until(lambda: "B got [90]" in ioc.output(), what="B's on_update")
     ioc.stop()
     out = ioc.output()
     assert "A got [7.0, 8.0]" in out and "B got [70, 80]" in out

@@ -88,6 +88,10 @@ def test_introspection_and_callbacks(ioc, pva):
     assert ioc.caput("T:AAO", "2", "5", "6", options=["-a"]).returncode == 0
     assert ioc.caput("T:BIGOUT", "18").returncode == 0
     pva.put("T:STRS", ["p", "q"], wait=True, timeout=5)
+    # A put completes when the record has processed; on_update runs after, in
+    # the dispatcher, so wait for its line before stopping (the shell's own
+    # newline at end of input could land in the middle of it otherwise).
+    testing.wait_until(lambda: "STRS got ['p', 'q']" in ioc.output(), what="STRS's on_update")
     ioc.stop()
     out = ioc.output()
     fields = re.search(r"^FIELDS (\d+) True$", out, re.M)   # field_names holds VAL
