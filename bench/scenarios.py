@@ -16,6 +16,7 @@ import importlib.util
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -554,6 +555,7 @@ def s7_client(cfg: Config, client: Host, mode: str, names_file: Path) -> dict[st
     pvs = cfg.s7_iocs * cfg.s7_records
     limit = 30.0 + pvs / (1000 if mode == "ca" else 400)
     drops0 = udp_rcvbuf_errors(client)
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = client.run([sys.executable, str(S7_CLIENT), mode, str(names_file), str(limit)],
                         timeout=limit + 60)
     found = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
@@ -563,6 +565,8 @@ def s7_client(cfg: Config, client: Host, mode: str, names_file: Path) -> dict[st
     if res["wrong"]:
         raise RuntimeError(f"S7 {mode} client: {res['wrong']} PVs of {res['pvs']} with a wrong "
                            f"value (e.g. {', '.join(res['examples'])})")
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    res["cpu_s"] = cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime
     res["udp_drops"] = udp_rcvbuf_errors(client) - drops0
     return res
 
@@ -613,6 +617,8 @@ def s7_run(cfg: Config, impl: str, exe: str, net: Network, hosts: list[Host], cl
                 "ca_connect_s": None if ca["missing"] else ca["connect_s"],
                 "ca_get_s": None if ca["missing"] else ca["get_s"],
                 "pva_get_s": None if pva["missing"] else pva["get_s"],
+                "pva_99pct_s": pva["quantiles_s"].get("99"),
+                "client_cpu_ca_s": ca["cpu_s"], "client_cpu_pva_s": pva["cpu_s"],
                 "missing": float(ca["missing"] + pva["missing"]),
                 "udp_drops_ca": float(ca["udp_drops"]), "udp_drops_pva": float(pva["udp_drops"]),
                 "cpu_start_s": c0, "cpu_ca_s": c1 - c0, "cpu_pva_s": c2 - c1, "rss_mb": rss,
