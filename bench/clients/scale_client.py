@@ -1,7 +1,7 @@
 """S7's client: one process connecting to many PVs found by broadcast, as users do::
 
     python scale_client.py ca NAMES_FILE TIMEOUT    # libca through pyepics's ctypes binding
-    python scale_client.py pva NAMES_FILE TIMEOUT   # p4p, a get of every PV (2000 at a time)
+    python scale_client.py pva NAMES_FILE TIMEOUT   # p4p, a get of every PV (5000 at a time)
 
 NAMES_FILE has one PV name a line; each PV named ``...:R<i>`` must read ``i``.
 The clock starts just before the first channel is created; ``ca`` reports when
@@ -65,7 +65,7 @@ def ca_connect(names: list[str], timeout: float) -> dict[str, Any]:
     return out
 
 
-def pva_get(names: list[str], timeout: float, window: int = 2000) -> dict[str, Any]:
+def pva_get(names: list[str], timeout: float, window: int = 5000) -> dict[str, Any]:
     """A p4p get of every name, at most ``window`` at a time (p4p's client slows down more
     than linearly with the gets outstanding: 100,000 at once took minutes); waits until
     every get has answered or ``timeout``."""
