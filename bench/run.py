@@ -77,6 +77,7 @@ METRICS: list[tuple[str, str, str, str]] = [
     ("S7", "cpu_start_s", "S7 IOCs' CPU to start, summed (s)", "lower"),
     ("S7", "cpu_ca_s", "S7 IOCs' CPU while the CA client connected and read, summed (s)", "lower"),
     ("S7", "cpu_pva_s", "S7 IOCs' CPU while the PVA client read, summed (s)", "lower"),
+    ("S7", "rss_start_mb", "S7 IOCs' RSS once serving, before any client, summed (MB)", "lower"),
     ("S7", "rss_mb", "S7 IOCs' RSS after both clients, summed (MB)", "lower"),
 ]
 

@@ -607,6 +607,7 @@ def s7_run(cfg: Config, impl: str, exe: str, net: Network, hosts: list[Host], cl
         def cpu() -> float:
             return sum(proc.cpu_seconds(ioc.pid) for ioc in iocs)
 
+        rss_start = sum(proc.rss_mb(ioc.pid)["VmRSS"] for ioc in iocs)
         c0 = cpu()
         ca = s7_client(cfg, client, "ca", names_file)
         c1 = cpu()
@@ -621,8 +622,8 @@ def s7_run(cfg: Config, impl: str, exe: str, net: Network, hosts: list[Host], cl
                 "client_cpu_ca_s": ca["cpu_s"], "client_cpu_pva_s": pva["cpu_s"],
                 "missing": float(ca["missing"] + pva["missing"]),
                 "udp_drops_ca": float(ca["udp_drops"]), "udp_drops_pva": float(pva["udp_drops"]),
-                "cpu_start_s": c0, "cpu_ca_s": c1 - c0, "cpu_pva_s": c2 - c1, "rss_mb": rss,
-                "pvs": float(ca["pvs"])}
+                "cpu_start_s": c0, "cpu_ca_s": c1 - c0, "cpu_pva_s": c2 - c1,
+                "rss_start_mb": rss_start, "rss_mb": rss, "pvs": float(ca["pvs"])}
     finally:
         net.stop_since(mark)
 
