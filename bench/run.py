@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import envs
-from .scenarios import SCENARIOS, Config, NotApplicable, median_metrics
+from .scenarios import S7_MAX_HOSTS, SCENARIOS, Config, NotApplicable, median_metrics, s7_layout
 
 # (scenario, metric, label, better): better is "higher", "lower" or "" (context only).
 METRICS: list[tuple[str, str, str, str]] = [
@@ -64,6 +64,21 @@ METRICS: list[tuple[str, str, str, str]] = [
     ("S6", "max_ms", "S6 upstream change to AVERAGE seen, max (ms)", "lower"),
     ("S6", "updates_per_s", "S6 AVERAGE updates/s a client received", "higher"),
     ("S6", "cpu_pct", "S6 averaging IOC CPU (% of one core)", "lower"),
+    ("S7", "start_s", "S7 {s7}: start until every IOC serves (s)", "lower"),
+    ("S7", "ca_connect_s", "S7 one client, CA broadcast search: every PV connected (s)", "lower"),
+    ("S7", "ca_get_s", "S7 one client over CA: every PV connected and read (s)", "lower"),
+    ("S7", "pva_get_s", "S7 one client over PVA (p4p): every PV read (s)", "lower"),
+    ("S7", "pva_99pct_s", "S7 one client over PVA: 99 % of the PVs read (s)", "lower"),
+    ("S7", "client_cpu_ca_s", "S7 the client's CPU, CA (s)", ""),
+    ("S7", "client_cpu_pva_s", "S7 the client's CPU, PVA (s)", ""),
+    ("S7", "missing", "S7 PVs not answered within the clients' time limits (CA + PVA)", "lower"),
+    ("S7", "udp_drops_ca", "S7 UDP datagrams dropped at the client's host, CA (buffer full)", ""),
+    ("S7", "udp_drops_pva", "S7 UDP datagrams dropped at the client's host, PVA", ""),
+    ("S7", "cpu_start_s", "S7 IOCs' CPU to start, summed (s)", "lower"),
+    ("S7", "cpu_ca_s", "S7 IOCs' CPU while the CA client connected and read, summed (s)", "lower"),
+    ("S7", "cpu_pva_s", "S7 IOCs' CPU while the PVA client read, summed (s)", "lower"),
+    ("S7", "rss_start_mb", "S7 IOCs' RSS once serving, before any client, summed (MB)", "lower"),
+    ("S7", "rss_mb", "S7 IOCs' RSS after both clients, summed (MB)", "lower"),
 ]
 
 BENCH = envs.BENCH
@@ -109,7 +124,8 @@ def table(results: dict[str, Any], impls: list[str], cfg: Config) -> str:
                 cell += ratio(ours_value, value)
             cells.append(cell)
         arrow = {"higher": "↑", "lower": "↓"}.get(better, "")
-        lines.append(f"| {label.format(s4=f'{cfg.s4_records:,}')} | {arrow} | "
+        label = label.format(s4=f"{cfg.s4_records:,}", s7=s7_layout(cfg))
+        lines.append(f"| {label} | {arrow} | "
                      + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -163,6 +179,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--impl", default=",".join(envs.ALL),
                         help=f"implementations (default: {','.join(envs.ALL)})")
     parser.add_argument("--repeats", type=int, help="runs per measurement (median taken)")
+    parser.add_argument("--s7-iocs", type=int, help="S7: number of IOCs (default 10, 5 quick)")
+    parser.add_argument("--s7-records", type=int,
+                        help="S7: records per IOC (default 2000, 1000 quick)")
+    parser.add_argument("--s7-hosts", type=int, help="S7: host namespaces the IOCs are "
+                        f"spread over (default 5, at most {S7_MAX_HOSTS})")
     parser.add_argument("--json", type=Path, default=BENCH / "results.json")
     parser.add_argument("--markdown", type=Path, default=BENCH / "results.md")
     args = parser.parse_args(argv)
@@ -175,6 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in impls:
         if name not in envs.IMPLS:
             parser.error(f"unknown implementation {name} (have {', '.join(envs.IMPLS)})")
+    for name, top in (("s7_iocs", None), ("s7_records", None), ("s7_hosts", S7_MAX_HOSTS)):
+        value = getattr(args, name)
+        if value is not None and (value < 1 or (top is not None and value > top)):
+            parser.error(f"--{name.replace('_', '-')} must be at least 1"
+                         + (f" and at most {top}" if top else "") + f", not {value}")
 
     started = time.monotonic()
     measured = revision()           # at the start: others may commit while it runs
@@ -199,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     cfg = Config.make(args.quick, work, client)
     if args.repeats:
         cfg.repeats = args.repeats
+    for name in ("s7_iocs", "s7_records", "s7_hosts"):
+        if getattr(args, name) is not None:
+            setattr(cfg, name, getattr(args, name))
     results: dict[str, Any] = {}
     try:
         for scenario in scenarios:
@@ -243,7 +272,9 @@ def main(argv: list[str] | None = None) -> int:
         "Configuration: every server with its defaults, as users run it: pythonIOC serves "
         "CA and PVA with strict puts on and its AsyncioDispatcher; pythonSoftIOC serves CA "
         "and PVA with its AsyncioDispatcher; the C reference is softIocPVA (CA and PVA); "
-        "pcaspy and caproto serve CA only.",
+        "pcaspy and caproto serve CA only. S7 runs its IOCs (ours and softIocPVA) on "
+        "network-namespace hosts with EPICS's default network settings, without real-time "
+        "or memory-locking rights.",
         "",
         table(results, impls, cfg),
         "",

@@ -1,31 +1,39 @@
-"""The benchmark scenarios S1-S6: each runs one implementation once.
+"""The benchmark scenarios S1-S7: each runs one implementation once.
 
 A scenario function takes the run's Config, the implementation and its
 interpreter (or softIoc binary) and returns {metric: value} for one run;
 ``None`` for a metric means "not applicable to this implementation".  All
 servers and clients stay on 127.0.0.1 on private ports (proc.server_env), and
-every loop is bounded in count and in time.
+every loop is bounded in count and in time.  S7 alone runs on a network of
+its own: Linux network namespaces on one bridge (tests/network/netns.py),
+where IOCs and client use EPICS's default settings, broadcasts included.
 """
 
 from __future__ import annotations
 
 import datetime
+import importlib.util
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from softioc.testing import epics_tool
 
 from . import proc
 from .envs import BENCH
+
+if TYPE_CHECKING:
+    from tests.network.netns import Host, Network
 
 SERVERS = BENCH / "servers"
 CLIENT = BENCH / "clients" / "ca_client.py"
@@ -47,12 +55,16 @@ class Config:
     s5_seconds: float = 4.0
     s6_devices: int = 100
     s6_seconds: float = 10.0
+    s7_iocs: int = 10
+    s7_records: int = 2000           # per IOC
+    s7_hosts: int = 5
 
     @classmethod
     def make(cls, quick: bool, work: Path, client_python: str | None) -> Config:
         if quick:
             return cls(quick, work, client_python, repeats=1, s1_seconds=1.0, s2_puts=300,
-                       s4_records=10_000, s5_seconds=2.0, s6_seconds=3.0)
+                       s4_records=10_000, s5_seconds=2.0, s6_seconds=3.0,
+                       s7_iocs=5, s7_records=1000)
         return cls(quick, work, client_python)
 
 
@@ -483,8 +495,141 @@ def s6(cfg: Config, impl: str, exe: str) -> list[Metrics]:
     return runs
 
 
+# ---- S7: many IOCs on several hosts, one client connecting to every PV ---------------
+
+S7_CLIENT = BENCH / "clients" / "scale_client.py"
+S7_NET = "198.51.100"          # a documentation range: hosts .11 upwards, the client .200
+S7_MAX_HOSTS = 100
+
+
+def s7_layout(cfg: Config) -> str:
+    return f"{cfg.s7_iocs} IOCs × {cfg.s7_records:,} records on {cfg.s7_hosts} hosts"
+
+
+def s7(cfg: Config, impl: str, exe: str) -> list[Metrics]:
+    """Build the hosts and the client's host, then per repeat start every IOC, connect."""
+    if impl not in ("ours", "softioc-c"):
+        raise NotApplicable("S7 compares pythonIOC with the C softIoc only")
+    if not (cfg.s7_iocs >= 1 and cfg.s7_records >= 1 and 1 <= cfg.s7_hosts <= S7_MAX_HOSTS):
+        raise ValueError(f"S7 needs at least one IOC, record and host, and at most "
+                         f"{S7_MAX_HOSTS} hosts: {s7_layout(cfg)}")
+    try:
+        from tests.network.netns import Network, network_unavailable
+    except ImportError as e:
+        raise NotApplicable(f"S7 needs tests/network/netns.py (run from the repository): "
+                            f"{e}") from None
+    reason = network_unavailable()
+    if reason:
+        raise NotApplicable(f"S7 builds network namespaces: {reason}")
+    missing = [m for m in ("epics", "p4p") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise NotApplicable(f"S7's clients need {' and '.join(missing)} in this interpreter")
+    names = [f"S7:I{k}:R{i}" for k in range(cfg.s7_iocs) for i in range(cfg.s7_records)]
+    names_file = cfg.work / "s7-names.txt"
+    names_file.write_text("\n".join(names) + "\n")
+    runs: list[Metrics] = []
+    with Network() as net:
+        net.subnet("a", f"{S7_NET}.0/24")
+        hosts = [net.host(f"h{j + 1}", a=f"{S7_NET}.{11 + j}") for j in range(cfg.s7_hosts)]
+        client = net.host("client", a=f"{S7_NET}.200")
+        for _ in range(cfg.repeats):
+            runs.append(s7_run(cfg, impl, exe, net, hosts, client, names_file))
+    return runs
+
+
+def s7_ioc_cmd(cfg: Config, impl: str, exe: str, k: int) -> list[str]:
+    """IOC number ``k``: records S7:I<k>:R<i> reading i (ours builds them, C loads a .db)."""
+    prefix = f"S7:I{k}:"
+    if impl == "softioc-c":
+        text = "".join(f'record(ai, "{prefix}R{i}") {{ field(VAL, "{i}") }}\n'
+                       for i in range(cfg.s7_records))
+        return softioc_c_cmd(exe, write_db(cfg, f"s7-ioc{k}", text))
+    params = {"records": cfg.s7_records, "prefix": prefix}
+    return [exe, str(SERVERS / SCRIPTS[impl]), "S7", json.dumps(params)]
+
+
+def s7_client(cfg: Config, client: Host, mode: str, names_file: Path) -> dict[str, Any]:
+    """Run the client on its host: its result, with the UDP datagrams its host dropped
+    (receive buffer full).  A wrong value is an error; PVs that never answered within the
+    client's time limit are counted (``missing``)."""
+    pvs = cfg.s7_iocs * cfg.s7_records
+    limit = 30.0 + pvs / (1000 if mode == "ca" else 400)
+    drops0 = udp_rcvbuf_errors(client)
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = client.run([sys.executable, str(S7_CLIENT), mode, str(names_file), str(limit)],
+                        timeout=limit + 60)
+    found = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    if not found:
+        raise RuntimeError(f"S7 {mode} client failed: {result.stdout[-500:]}")
+    res: dict[str, Any] = json.loads(found[-1][7:])
+    if res["wrong"]:
+        raise RuntimeError(f"S7 {mode} client: {res['wrong']} PVs of {res['pvs']} with a wrong "
+                           f"value (e.g. {', '.join(res['examples'])})")
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    res["cpu_s"] = cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime
+    res["udp_drops"] = udp_rcvbuf_errors(client) - drops0
+    return res
+
+
+def udp_rcvbuf_errors(host: Host) -> int:
+    """UDP datagrams dropped on ``host`` so far because a socket's receive buffer was full."""
+    lines = [line.split() for line in host.run(["cat", "/proc/net/snmp"]).stdout.splitlines()
+             if line.startswith("Udp:")]
+    return int(dict(zip(lines[0], lines[1]))["RcvbufErrors"])
+
+
+def s7_run(cfg: Config, impl: str, exe: str, net: Network, hosts: list[Host], client: Host,
+           names_file: Path) -> Metrics:
+    """Start the IOCs spread over the hosts, wait until all serve, connect the clients."""
+    from tests.network.netns import wait_until
+
+    # As a user without real-time or memory-locking rights (20 IOCs each locking its
+    # memory, with real-time threads, would measure the machine's limits, not the IOCs).
+    prefix = unprivileged() or []
+    ready = "READY" if impl == "ours" else "iocRun: All initialization complete"
+    mark = len(net.procs)
+    try:
+        cmds = [prefix + s7_ioc_cmd(cfg, impl, exe, k) for k in range(cfg.s7_iocs)]
+        t0 = time.monotonic()
+        iocs = [hosts[k % len(hosts)].popen(cmd) for k, cmd in enumerate(cmds)]
+
+        def all_ready() -> bool:
+            for ioc in iocs:
+                if not ioc.alive():
+                    raise RuntimeError(f"an S7 IOC exited ({ioc.popen.returncode}): "
+                                       f"{ioc.output()[-500:]}")
+            return all(ready in ioc.output() for ioc in iocs)
+
+        limit = 60.0 + cfg.s7_iocs * cfg.s7_records / 500
+        wait_until(all_ready, limit, "every S7 IOC serving", 0.1)
+        start_s = time.monotonic() - t0
+
+        def cpu() -> float:
+            return sum(proc.cpu_seconds(ioc.pid) for ioc in iocs)
+
+        rss_start = sum(proc.rss_mb(ioc.pid)["VmRSS"] for ioc in iocs)
+        c0 = cpu()
+        ca = s7_client(cfg, client, "ca", names_file)
+        c1 = cpu()
+        pva = s7_client(cfg, client, "pva", names_file)
+        c2 = cpu()
+        rss = sum(proc.rss_mb(ioc.pid)["VmRSS"] for ioc in iocs)
+        return {"start_s": start_s,
+                "ca_connect_s": None if ca["missing"] else ca["connect_s"],
+                "ca_get_s": None if ca["missing"] else ca["get_s"],
+                "pva_get_s": None if pva["missing"] else pva["get_s"],
+                "pva_99pct_s": pva["quantiles_s"].get("99"),
+                "client_cpu_ca_s": ca["cpu_s"], "client_cpu_pva_s": pva["cpu_s"],
+                "missing": float(ca["missing"] + pva["missing"]),
+                "udp_drops_ca": float(ca["udp_drops"]), "udp_drops_pva": float(pva["udp_drops"]),
+                "cpu_start_s": c0, "cpu_ca_s": c1 - c0, "cpu_pva_s": c2 - c1,
+                "rss_start_mb": rss_start, "rss_mb": rss, "pvs": float(ca["pvs"])}
+    finally:
+        net.stop_since(mark)
+
+
 SCENARIOS: dict[str, Callable[[Config, str, str], list[Metrics]]] = {
-    "S1": s1, "S1b": s1b, "S2": s2, "S3": s3, "S4": s4, "S5": s5, "S6": s6,
+    "S1": s1, "S1b": s1b, "S2": s2, "S3": s3, "S4": s4, "S5": s5, "S6": s6, "S7": s7,
 }
 
 

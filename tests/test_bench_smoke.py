@@ -36,3 +36,30 @@ def test_bench_quick_s1_ours(tmp_path):
     assert results["median"]["sets_per_s"] > 0
     assert results["median"]["final_lost"] == 0
     assert "S1 set() rate" in out_md.read_text()
+
+
+@pytest.mark.timeout(120)
+def test_bench_s7_tiny(tmp_path):
+    """S7 at a tiny size (2 IOCs x 20 records on 2 namespace hosts, ours and the C
+    softIoc): every PV answers over CA and PVA with its value, in a few seconds."""
+    from .network.netns import network_unavailable
+
+    reason = network_unavailable()
+    if reason:
+        pytest.skip(f"bench S7: {reason}")
+    out_json = tmp_path / "results.json"
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--only", "S7", "--impl", "ours,softioc-c",
+         "--s7-iocs", "2", "--s7-records", "20", "--s7-hosts", "2",
+         "--json", str(out_json), "--markdown", str(tmp_path / "results.md")],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=110,
+    )
+    assert run.returncode == 0, run.stdout
+    results = json.loads(out_json.read_text())["results"]["S7"]
+    for impl in ("ours", "softioc-c"):
+        assert "median" in results[impl], (impl, results[impl], run.stdout[-2000:])
+        median = results[impl]["median"]
+        assert median["pvs"] == 40 and median["missing"] == 0, median
+        for metric in ("ca_connect_s", "ca_get_s", "pva_get_s", "rss_mb"):
+            assert median[metric] > 0, (impl, metric, median)

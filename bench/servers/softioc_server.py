@@ -5,7 +5,8 @@ Run by the benchmark with the implementation's interpreter::
     python softioc_server.py SCENARIO '{"records": 1000, ...}'
 
 Prints READY once the IOC serves, then answers one JSON command per stdin
-line with ``RESULT {json}``; ends at end of stdin.  Keywords only
+line with ``RESULT {json}``; ends at end of stdin.  S7's IOCs, started on the
+hosts of a namespace network with no stdin, serve until SIGTERM instead.  Keywords only
 (``initial_value=``): pythonSoftIOC's second positional argument is LOPR.
 """
 
@@ -48,6 +49,9 @@ elif scenario == "S3":
 elif scenario == "S4":
     for i in range(params["records"]):
         builder.aIn(f"S4:R{i}", initial_value=float(i))
+elif scenario == "S7":
+    for i in range(params["records"]):
+        builder.aIn(f"{params['prefix']}R{i}", initial_value=float(i))
 elif scenario == "S5":
     records["wave"] = builder.WaveformIn("S5:WAVE", np.zeros(params["length"]))
 else:
@@ -56,6 +60,9 @@ else:
 builder.LoadDatabase()
 softioc.iocInit(AsyncioDispatcher())   # the defaults: CA and PVA served (both libraries)
 print("READY", flush=True)
+if scenario == "S7":
+    while True:                        # serve until SIGTERM (Python's default: exit)
+        time.sleep(3600)
 
 
 def timed(work: Any) -> dict[str, Any]:
