@@ -1,17 +1,26 @@
 """docs/snippets/Containerfile, the container recipe of
 docs/how-to/run-as-a-service, without a container engine: what it copies
-exists, and its entry point, run as the image would (in the working
-directory it declares as a volume, with its environment), serves the ports
-it exposes, saves into that volume and stops with status 0 on SIGTERM."""
+exists, it runs the IOC as a user of its own, and its entry point, run as
+the image would (as a user other than root, in the working directory it
+declares as a volume), serves the ports it exposes, saves into that volume
+and stops with status 0 on SIGTERM.  With a container engine at hand
+(``docker info`` answers), the image is also built and run."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import signal
+import subprocess
 import sys
+import tempfile
+import uuid
 from pathlib import Path
 
-from softioc.testing import IOCProcess
+import pytest
+
+from softioc.testing import IOCProcess, client_env, epics_tool, free_port, wait_until
 
 SNIPPETS = Path(__file__).parents[1] / "docs" / "snippets"
 
@@ -40,20 +49,103 @@ def test_ports_and_signal() -> None:
     assert steps["WORKDIR"] == steps["VOLUME"]
 
 
-def test_entry_point_serves_saves_and_stops(tmp_path: Path) -> None:
+def test_not_root() -> None:
+    steps = instructions()
+    user = dict(steps)["USER"]
+    assert user not in ("root", "0")
+    volume = dict(steps)["VOLUME"]
+    made = [args for op, args in steps if op == "RUN" and "useradd" in args]
+    assert made and f"chown {user}:{user} {volume}" in made[0], made
+
+
+def unprivileged(script: str) -> list[str]:
+    """A prefix that runs a command as nobody, when the tests run as root and
+    nobody can import softioc and read script (otherwise [], the current user)."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        return []
+    prefix = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
+    probe = [sys.executable, "-c", "import softioc, sys; open(sys.argv[1]).close()", script]
+    ok = subprocess.run([*prefix, *probe], capture_output=True, timeout=30).returncode == 0
+    return prefix if ok else []
+
+
+def test_entry_point_serves_saves_and_stops() -> None:
     steps = dict(instructions())
     entry = json.loads(steps["ENTRYPOINT"])
     copies = {dst: src for src, dst in (args.split() for op, args in instructions()
                                         if op == "COPY")}
     assert entry[0] == "/opt/oven/.venv/bin/pythonioc"
-    command = [str(Path(sys.executable).parent / "pythonioc")] + [
-        str(SNIPPETS / copies[arg]) if arg in copies else arg for arg in entry[1:]]
-    volume = tmp_path / "volume"                 # the image's WORKDIR and VOLUME
-    volume.mkdir()
-    with IOCProcess(command, python=False, cwd=str(volume), wait_for="OVEN:SETPOINT",
-                    stdin=None) as ioc:
-        assert "New : OVEN:SETPOINT" in ioc.caput("OVEN:SETPOINT", "42").stdout
-        assert ioc.pvget("OVEN:SETPOINT")              # PVA as well as CA
-        ioc.proc.send_signal(signal.SIGTERM)           # docker stop
-        assert ioc.proc.wait(timeout=15) == 0, ioc.output()
-    assert "OVEN:SETPOINT: 42.0" in (volume / "state" / "oven.softsav").read_text()
+    args = [str(SNIPPETS / copies[arg]) if arg in copies else arg for arg in entry[1:]]
+    pythonioc = str(Path(sys.executable).parent / "pythonioc")
+    as_nobody = unprivileged(args[-1])
+    with tempfile.TemporaryDirectory() as directory:  # the image's WORKDIR and VOLUME
+        volume = Path(directory)
+        if as_nobody:
+            os.chown(volume, 65534, 65534)            # its owner, the IOC's user
+        with IOCProcess(as_nobody + [pythonioc, *args], python=False, cwd=directory,
+                        wait_for="OVEN:SETPOINT", stdin=None) as ioc:
+            assert "New : OVEN:SETPOINT" in ioc.caput("OVEN:SETPOINT", "42").stdout
+            assert ioc.pvget("OVEN:SETPOINT")          # PVA as well as CA
+            ioc.proc.send_signal(signal.SIGTERM)       # docker stop
+            assert ioc.proc.wait(timeout=15) == 0, ioc.output()
+        saved = volume / "state" / "oven.softsav"
+        assert "OVEN:SETPOINT: 42.0" in saved.read_text()
+        if as_nobody:
+            assert saved.stat().st_uid == 65534
+
+
+def engine() -> bool:
+    """Whether a container engine answers (``docker info``)."""
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True,
+                              timeout=20).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+@pytest.mark.skipif(not engine(), reason="no container engine (docker info fails)")
+def test_image_builds_and_serves(tmp_path: Path) -> None:
+    """Build the image as the how-to says, run it with host networking on
+    loopback and its own ports, a named volume for its state: it serves,
+    a client's write is in the volume after docker stop, which exits 0."""
+    docker = shutil.which("docker") or "docker"
+    for name in ["Containerfile", "autosave_ioc.py"]:
+        shutil.copy(SNIPPETS / name, tmp_path / name)
+    tag = f"pythonioc-test-oven-{uuid.uuid4().hex[:12]}"
+    env = client_env(free_port(), free_port(), free_port())
+    caget = [epics_tool("caget"), "-t", "-w", "1", "OVEN:SETPOINT"]
+
+    def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([docker, *args], capture_output=True, text=True,
+                              timeout=timeout)
+
+    def serving() -> bool:
+        result = subprocess.run(caget, env=dict(os.environ, **env), capture_output=True,
+                                text=True, timeout=10)
+        return result.returncode == 0 and result.stdout.strip() == "20"
+
+    try:
+        built = run("build", "-f", "Containerfile", "-t", tag, str(tmp_path), timeout=600)
+        assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+        assert run("volume", "create", tag).returncode == 0
+        started = run("run", "-d", "--name", tag, "--network", "host",
+                      "-v", f"{tag}:/var/lib/oven-ioc",
+                      *(arg for key, value in env.items() for arg in ("-e", f"{key}={value}")),
+                      tag)
+        assert started.returncode == 0, started.stderr
+        assert wait_until(serving, timeout=30), run("logs", tag).stdout
+        put = subprocess.run([epics_tool("caput"), "-c", "-w", "5", "OVEN:SETPOINT", "42"],
+                             env=dict(os.environ, **env), capture_output=True, text=True,
+                             timeout=20)
+        assert put.returncode == 0, put.stdout + put.stderr
+        assert run("stop", "-t", "15", tag, timeout=30).returncode == 0
+        assert run("inspect", "-f", "{{.State.ExitCode}}", tag).stdout.strip() == "0"
+        saved = run("run", "--rm", "-v", f"{tag}:/state", "--entrypoint", "cat", tag,
+                    "/state/state/oven.softsav")
+        assert "OVEN:SETPOINT: 42.0" in saved.stdout, saved.stdout + saved.stderr
+    finally:
+        run("rm", "-f", tag)
+        run("volume", "rm", "-f", tag)
+        run("rmi", "-f", tag)
