@@ -5,7 +5,9 @@ Each test IOC runs in its own subprocess on its own free CA/PVA ports
 """
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,16 +35,20 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             raise pytest.UsageError(f"PYTHONIOC_TEST_INSTALLED=1, but softioc comes from {where}")
 
 
+def module_ioc(script: str, wait_for: str, *args: str) -> Any:
+    """A module-scoped ``ioc`` fixture: tests/iocs/SCRIPT on its own ports,
+    started once the PV ``wait_for`` answers, stopped after the module."""
+    @pytest.fixture(scope="module")
+    def ioc() -> Iterator[IOCProcess]:
+        with IOCProcess([str(IOCS / script), *args], wait_for=wait_for) as started:
+            yield started
+    return ioc
+
+
 @pytest.fixture
-def ioc_factory():
-    """Start IOC scripts from tests/iocs; all are stopped after the test."""
-    started = []
-
-    def start(script, *args, wait_for=None, **kw):
-        ioc = IOCProcess([str(IOCS / script), *args], wait_for=wait_for, **kw)
-        started.append(ioc)
-        return ioc
-
-    yield start
-    for ioc in started:
-        ioc.stop()
+def pva(ioc: IOCProcess) -> Iterator[Any]:
+    """A p4p client Context on the module's ``ioc``."""
+    from .clients import pva_context
+    ctx = pva_context(ioc)
+    yield ctx
+    ctx.close()

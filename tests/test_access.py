@@ -4,16 +4,11 @@ reads still work; other records stay writable."""
 import pytest
 
 from softioc import access
-from softioc.testing import IOCProcess
 
 from .clients import CLIENTS
-from .conftest import IOCS
+from .conftest import module_ioc
 
-
-@pytest.fixture(scope="module")
-def ioc():
-    with IOCProcess([str(IOCS / "access_ioc.py")], wait_for="AS:LOCKED") as ioc:
-        yield ioc
+ioc = module_ioc("access_ioc.py", wait_for="AS:LOCKED")
 
 
 @pytest.mark.parametrize("protocol", ["ca", "pva"])

@@ -7,10 +7,8 @@ import json
 
 import pytest
 
-from softioc.testing import IOCProcess
-
 from .clients import python_client
-from .conftest import IOCS
+from .conftest import module_ioc
 
 pytest.importorskip("epics")
 pytest.importorskip("aioca")
@@ -64,10 +62,7 @@ asyncio.run(main())
 """
 
 
-@pytest.fixture(scope="module")
-def ioc():
-    with IOCProcess([str(IOCS / "clientlib_ioc.py")], wait_for="CL:RBV") as ioc:
-        yield ioc
+ioc = module_ioc("clientlib_ioc.py", wait_for="CL:RBV")
 
 
 def result(output):

@@ -11,23 +11,14 @@ from .clients import python_client
 from .conftest import IOCS
 
 
-def wait_value(ioc, pv, value, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if ioc.caget(pv) == value:
-            return
-        time.sleep(0.05)
-    assert ioc.caget(pv) == value
-
-
 @pytest.mark.parametrize("kind, name", [("thread", "ThreadDispatcher"),
                                         ("cothread", "CothreadDispatcher"),
                                         ("asyncio", "AsyncioDispatcher")])
 def test_dispatcher(kind, name):
     with IOCProcess([str(IOCS / "dispatch_ioc.py"), kind], wait_for="DISP:IN") as ioc:
         ioc.caput("DISP:OUT", "21")
-        wait_value(ioc, "DISP:IN", "42")
-        wait_value(ioc, "DISP:SUM", "142")       # calc from extra.db follows DISP:IN
+        ioc.wait_value("DISP:IN", "42")
+        ioc.wait_value("DISP:SUM", "142")       # calc from extra.db follows DISP:IN
         start = time.monotonic()
         result = ioc.caput("DISP:BLOCK", "5")
         assert time.monotonic() - start >= 0.45

@@ -52,6 +52,7 @@ from typing import Any
 
 import pytest
 
+from softioc import testing
 from softioc.testing import IOCProcess, client_env, epics_tool, free_port, monitor
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -433,16 +434,6 @@ class Session:
             f"{self.name} exited with {codes}:\n" + "\n".join(i.output() for i in self.iocs)
 
 
-def wait_until(get: Callable[[], Any], check: Callable[[Any], bool],
-               timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    value = get()
-    while not check(value) and time.monotonic() < deadline:
-        time.sleep(0.1)
-        value = get()
-    return value
-
-
 # ---- what each snippet must do -------------------------------------------------
 
 def check_first_ioc(s: Session) -> None:
@@ -450,12 +441,12 @@ def check_first_ioc(s: Session) -> None:
     assert ioc.caget("FIRST:TEMPERATURE.EGU") == "degC"
     assert ioc.caget("FIRST:HEATER.DRVH") == "100"
     ioc.caput("FIRST:HEATER", "10")
-    assert wait_until(lambda: ioc.caget("FIRST:TEMPERATURE"), lambda v: v == "21.5") == "21.5"
+    ioc.wait_value("FIRST:TEMPERATURE", "21.5")
 
 
 def _counts_up(ioc: IOCProcess, pv: str) -> None:
     first = int(ioc.caget(pv))
-    assert wait_until(lambda: int(ioc.caget(pv)), lambda v: v > first, timeout=3) > first
+    ioc.wait_value(pv, lambda v: int(v) > first, timeout=3)
 
 
 def check_blocking_moves(prefix: str) -> Callable[[Session], None]:
@@ -481,7 +472,7 @@ def check_asyncio_main(s: Session) -> None:
 def check_calc(s: Session) -> None:
     ioc = s.ioc
     ioc.send("a.set(4)")
-    assert wait_until(lambda: ioc.caget("CALC:SUM"), lambda v: v == "6") == "6"
+    ioc.wait_value("CALC:SUM", "6")
     assert ioc.caget("CALC:MEAN") == "3"
     assert ioc.caget("CALC:HIGH") == "No"
     # The .db file reading PVs of another IOC, over Channel Access links.
@@ -493,9 +484,9 @@ def check_calc(s: Session) -> None:
         "builder.LoadDatabase()\nsoftioc.iocInit()\nsoftioc.interactive_ioc(globals())\n")
     env = {"EPICS_CA_ADDR_LIST": f"127.0.0.1 127.0.0.1:{ioc.ca_port}"}
     with IOCProcess([str(other)], cwd=str(s.cwd), env=env, wait_for="OTHER:MEAN") as o:
-        assert wait_until(lambda: o.caget("OTHER:MEAN"), lambda v: v == "7") == "7"
+        o.wait_value("OTHER:MEAN", "7")
         ioc.caput("CALC:A", "20")
-        assert wait_until(lambda: o.caget("OTHER:MEAN"), lambda v: v == "15") == "15"
+        o.wait_value("OTHER:MEAN", "15")
         assert o.stop() == 0
     s.stop(ioc)
     out = ioc.output()
@@ -508,15 +499,13 @@ def check_aliases(s: Session) -> None:
     # (the page's caput BL01:SP 25; input records refuse client puts).
     assert {ioc.caget(n) for n in ("BL01:SETPOINT", "BL01:SP")} == {"25"}
     ioc.send("temp.set(31.5)")
-    assert wait_until(lambda: {ioc.caget(n) for n in ("BL01:TEMP", "BL01:T",
-                                                      "OLD-BL01:TEMPERATURE")},
-                      lambda v: v == {"31.5"}) == {"31.5"}
+    for name in ("BL01:TEMP", "BL01:T", "OLD-BL01:TEMPERATURE"):
+        ioc.wait_value(name, "31.5")
     assert ioc.caget("OLD-BL01:PUMP-RPM.EGU") == "rpm"
     # A clashing alias is refused; a new one works after iocInit.
     ioc.send("builder.Alias(setpoint, 'BL01:TEMP')")
     ioc.send("builder.Alias(setpoint, 'NEW-BL01:SETPOINT')")
-    assert wait_until(lambda: ioc.caget("NEW-BL01:SETPOINT", "-w", "0.5"),
-                      lambda v: v == "25") == "25"
+    ioc.wait_value("NEW-BL01:SETPOINT", "25", options=["-w", "0.5"])
     s.stop(ioc)
     assert "ValueError" in ioc.output()
 
@@ -524,15 +513,13 @@ def check_aliases(s: Session) -> None:
 def check_health(s: Session) -> None:
     ioc = s.ioc
     first = int(ioc.caget("BL01-IOC-01:HEALTH:HEARTBEAT"))
-    assert wait_until(lambda: int(ioc.caget("BL01-IOC-01:HEALTH:HEARTBEAT")),
-                      lambda v: v >= first + 2, timeout=10) >= first + 2
+    ioc.wait_value("BL01-IOC-01:HEALTH:HEARTBEAT", lambda v: int(v) >= first + 2, timeout=10)
     # The record count includes the health records themselves and SETPOINT.
     assert int(ioc.caget("BL01-IOC-01:HEALTH:RECORDS")) >= 15
     assert float(ioc.caget("BL01-IOC-01:HEALTH:MEM_RSS")) > 10
     # A camonitor is a CA client while it runs (the count follows within a period).
     with monitor(ioc, "BL01-IOC-01:HEALTH:HEARTBEAT"):
-        assert wait_until(lambda: int(ioc.caget("BL01-IOC-01:HEALTH:CA_CLIENTS")),
-                          lambda v: v >= 1, timeout=5) >= 1
+        ioc.wait_value("BL01-IOC-01:HEALTH:CA_CLIENTS", lambda v: int(v) >= 1, timeout=5)
 
 
 def check_dynamic_before(s: Session) -> None:
@@ -544,13 +531,13 @@ def check_dynamic_after(s: Session) -> None:
     ioc = s.ioc
     for name in ("PROBE2", "PROBE3"):
         ioc.caput("LAB:ADD", name)
-    assert wait_until(lambda: ioc.caget("LAB:COUNT"), lambda v: v == "3") == "3"
+    ioc.wait_value("LAB:COUNT", "3")
     assert ioc.run_tool("caget", "LAB:PROBE3").returncode == 0
     assert "3" in ioc.pvget("LAB:PROBE3", "-v")                  # PREC over PV Access
     assert ioc.caget("LAB:PROBE1.NAME") == "LAB:SPARE_aIn_1"    # as the page says
     # Reusing a name fails in on_update: logged, and LAB:ADD shows the alarm.
     ioc.caput("LAB:ADD", "PROBE1")
-    assert wait_until(lambda: ioc.caget("LAB:ADD.SEVR"), lambda v: v == "INVALID") == "INVALID"
+    ioc.wait_value("LAB:ADD.SEVR", "INVALID")
     assert ioc.caget("LAB:ADD.STAT") == "WRITE"
     s.stop(ioc)
     assert "already exists" in ioc.output()
@@ -569,7 +556,7 @@ def check_access(s: Session) -> None:
     assert ioc.caget("SAFE:SERIAL") == "SN-0042"
     assert "read, no write" in ioc.run_tool("cainfo", "SAFE:TARGET").stdout
     ioc.send("target.set(3.0)")                      # Python is not a client
-    assert wait_until(lambda: ioc.caget("SAFE:TARGET"), lambda v: v == "3") == "3"
+    ioc.wait_value("SAFE:TARGET", "3")
     s.stop(ioc)
     assert "HEATER.DRVH is now 50" in ioc.output()
 
@@ -601,9 +588,8 @@ def check_pva(s: Session) -> None:
     assert ioc.caget("STAGE:POINTS:X").split()[:3] == ["100", "5", "6"]
     assert ioc.caget("STAGE:POINTS:Y.NORD") == "2"
     ioc.send("move(3.0, 4.0)")
-    out = wait_until(lambda: ioc.pvget("STAGE:POSITION", "-r", "y.value"),
-                     lambda v: "value 4" in v)
-    assert "value 4" in out
+    testing.wait_until(lambda: "value 4" in ioc.pvget("STAGE:POSITION", "-r", "y.value"),
+                       what="STAGE:POSITION's y.value 4 over PVA")
     assert "value 3" in ioc.pvget("STAGE:POSITION", "-r", "x.value")
     s.stop(ioc)
     assert "x column: [5.0, 6.0]" in ioc.output()
@@ -810,9 +796,7 @@ def run_average(block: Block, tmp: Path) -> None:
                         wait_for="AVERAGE:CURRENT") as ioc:
             assert float(ioc.caget("AVERAGE:CURRENT")) == pytest.approx(49.5)
             upstream.caput("DEVICE0:CURRENT", "100")
-            value = wait_until(lambda: float(ioc.caget("AVERAGE:CURRENT")),
-                               lambda v: v == pytest.approx(50.5))
-            assert value == pytest.approx(50.5)
+            ioc.wait_value("AVERAGE:CURRENT", lambda v: float(v) == pytest.approx(50.5))
             assert ioc.stop() == 0
     finally:
         upstream.proc.terminate()           # softIoc -S has no shell to end
@@ -828,8 +812,7 @@ def run_device(block: Block, tmp: Path) -> None:
                     wait_for="DEVICE:COUNT") as ioc:
         assert ioc.caget("DEVICE:GAIN") == "2.5"
         first = float(ioc.caget("DEVICE:COUNT"))
-        assert wait_until(lambda: float(ioc.caget("DEVICE:COUNT")),
-                          lambda v: v >= first + 5) >= first + 5
+        ioc.wait_value("DEVICE:COUNT", lambda v: float(v) >= first + 5)
         assert ioc.stop() == 0
 
 
@@ -862,8 +845,7 @@ def run_panda(block: Block, tmp: Path) -> None:
             assert "failed" in refused, refused
             assert float(ioc.caget("PANDA:PULSE1:DELAY")) == 0
             assert _ask(port, "PULSE1.WIDTH=0.5") == "OK"              # behind its back
-            assert wait_until(lambda: ioc.caget("PANDA:PULSE1:WIDTH"),
-                              lambda v: v == "0.5") == "0.5"
+            ioc.wait_value("PANDA:PULSE1:WIDTH", "0.5")
             assert ioc.stop() == 0
     finally:
         sim.terminate()
@@ -887,17 +869,14 @@ def run_monitor(block: Block, tmp: Path) -> None:
     try:
         with IOCProcess([str(tmp / "monitor_condensed.py")], cwd=str(tmp),
                         wait_for="BL:FURKA:SVC:ARCHIVER") as ioc:
-            assert wait_until(lambda: ioc.caget("BL:FURKA:SVC:ARCHIVER"),
-                              lambda v: v == "Up") == "Up"
+            ioc.wait_value("BL:FURKA:SVC:ARCHIVER", "Up")
             assert 0 < float(ioc.caget("BL:FURKA:DISK:DATA")) <= 100
             service.close()                         # the service goes down
-            assert wait_until(lambda: ioc.caget("BL:FURKA:SVC:ARCHIVER"),
-                              lambda v: v == "Down") == "Down"
+            ioc.wait_value("BL:FURKA:SVC:ARCHIVER", "Down")
             alarm = ioc.run_tool("caget", "-a", "BL:FURKA:SVC:ARCHIVER").stdout
             assert "MAJOR" in alarm, alarm
             beat = int(ioc.caget("BL:FURKA:IOC:HEARTBEAT"))
-            assert wait_until(lambda: int(ioc.caget("BL:FURKA:IOC:HEARTBEAT")),
-                              lambda v: v > beat) > beat
+            ioc.wait_value("BL:FURKA:IOC:HEARTBEAT", lambda v: int(v) > beat)
             assert ioc.stop() == 0
     finally:
         service.close()

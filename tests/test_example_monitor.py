@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -97,28 +96,20 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         helper.wait(5)
 
 
-def wait_for(ioc: IOCProcess, pv: str, expected: str, timeout: float = 5.0) -> str:
-    """Poll caget pv until it shows expected; returns what it last showed."""
-    deadline = time.monotonic() + timeout
-    while (text := ioc.caget(pv)) != expected and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return text
-
-
 def test_service_up_and_down(world: dict) -> None:
     ioc = world["ioc"]
-    assert wait_for(ioc, f"{P}:SVC:UP", "Up") == "Up"
+    ioc.wait_value(f"{P}:SVC:UP", "Up")
     assert ioc.caget(f"{P}:SVC:UP.SEVR") == "NO_ALARM"
-    assert wait_for(ioc, f"{P}:SVC:DOWN", "Down") == "Down"
+    ioc.wait_value(f"{P}:SVC:DOWN", "Down")
     assert ioc.caget(f"{P}:SVC:DOWN.SEVR") == "MAJOR"
     assert float(ioc.caget(f"{P}:SVC:UP:MS")) < 500
 
 
 def test_processes(world: dict) -> None:
     ioc = world["ioc"]
-    assert wait_for(ioc, f"{P}:PROC:TEST", "Running") == "Running"
+    ioc.wait_value(f"{P}:PROC:TEST", "Running")
     assert ioc.caget(f"{P}:PROC:TEST.SEVR") == "NO_ALARM"
-    assert wait_for(ioc, f"{P}:PROC:HELPER:COUNT", "1") == "1"
+    ioc.wait_value(f"{P}:PROC:HELPER:COUNT", "1")
     assert ioc.caget(f"{P}:PROC:MISSING") == "Stopped"
     assert ioc.caget(f"{P}:PROC:MISSING.SEVR") == "MAJOR"
     assert ioc.caget(f"{P}:PROC:OPTIONAL.SEVR") == "MINOR"
@@ -133,30 +124,24 @@ def test_disks_and_host(world: dict) -> None:
     assert 0 <= float(ioc.caget(f"{P}:CPU")) <= 100
     assert 0 < float(ioc.caget(f"{P}:MEM")) <= 100
     # loopback carries this test's CA traffic
-    deadline = time.monotonic() + 5
-    while float(ioc.caget(f"{P}:NET:LO:RX")) <= 0 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert float(ioc.caget(f"{P}:NET:LO:RX")) > 0
+    ioc.wait_value(f"{P}:NET:LO:RX", lambda v: float(v) > 0)
 
 
 def test_operator_changes_a_limit(world: dict) -> None:
     ioc = world["ioc"]
     ioc.caput(f"{P}:DISK:TIGHT.HIHI", "101")
     ioc.caput(f"{P}:DISK:TIGHT.HIGH", "100")
-    assert wait_for(ioc, f"{P}:DISK:TIGHT.SEVR", "NO_ALARM") == "NO_ALARM"
+    ioc.wait_value(f"{P}:DISK:TIGHT.SEVR", "NO_ALARM")
 
 
 def test_summary(world: dict) -> None:
     ioc = world["ioc"]
-    assert wait_for(ioc, f"{P}:STATUS", "INVALID") == "INVALID"        # the missing disk
+    ioc.wait_value(f"{P}:STATUS", "INVALID")        # the missing disk
     faults = ioc.caget(f"{P}:FAULTS", "-S")
     assert "SVC:DOWN MAJOR" in faults and "DISK:GONE INVALID" in faults, faults
     assert "SVC:UP" not in faults and "PROC:TEST" not in faults, faults
     beat = int(ioc.caget(f"{P}:IOC:HEARTBEAT"))                       # softioc.health
-    deadline = time.monotonic() + 5
-    while int(ioc.caget(f"{P}:IOC:HEARTBEAT")) <= beat and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert int(ioc.caget(f"{P}:IOC:HEARTBEAT")) > beat                # and it counts
+    ioc.wait_value(f"{P}:IOC:HEARTBEAT", lambda v: int(v) > beat)    # and it counts
 
 
 def test_screen(world: dict) -> None:
@@ -173,7 +158,7 @@ def test_screen(world: dict) -> None:
 def test_service_stops(world: dict) -> None:
     ioc = world["ioc"]
     world["listener"].stop()
-    assert wait_for(ioc, f"{P}:SVC:UP", "Down") == "Down"
+    ioc.wait_value(f"{P}:SVC:UP", "Down")
     assert ioc.caget(f"{P}:SVC:UP.SEVR") == "MAJOR"
     assert "SVC:UP MAJOR" in ioc.caget(f"{P}:FAULTS", "-S")
 
@@ -182,7 +167,7 @@ def test_process_stops(world: dict) -> None:
     ioc = world["ioc"]
     world["helper"].kill()
     world["helper"].wait(5)
-    assert wait_for(ioc, f"{P}:PROC:HELPER", "Stopped") == "Stopped"
+    ioc.wait_value(f"{P}:PROC:HELPER", "Stopped")
     assert ioc.caget(f"{P}:PROC:HELPER.SEVR") == "MAJOR"
 
 

@@ -13,19 +13,16 @@ import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
-from softioc.testing import IOCProcess, free_port
+from softioc.testing import IOCProcess, free_port, wait_until
 
 pytest.importorskip("pandablocks", reason="examples/panda needs pandablocks")
 pytest.importorskip("pvi", reason="examples/panda needs pvi")
 
-from .clients import pva_context  # noqa: E402
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "panda"
 LABELS = ["REPEATS", "TRIGGER", "POSITION", "TIME1"]
@@ -80,18 +77,6 @@ class Sim:
             self.proc.stdout.close()
 
 
-def eventually(check: Callable[[], Any], timeout: float = 5.0) -> Any:
-    """Poll ``check`` until it returns something true (or fail after timeout)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still {result!r} after {timeout} s")
-        time.sleep(0.1)
-
-
 @pytest.fixture(scope="module")
 def sim():
     s = Sim()
@@ -110,13 +95,6 @@ def ioc(sim, screen):
             "--screen", str(screen)]
     with IOCProcess(args, wait_for="PANDA:CONNECTED") as ioc:
         yield ioc
-
-
-@pytest.fixture
-def ctx(ioc):
-    c = pva_context(ioc)
-    yield c
-    c.close()
 
 
 def test_numbers_and_enums_read_as_the_device_describes_them(ioc):
@@ -155,18 +133,18 @@ def test_device_refusal_fails_the_put(ioc, sim):
 
 def test_device_changes_reach_the_pvs(ioc, sim):
     sim.put("COUNTER1.MAX", "500")
-    eventually(lambda: ioc.caget("PANDA:COUNTER1:MAX") == "500")
+    wait_until(lambda: ioc.caget("PANDA:COUNTER1:MAX") == "500")
     # a value that moves by itself on the device
     first = ioc.caget("PANDA:COUNTER1:OUT")
-    eventually(lambda: ioc.caget("PANDA:COUNTER1:OUT") != first)
+    wait_until(lambda: ioc.caget("PANDA:COUNTER1:OUT") != first)
     # units: the EGU follows, and the value now reads in ms
     sim.put("PULSE1.WIDTH.UNITS", "ms")
     try:
-        eventually(lambda: ioc.caget("PANDA:PULSE1:WIDTH.EGU") == "ms")
+        wait_until(lambda: ioc.caget("PANDA:PULSE1:WIDTH.EGU") == "ms")
         assert float(ioc.caget("PANDA:PULSE1:WIDTH")) == 1.0
     finally:
         sim.put("PULSE1.WIDTH.UNITS", "s")
-    eventually(lambda: ioc.caget("PANDA:PULSE1:WIDTH.EGU") == "s")
+    wait_until(lambda: ioc.caget("PANDA:PULSE1:WIDTH.EGU") == "s")
 
 
 def table_words(rows: list[tuple[int, int, int, int]]) -> list[str]:
@@ -174,8 +152,8 @@ def table_words(rows: list[tuple[int, int, int, int]]) -> list[str]:
     return [str(w) for r, t, p, t1 in rows for w in (r | t << 16, p & 0xFFFFFFFF, t1)]
 
 
-def test_table_over_pva(ioc, sim, ctx):
-    v = ctx.get("PANDA:SEQ1:TABLE", timeout=5)
+def test_table_over_pva(ioc, sim, pva):
+    v = pva.get("PANDA:SEQ1:TABLE", timeout=5)
     assert v.getID() == "epics:nt/NTTable:1.0"
     assert list(v["labels"]) == LABELS
     np.testing.assert_array_equal(v["value.REPEATS"], [1, 2])
@@ -183,35 +161,35 @@ def test_table_over_pva(ioc, sim, ctx):
     np.testing.assert_array_equal(v["value.POSITION"], [0, -50])
     np.testing.assert_array_equal(v["value.TIME1"], [100, 200])
 
-    ctx.put("PANDA:SEQ1:TABLE", {
+    pva.put("PANDA:SEQ1:TABLE", {
         "value.REPEATS": [5, 6, 7],
         "value.TRIGGER": ["BITB=1", "Immediate", "POSC<=POSITION"],
         "value.POSITION": [10, -20, 30],
         "value.TIME1": [1, 2, 3],
     }, wait=True, timeout=10)
     expected = table_words([(5, 4, 10, 1), (6, 0, -20, 2), (7, 12, 30, 3)])
-    eventually(lambda: sim.ask("SEQ1.TABLE?") == [f"!{w}" for w in expected] + ["."])
+    wait_until(lambda: sim.ask("SEQ1.TABLE?") == [f"!{w}" for w in expected] + ["."])
 
     # A label the table cannot hold is refused; the device keeps its table.
     with pytest.raises(Exception):     # noqa: B017 (p4p's RemoteError)
-        ctx.put("PANDA:SEQ1:TABLE", {"value.TRIGGER": ["Sometimes", "Immediate", "BITA=0"]},
+        pva.put("PANDA:SEQ1:TABLE", {"value.TRIGGER": ["Sometimes", "Immediate", "BITA=0"]},
                 wait=True, timeout=10)
     time.sleep(0.3)
     assert sim.ask("SEQ1.TABLE?") == [f"!{w}" for w in expected] + ["."]
-    assert list(ctx.get("PANDA:SEQ1:TABLE", timeout=5)["value.TRIGGER"]) == [
+    assert list(pva.get("PANDA:SEQ1:TABLE", timeout=5)["value.TRIGGER"]) == [
         "BITB=1", "Immediate", "POSC<=POSITION"]
 
 
-def test_table_written_on_the_device_shows(ioc, sim, ctx):
+def test_table_written_on_the_device_shows(ioc, sim, pva):
     words = table_words([(9, 1, -1, 1000)])
     assert sim.ask("SEQ1.TABLE<", *words, "") == ["OK"]
 
     def shown():
-        v = ctx.get("PANDA:SEQ1:TABLE", timeout=5)
+        v = pva.get("PANDA:SEQ1:TABLE", timeout=5)
         return list(v["value.REPEATS"]) == [9] and list(v["value.TRIGGER"]) == ["BITA=0"] \
             and list(v["value.POSITION"]) == [-1] and list(v["value.TIME1"]) == [1000]
 
-    eventually(shown)
+    wait_until(shown)
 
 
 def test_screen_is_generated(ioc, screen):
@@ -230,18 +208,18 @@ def test_screen_is_generated(ioc, screen):
 def test_device_lost_and_found(ioc, sim):
     """Last: stops the simulator and starts a new one on the same port."""
     sim.stop()
-    eventually(lambda: ioc.caget("PANDA:CONNECTED") == "Disconnected")
+    wait_until(lambda: ioc.caget("PANDA:CONNECTED") == "Disconnected")
     for pv in ("PANDA:PULSE1:DELAY", "PANDA:SEQ1:TABLE:REPEATS"):
         assert "INVALID" in ioc.run_tool("caget", "-d", "DBR_STS_DOUBLE", pv).stdout
     out = ioc.caput("PANDA:PULSE1:DELAY", "0.5")
     assert "Channel write request failed" in out.stdout, out.stdout
     again = Sim(sim.port)
     try:
-        eventually(lambda: ioc.caget("PANDA:CONNECTED") == "Connected", timeout=10)
+        wait_until(lambda: ioc.caget("PANDA:CONNECTED") == "Connected", timeout=10)
         # a fresh device: its values again, alarms gone
-        eventually(lambda: ioc.caget("PANDA:PULSE1:DELAY") == "0")
+        wait_until(lambda: ioc.caget("PANDA:PULSE1:DELAY") == "0")
         for pv in ("PANDA:PULSE1:DELAY", "PANDA:SEQ1:TABLE:REPEATS"):
-            eventually(lambda pv=pv: "INVALID" not in ioc.run_tool(
+            wait_until(lambda pv=pv: "INVALID" not in ioc.run_tool(
                 "caget", "-d", "DBR_STS_DOUBLE", pv).stdout)
         assert ioc.caput("PANDA:PULSE1:DELAY", "0.5").stdout.count("rror") == 0
         assert again.get("PULSE1.DELAY") == "0.5"

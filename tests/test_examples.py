@@ -13,22 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from softioc.testing import IOCProcess, epics_tool, free_port, monitor
+from softioc.testing import IOCProcess, epics_tool, free_port, monitor, wait_until
 
 pytest.importorskip("cothread")
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 UPSTREAM_DB = EXAMPLES / "upstream_devices.db"
-
-
-def wait_for(get, check, timeout=10.0, interval=0.05):
-    """Call get() until check(value) or the deadline; return the last value."""
-    deadline = time.monotonic() + timeout
-    value = get()
-    while not check(value) and time.monotonic() < deadline:
-        time.sleep(interval)
-        value = get()
-    return value
 
 
 def stop_cleanly(ioc):
@@ -144,17 +134,16 @@ def test_average_follows_upstream_puts(average):
                 assert "rror" not in result.stdout, result.stdout
                 values[7] = new
                 expected = sum(values.values()) / 100
-                got = wait_for(lambda: float(ioc.caget("AVERAGE:CURRENT", "-g", "10")),
-                               lambda v, e=expected: v == pytest.approx(e))
-                assert got == pytest.approx(expected)
+                ioc.wait_value("AVERAGE:CURRENT",
+                               lambda v, e=expected: float(v) == pytest.approx(e),
+                               timeout=10, options=["-g", "10"])
                 # camonitor was told of the new average, too.
                 lines.wait(lambda line, e=expected: _close(line, e))
         finally:
             upstream.caput("DEVICE7:CURRENT", str(original))
     restored = sum(upstream_values().values()) / 100
-    got = wait_for(lambda: float(ioc.caget("AVERAGE:CURRENT", "-g", "10")),
-                   lambda v: v == pytest.approx(restored))
-    assert got == pytest.approx(restored)
+    ioc.wait_value("AVERAGE:CURRENT", lambda v: float(v) == pytest.approx(restored),
+                   timeout=10, options=["-g", "10"])
 
 
 def _close(line, expected):
@@ -201,8 +190,7 @@ def test_a_pv_for_each_parameter(device):
 
 def test_device_changes_over_time(device):
     first = float(device.caget("SIMDEV:COUNT"))
-    later = wait_for(lambda: float(device.caget("SIMDEV:COUNT")), lambda v: v >= first + 5)
-    assert later >= first + 5           # about 10 per second
+    device.wait_value("SIMDEV:COUNT", lambda v: float(v) >= first + 5, timeout=10)  # ~10/s
     waves = {device.caget("SIMDEV:WAVE") for _ in range(5) if not time.sleep(0.2)}
     assert len(waves) > 1
 
@@ -220,7 +208,7 @@ def test_commanded_change_reaches_pv(device):
                                   ("127.0.0.1", device.device_port))
                     return float(device.caget("SIMDEV:GAIN"))
 
-                assert wait_for(send_and_read, lambda v, n=new: v == n, timeout=5) == new
+                wait_until(lambda n=new: send_and_read() == n, what=f"SIMDEV:GAIN {new}")
                 lines.wait(lambda line, n=new: _close(line, n), timeout=5)
     finally:
         sender.close()

@@ -6,16 +6,12 @@ import time
 import numpy as np
 import pytest
 
-from softioc.testing import IOCProcess, epics_tool
+from softioc.testing import epics_tool
 
 from .clients import CLIENTS
-from .conftest import IOCS
+from .conftest import module_ioc
 
-
-@pytest.fixture(scope="module")
-def ioc():
-    with IOCProcess([str(IOCS / "records_ioc.py")], wait_for="REC:AI") as ioc:
-        yield ioc
+ioc = module_ioc("records_ioc.py", wait_for="REC:AI")
 
 
 @pytest.fixture(params=["ca", "pva"])

@@ -3,26 +3,13 @@
 import time
 
 import numpy as np
-import pytest
 
 from softioc import testing
 from softioc.testing import IOCProcess
 
-from .clients import pva_context
-from .conftest import IOCS
+from .conftest import module_ioc
 
-
-@pytest.fixture(scope="module")
-def ioc():
-    with IOCProcess([str(IOCS / "pva_ioc.py")], wait_for="GRP:X") as ioc:
-        yield ioc
-
-
-@pytest.fixture
-def ctx(ioc):
-    c = pva_context(ioc)
-    yield c
-    c.close()
+ioc = module_ioc("pva_ioc.py", wait_for="GRP:X")
 
 
 def test_group_pvget(ioc):
@@ -30,11 +17,11 @@ def test_group_pvget(ioc):
     assert "x" in out and "y" in out and "mm" in out, out
 
 
-def test_group_values_and_atomic_update(ioc, ctx):
-    v = ctx.get("GRP:XY", timeout=5)
+def test_group_values_and_atomic_update(ioc, pva):
+    v = pva.get("GRP:XY", timeout=5)
     assert v["x.value"] == 1.0 and v["y.value"] == 2.0
     updates = []
-    sub = ctx.monitor("GRP:XY", updates.append)
+    sub = pva.monitor("GRP:XY", updates.append)
     try:
         time.sleep(1.0)
         ioc.send("x.set(5.0); y.set(6.0)")
@@ -47,8 +34,8 @@ def test_group_values_and_atomic_update(ioc, ctx):
     assert (last["x.value"], last["y.value"]) == (5.0, 6.0)
 
 
-def test_nttable(ioc, ctx):
-    v = ctx.get("TBL", timeout=5)
+def test_nttable(ioc, pva):
+    v = pva.get("TBL", timeout=5)
     assert v.getID() == "epics:nt/NTTable:1.0"
     assert list(v["labels"]) == ["Position", "Count"]
     np.testing.assert_array_equal(v["value.A"], [1.0, 2.0, 3.0])
@@ -57,10 +44,10 @@ def test_nttable(ioc, ctx):
     assert "Position" in out and "Count" in out, out
 
 
-def test_group_and_table_names_follow_the_device_prefix(ioc, ctx):
-    v = ctx.get("DEV:PAIR", timeout=5)
+def test_group_and_table_names_follow_the_device_prefix(ioc, pva):
+    v = pva.get("DEV:PAIR", timeout=5)
     assert (v["p.value"], v["q.value"]) == (3.0, 4.0)
-    t = ctx.get("DEV:TABLE", timeout=5)
+    t = pva.get("DEV:TABLE", timeout=5)
     assert t.getID() == "epics:nt/NTTable:1.0"
     assert list(t["labels"]) == ["Column C"]
     np.testing.assert_array_equal(t["value.C"], [5.0, 6.0])
@@ -71,9 +58,9 @@ def test_group_and_table_names_follow_the_device_prefix(ioc, ctx):
         assert missing.returncode != 0, missing.stdout
 
 
-def test_nttable_put_writes_columns(ioc, ctx):
-    ctx.put("TBL", {"value.A": [7.0, 8.0], "value.B": [70, 80]}, wait=True, timeout=10)
-    v = ctx.get("TBL", timeout=5)
+def test_nttable_put_writes_columns(ioc, pva):
+    pva.put("TBL", {"value.A": [7.0, 8.0], "value.B": [70, 80]}, wait=True, timeout=10)
+    v = pva.get("TBL", timeout=5)
     np.testing.assert_array_equal(v["value.A"], [7.0, 8.0])
     np.testing.assert_array_equal(v["value.B"], [70, 80])
     assert ioc.caget("TBL:B").split()[:3] == ["16", "70", "80"]
@@ -81,7 +68,7 @@ def test_nttable_put_writes_columns(ioc, ctx):
     # (a putorder), so QSRV2 has no "no putorder, ignore write" to warn about.
     put = ioc.run_tool("pvput", "-w", "5", "TBL", '{"value": {"A": [9.0], "B": [90]}}')
     assert "warning" not in put.stdout.lower() and "putorder" not in put.stdout, put.stdout
-    np.testing.assert_array_equal(ctx.get("TBL", timeout=5)["value.B"], [90])
+    np.testing.assert_array_equal(pva.get("TBL", timeout=5)["value.B"], [90])
     # on_update runs in the dispatcher after the put completes: wait for it
     testing.wait_until(lambda: "B got [90]" in ioc.output(), what="B's on_update")
     ioc.stop()

@@ -4,15 +4,9 @@ import time
 
 import pytest
 
-from softioc.testing import IOCProcess
+from .conftest import module_ioc
 
-from .conftest import IOCS
-
-
-@pytest.fixture(scope="module")
-def ioc():
-    with IOCProcess([str(IOCS / "records_ioc.py")], wait_for="REC:AI") as ioc:
-        yield ioc
+ioc = module_ioc("records_ioc.py", wait_for="REC:AI")
 
 
 def log_has(ioc, text, count=1):

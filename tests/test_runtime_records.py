@@ -2,26 +2,10 @@
 
 import time
 
-import pytest
-
-from softioc.testing import IOCProcess
-
 from .clients import CLIENTS
-from .conftest import IOCS
+from .conftest import module_ioc
 
-
-@pytest.fixture(scope="module")
-def ioc():
-    with IOCProcess([str(IOCS / "runtime_ioc.py")], wait_for="RT:FIXED") as ioc:
-        yield ioc
-
-
-def wait_pv(ioc, pv, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if ioc.run_tool("caget", "-w", "0.5", pv, check=False).returncode == 0:
-            return
-    raise AssertionError(f"{pv} never appeared")
+ioc = module_ioc("runtime_ioc.py", wait_for="RT:FIXED")
 
 
 def test_aliases(ioc):
@@ -33,7 +17,7 @@ def test_aliases(ioc):
 def test_new_records_after_init(ioc):
     ioc.send("new = builder.aIn('RT:NEW', 3.5, EGU='bar', PREC=2)")
     ioc.send("out = builder.aOut('RT:NEWOUT', 1.0, on_update=lambda v: new.set(v * 10))")
-    wait_pv(ioc, "RT:NEW")
+    ioc.wait_for_pv("RT:NEW", timeout=5)
     assert ioc.caget("RT:NEW") == "3.5"
     assert ioc.caget("RT:NEW.EGU") == "bar"
     assert ioc.caget("RT:NEW.PREC") == "2"
@@ -53,8 +37,8 @@ def test_new_records_after_init(ioc):
 def test_new_waveform_and_enum_after_init(ioc):
     ioc.send("wf = builder.WaveformIn('RT:WF', [1.0, 2.0, 3.0], length=50)")
     ioc.send("mode = builder.mbbOut('RT:MODE', 'Off', 'On', 'Auto', initial_value=2)")
-    wait_pv(ioc, "RT:WF")
-    wait_pv(ioc, "RT:MODE")
+    ioc.wait_for_pv("RT:WF", timeout=5)
+    ioc.wait_for_pv("RT:MODE", timeout=5)
     assert ioc.caget("RT:WF.NORD") == "3"
     assert ioc.caget("RT:MODE") == "Auto"
     assert "rror" not in ioc.caput("RT:MODE", "On").stdout

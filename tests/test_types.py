@@ -6,26 +6,15 @@ import numpy as np
 import pytest
 
 from softioc import testing
-from softioc.testing import IOCProcess
 
-from .clients import CLIENTS, pva_context
-from .conftest import IOCS
+from .clients import CLIENTS
+from .conftest import module_ioc
 
 DTYPES = ["int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64",
           "float32", "float64"]
 
 
-@pytest.fixture(scope="module")
-def ioc():
-    with IOCProcess([str(IOCS / "types_ioc.py")], wait_for="T:AAI") as ioc:
-        yield ioc
-
-
-@pytest.fixture
-def pva(ioc):
-    ctx = pva_context(ioc)
-    yield ctx
-    ctx.close()
+ioc = module_ioc("types_ioc.py", wait_for="T:AAI")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

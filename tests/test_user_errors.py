@@ -2,15 +2,12 @@
 alarm on the record, fail a blocking put for the client waiting on it (CA and
 PVA), and the IOC keeps serving."""
 
-import time
 
 import pytest
 from p4p.client.thread import RemoteError
 
-from softioc.testing import IOCProcess
-
 from .clients import pva_context, python_client
-from .conftest import IOCS
+from .conftest import module_ioc
 
 # What each client says when a put-callback fails (ECA_PUTFAIL over CA).
 CAPUT_FAILED = "Channel write request failed"
@@ -18,17 +15,7 @@ PVA_FAILED = "Error in dbNotify"
 ECA_PUTFAIL = 160
 
 
-@pytest.fixture(scope="module")
-def ioc():
-    with IOCProcess([str(IOCS / "errors_ioc.py")], wait_for="ERR:FINE") as ioc:
-        yield ioc
-
-
-def wait_sevr(ioc, pv, sevr):
-    deadline = time.monotonic() + 5
-    while ioc.caget(pv + ".SEVR") != sevr and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return ioc.caget(pv + ".SEVR")
+ioc = module_ioc("errors_ioc.py", wait_for="ERR:FINE")
 
 
 def assert_failed_write(ioc, pv, value):
@@ -45,7 +32,7 @@ def test_failed_on_update_alarms(ioc, pv, told_ok):
     # only the blocking one can tell the client.
     result = ioc.caput(pv, "3")
     assert (result.returncode == 0) == told_ok, result.stdout
-    assert wait_sevr(ioc, pv, "INVALID") == "INVALID"
+    ioc.wait_value(pv + ".SEVR", "INVALID")
     assert_failed_write(ioc, pv, 3.0)
     assert ioc.caget("ERR:FINE") == "1"          # everything else still served
     ioc.send("fine.set(2); fine.set(1)")
@@ -123,10 +110,10 @@ def test_put_waiting_behind_a_failed_write_succeeds(ioc):
 
 def test_next_good_processing_clears_the_alarm(ioc):
     ioc.caput("ERR:SYNC", "4")
-    assert wait_sevr(ioc, "ERR:SYNC", "INVALID") == "INVALID"
+    ioc.wait_value("ERR:SYNC.SEVR", "INVALID")
     ioc.send("sync._configure(on_update=print)")
     ioc.caput("ERR:SYNC", "5")
-    assert wait_sevr(ioc, "ERR:SYNC", "NO_ALARM") == "NO_ALARM"
+    ioc.wait_value("ERR:SYNC.SEVR", "NO_ALARM")
 
 
 def test_tracebacks_logged(ioc):
