@@ -2,7 +2,7 @@
  * and the put hook that lets Python validate a client's put.
  *
  * Device support never queues: set() writes the value into the record under
- * its lock and processes it in the caller's thread (module.c), so read
+ * its lock and processes it in the caller's thread (record.c), so read
  * routines only apply the alarm and time that set() left, and write routines
  * hand the new value to Python (owner._on_write), which may start an
  * asynchronous completion (PACT) for blocking records.
@@ -117,8 +117,6 @@ const type_info *pyioc_find_type(const char *name)
             return ti;
     return NULL;
 }
-
-#define FIELD(prec, off, type) ((type *)((char *)(prec) + (off)))
 
 static RecordCore *core_of(dbCommon *prec)
 {

@@ -121,3 +121,20 @@ PyObject *pyioc_take_writes(PyObject *mod, PyObject *unused)
     }
     return list;
 }
+
+/* ---- waking a dispatcher -------------------------------------------------- */
+
+/* wake(fd): write one byte to a non-blocking pipe, keeping the GIL.
+ * os.write() releases the GIL around the write and takes it back at once,
+ * while the thread it woke wants it too: from an EPICS thread handing a
+ * client's put to a dispatcher, that wait cost the put ~40 us. */
+PyObject *m_wake(PyObject *mod, PyObject *arg)
+{
+    static const char byte = 1;
+    int fd = PyObject_AsFileDescriptor(arg);
+    if (fd < 0)
+        return NULL;
+    if (write(fd, &byte, 1) < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+        return PyErr_SetFromErrno(PyExc_OSError);   /* full: a wake is pending */
+    Py_RETURN_NONE;
+}
