@@ -161,8 +161,8 @@ int pyioc_convert(RecordCore *rc, PyObject *value, converted *c)
         c->len = (size_t)c->view.len;
         c->count = (epicsUInt32)(c->view.itemsize ? c->view.len / c->view.itemsize : 0);
         /* The record's own element type decides, not the caller. */
-        if (rc->prec && (size_t)c->view.itemsize !=
-                dbValueSize(*FIELD(rc->prec, ti->ftvl, epicsEnum16))) {
+        if (rc->prec && c->view.itemsize !=
+                (Py_ssize_t)dbValueSize(*FIELD(rc->prec, ti->ftvl, epicsEnum16))) {
             PyErr_Format(PyExc_TypeError,
                          "an array of %zd-byte elements does not match %s record %s (FTVL %s)",
                          c->view.itemsize, ti->name, rc->prec->name,

@@ -167,6 +167,7 @@ PyObject *m_get_raw(PyObject *mod, PyObject *args);
 PyObject *m_wake(PyObject *mod, PyObject *arg);                          /* writeq.c */
 
 /* writeq.c: client writes queued for the dispatcher without the GIL. */
+int pyioc_wake(int fd);
 int pyioc_queue_write(RecordCore *rc, int busy);
 PyObject *pyioc_write_queue(PyObject *mod, PyObject *args);
 PyObject *pyioc_take_writes(PyObject *mod, PyObject *unused);
