@@ -3,6 +3,15 @@ calls in C, and (``RecordHooks``, ``OutputHooks``) what C calls in Python."""
 
 from typing import Any, Protocol
 
+from .errors import EpicsError
+
+# C raises softioc.errors classes for EPICS statuses (errors.c), constructing
+# them as below: EpicsRuntimeError (RecordNotFoundError for a missing record
+# or field) where a RuntimeError was raised before, EpicsValueError for a
+# ValueError.
+class ErrorClass(Protocol):
+    def __call__(self, message: str, status: int, text: str) -> EpicsError: ...
+
 RF_ON_WRITE: int
 RF_VALIDATE: int
 RF_FIELD_WATCH: int

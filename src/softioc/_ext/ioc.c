@@ -22,14 +22,6 @@
 
 #include <iocshRegisterCommon.h>
 
-PyObject *pyioc_epics_error(long status, const char *what)
-{
-    char msg[256];
-    errSymLookup(status, msg, sizeof msg);
-    PyErr_Format(PyExc_RuntimeError, "%s: %s (EPICS status %ld)", what, msg, status);
-    return NULL;
-}
-
 PyObject *m_register(PyObject *mod, PyObject *unused)
 {
     long status;

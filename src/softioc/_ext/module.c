@@ -1,7 +1,8 @@
 /* softioc._ext: the module's functions and its initialisation.  The code
  * is split by concern: record.c (RecordCore, the record handle), convert.c
  * (values between Python and EPICS), staticdb.c (the database before
- * iocInit), ioc.c (IOC calls), and devsup.c, fieldwatch.c, putlog.c,
+ * iocInit), ioc.c (IOC calls), errors.c (EPICS statuses as
+ * exceptions), and devsup.c, fieldwatch.c, putlog.c,
  * strict.c, writeq.c (EPICS calling in).
  */
 #include "pythonioc.h"
@@ -49,7 +50,7 @@ static struct PyModuleDef moduledef = {
 PyMODINIT_FUNC PyInit__ext(void)
 {
     PyObject *m;
-    if (pyioc_record_type_ready() < 0)
+    if (pyioc_errors_init() < 0 || pyioc_record_type_ready() < 0)
         return NULL;
     m = PyModule_Create(&moduledef);
     if (!m)

@@ -137,7 +137,14 @@ int pyioc_store_initial(RecordCore *rc, converted *c);
 int pyioc_parse_alarm(PyObject *o, epicsEnum16 limit, epicsEnum16 *out, const char *what);
 int pyioc_parse_time(PyObject *o, epicsTimeStamp *ts);
 
-/* ioc.c: raise RuntimeError for an EPICS status (with its text); NULL. */
+/* errors.c: raise the softioc.errors class for an EPICS status: kind
+ * PYIOC_ERR_RUNTIME (a RuntimeError; RecordNotFoundError for "not found"
+ * statuses) or PYIOC_ERR_VALUE (a ValueError), with a PyUnicode_FromFormat
+ * message; status 0 if EPICS gave none.  Both return NULL. */
+enum { PYIOC_ERR_RUNTIME, PYIOC_ERR_VALUE, PYIOC_ERR_NOT_FOUND };
+int pyioc_errors_init(void);
+PyObject *pyioc_raise_status(int kind, long status, const char *fmt, ...);
+/* "what: <status text> (EPICS status N)", kind PYIOC_ERR_RUNTIME. */
 PyObject *pyioc_epics_error(long status, const char *what);
 
 /* record.c: the RecordCore type, readied by pyioc_record_type_ready(). */

@@ -30,11 +30,9 @@ PyObject *m_load_records(PyObject *mod, PyObject *args)
     Py_BEGIN_ALLOW_THREADS
     status = dbLoadRecords(file, subs);
     Py_END_ALLOW_THREADS
-    if (status) {
-        PyErr_Format(PyExc_ValueError, "EPICS could not load records from %s "
-                     "(see the messages above)", file);
-        return NULL;
-    }
+    if (status)
+        return pyioc_raise_status(PYIOC_ERR_VALUE, status, "EPICS could not load records "
+                                  "from %s (see the messages above)", file);
     Py_RETURN_NONE;
 }
 
@@ -78,13 +76,13 @@ PyObject *m_create_record(PyObject *mod, PyObject *args)
     dbInitEntry(pdbbase, &entry);
     status = dbFindRecordType(&entry, rtype);
     if (status) {
-        PyErr_Format(PyExc_ValueError, "no record type %s", rtype);
+        pyioc_raise_status(PYIOC_ERR_VALUE, status, "no record type %s", rtype);
         goto fail;
     }
     status = dbCreateRecord(&entry, name);
     if (status) {
-        PyErr_Format(PyExc_ValueError, status == S_dbLib_recExists ?
-                     "record %s already exists" : "cannot create record %s", name);
+        pyioc_raise_status(PYIOC_ERR_VALUE, status, status == S_dbLib_recExists ?
+                           "record %s already exists" : "cannot create record %s", name);
         goto fail;
     }
     n = PySequence_Fast_GET_SIZE(seq);
@@ -98,9 +96,15 @@ PyObject *m_create_record(PyObject *mod, PyObject *args)
             goto undo;
         }
         problem = dbVerify(&entry, text);
-        if (problem || dbPutString(&entry, text)) {
+        if (problem) {
             PyErr_Format(PyExc_ValueError, "%s: cannot set %s to \"%s\": %s", name, field,
-                         text, problem ? problem : "refused by EPICS");
+                         text, problem);
+            goto undo;
+        }
+        status = dbPutString(&entry, text);
+        if (status) {
+            pyioc_raise_status(PYIOC_ERR_VALUE, status, "%s: cannot set %s to \"%s\": %s",
+                               name, field, text, "refused by EPICS");
             goto undo;
         }
     }
@@ -152,8 +156,7 @@ PyObject *m_put_static(PyObject *mod, PyObject *args)
     status = dbFindRecord(&entry, name);
     if (status) {
         dbFinishEntry(&entry);
-        PyErr_Format(PyExc_ValueError, "no record %s", name);
-        return NULL;
+        return pyioc_raise_status(PYIOC_ERR_VALUE, status, "no record %s", name);
     }
     if (info) {
         status = dbPutInfo(&entry, field, text);
@@ -163,14 +166,18 @@ PyObject *m_put_static(PyObject *mod, PyObject *args)
         return NULL;
     } else {
         problem = dbVerify(&entry, text);
-        status = problem ? -1 : dbPutString(&entry, text);
+        status = problem ? 0 : dbPutString(&entry, text);
     }
-    dbFinishEntry(&entry);
-    if (status) {
+    /* problem lives in entry until dbFinishEntry */
+    if (problem)
         PyErr_Format(PyExc_ValueError, "%s: cannot set %s to \"%s\": %s", name, field, text,
-                     problem ? problem : "refused by EPICS");
+                     problem);
+    else if (status)
+        pyioc_raise_status(PYIOC_ERR_VALUE, status, "%s: cannot set %s to \"%s\": %s", name,
+                           field, text, "refused by EPICS");
+    dbFinishEntry(&entry);
+    if (problem || status)
         return NULL;
-    }
     Py_RETURN_NONE;
 }
 
@@ -192,10 +199,8 @@ PyObject *m_create_alias(PyObject *mod, PyObject *args)
     if (!status)
         status = dbCreateAlias(&entry, alias);
     dbFinishEntry(&entry);
-    if (status == S_dbLib_recExists) {
-        PyErr_Format(PyExc_ValueError, "%s already exists", alias);
-        return NULL;
-    }
+    if (status == S_dbLib_recExists)
+        return pyioc_raise_status(PYIOC_ERR_VALUE, status, "%s already exists", alias);
     if (status)
         return pyioc_epics_error(status, alias);
     Py_RETURN_NONE;
