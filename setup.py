@@ -8,7 +8,7 @@ from setuptools_dso import Extension, setup
 ext = Extension(
     name="softioc._ext",
     sources=["src/softioc/_ext/" + name for name in (
-        "module.c", "record.c", "convert.c", "staticdb.c", "ioc.c", "errors.c",
+        "module.c", "record.c", "convert.c", "staticdb.c", "ioc.c", "errors.c", "stats.c",
         "devsup.c", "fieldwatch.c", "strict.c", "putlog.c", "writeq.c")],
     depends=["src/softioc/_ext/pythonioc.h"],
     include_dirs=[epicscorelibs.path.include_path],

@@ -2,7 +2,7 @@
  * is split by concern: record.c (RecordCore, the record handle), convert.c
  * (values between Python and EPICS), staticdb.c (the database before
  * iocInit), ioc.c (IOC calls), errors.c (EPICS statuses as
- * exceptions), and devsup.c, fieldwatch.c, putlog.c,
+ * exceptions), stats.c (figures for softioc.health), and devsup.c, fieldwatch.c, putlog.c,
  * strict.c, writeq.c (EPICS calling in).
  */
 #include "pythonioc.h"
@@ -40,6 +40,11 @@ static PyMethodDef module_methods[] = {
     {"put_field", m_put_field, METH_VARARGS, "Write REC.FIELD from text."},
     {"record_exists", m_record_exists, METH_VARARGS, "Is there a record of this name?"},
     {"call_atexits", m_exit, METH_VARARGS, "Run EPICS exit handlers (stops servers)."},
+    {"server_stats", m_server_stats, METH_VARARGS,
+     "server_stats(name) -> (clients, channels) of a server layer (rsrv, qsrv2), or None."},
+    {"record_count", m_record_count, METH_NOARGS, "Records in the database, not aliases."},
+    {"epics_version", m_epics_version, METH_NOARGS,
+     "EPICS_VERSION_FULL of the C environment (set by the IOC shell), or None."},
     {NULL},
 };
 

@@ -172,6 +172,9 @@ PyObject *m_set_acf(PyObject *mod, PyObject *args);
 PyObject *m_put_raw(PyObject *mod, PyObject *args);
 PyObject *m_get_raw(PyObject *mod, PyObject *args);
 PyObject *m_wake(PyObject *mod, PyObject *arg);                          /* writeq.c */
+PyObject *m_server_stats(PyObject *mod, PyObject *args);                 /* stats.c */
+PyObject *m_record_count(PyObject *mod, PyObject *unused);
+PyObject *m_epics_version(PyObject *mod, PyObject *unused);
 
 /* writeq.c: client writes queued for the dispatcher without the GIL. */
 int pyioc_wake(int fd);
