@@ -286,7 +286,9 @@ void pyioc_log_exception(const char *what, RecordCore *rc)
         PyObject *info = PyTuple_Pack(3, type ? type : Py_None, value ? value : Py_None,
                                       tb ? tb : Py_None);
         PyObject *args = Py_BuildValue("(ssO)", "%s of %r failed", what, (PyObject *)rc);
-        PyObject *kwargs = info ? Py_BuildValue("{sO}", "exc_info", info) : NULL;
+        PyObject *kwargs = info ? Py_BuildValue("{sOs{ss}}", "exc_info", info, "extra",
+                                                "record", rc->prec ? rc->prec->name : "")
+                                : NULL;
         PyObject *error = PyObject_GetAttrString(logger, "error");
         if (args && kwargs && error)
             res = PyObject_Call(error, args, kwargs);
@@ -295,7 +297,7 @@ void pyioc_log_exception(const char *what, RecordCore *rc)
         Py_XDECREF(args);
         Py_XDECREF(info);
     }
-    if (!res) {                     /* logging itself failed: say both */
+    if (!res) {                     /* logging itself failed: stderr, both */
         PyErr_WriteUnraisable((PyObject *)rc);
         PyErr_Restore(type, value, tb);
         PyErr_WriteUnraisable((PyObject *)rc);

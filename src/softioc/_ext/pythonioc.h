@@ -105,7 +105,9 @@ int pyioc_strict_puts_enabled(void);
 
 /* devsup.c: report the pending Python exception of a call from an EPICS
  * thread into Python (``what`` of record ``rc``) to the "softioc" logger,
- * with its traceback; GIL held, clears the error. */
+ * with its traceback and the record's name as the log record's ``record``
+ * attribute (PyErr_WriteUnraisable only if logging itself fails); GIL held,
+ * clears the error. */
 void pyioc_log_exception(const char *what, RecordCore *rc);
 
 /* A field of a record at a byte offset (from type_info). */
