@@ -7,9 +7,9 @@ from setuptools_dso import Extension, setup
 
 ext = Extension(
     name="softioc._ext",
-    sources=["src/softioc/_ext/module.c", "src/softioc/_ext/devsup.c",
-             "src/softioc/_ext/fieldwatch.c", "src/softioc/_ext/strict.c",
-             "src/softioc/_ext/putlog.c", "src/softioc/_ext/writeq.c"],
+    sources=["src/softioc/_ext/" + name for name in (
+        "module.c", "record.c", "convert.c", "staticdb.c", "ioc.c", "errors.c", "stats.c",
+        "devsup.c", "fieldwatch.c", "strict.c", "putlog.c", "writeq.c")],
     depends=["src/softioc/_ext/pythonioc.h"],
     include_dirs=[epicscorelibs.path.include_path],
     dsos=["epicscorelibs.lib.dbCore", "epicscorelibs.lib.Com"],

@@ -14,5 +14,12 @@ for _lib in ("Com", "dbCore"):
     _ctypes.CDLL(_epics_lib(_lib), mode=_ctypes.RTLD_GLOBAL)
 
 from ._version import __version__  # noqa: E402
+from .errors import (  # noqa: E402
+    EpicsError,
+    EpicsRuntimeError,
+    EpicsValueError,
+    RecordNotFoundError,
+)
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "EpicsError", "EpicsRuntimeError", "EpicsValueError",
+           "RecordNotFoundError"]

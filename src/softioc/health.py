@@ -27,31 +27,23 @@ EPICS_VERSION   stringin
 HOSTNAME        stringin
 =============== ========= ====================================================
 
-Where the numbers come from: CA counts from rsrv's own ``casStatsFetch()``;
-records from a walk of EPICS's record types (``dbGetNRecords`` less
-``dbGetNAliases``); PVA clients are established TCP connections to the port
-the PVXS server actually bound (read once from its ``pvxsr`` report, which is
-right even when the configured port was taken), counted with psutil.
+Where the numbers come from, all through public EPICS interfaces in the C
+layer: CA and PVA counts from each server layer's statistics (Base's
+``dbServerStats()`` for ``rsrv`` and for QSRV2, ``qsrv2``); records from a
+walk of EPICS's record types (``dbGetNRecords`` less ``dbGetNAliases``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import functools
 import logging
-import os
 import platform
-import re
 import socket
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-import epicscorelibs.path
 import epicscorelibs.version
 import psutil
 
@@ -65,90 +57,26 @@ log = logging.getLogger("softioc.health")
 _INT_MAX = 2**31 - 1
 
 
-@functools.cache
-def _dbcore() -> ctypes.CDLL:
-    """libdbCore (already loaded process-wide by softioc), prototypes set."""
-    lib = ctypes.CDLL(epicscorelibs.path.get_lib("dbCore"), mode=ctypes.RTLD_GLOBAL)
-    ptr, uint_p = ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint)
-    lib.casStatsFetch.argtypes, lib.casStatsFetch.restype = [uint_p, uint_p], None
-    lib.dbAllocEntry.argtypes, lib.dbAllocEntry.restype = [ptr], ptr
-    lib.dbFreeEntry.argtypes, lib.dbFreeEntry.restype = [ptr], None
-    for fn, res in (("dbFirstRecordType", ctypes.c_long), ("dbNextRecordType", ctypes.c_long),
-                    ("dbGetNRecords", ctypes.c_int), ("dbGetNAliases", ctypes.c_int)):
-        getattr(lib, fn).argtypes, getattr(lib, fn).restype = [ptr], res
-    return lib
-
-
 def ca_counts() -> tuple[int, int]:
     """(client circuits, channels) of the CA server, (0, 0) before it runs."""
-    lib = _dbcore()
-    if not ctypes.c_void_p.in_dll(lib, "clientQlock").value:
-        return 0, 0             # rsrv not started: casStatsFetch would lock a NULL mutex
-    channels, circuits = ctypes.c_uint(), ctypes.c_uint()
-    lib.casStatsFetch(ctypes.byref(channels), ctypes.byref(circuits))
-    return circuits.value, channels.value
+    return _ext.server_stats("rsrv") or (0, 0)
+
+
+def pva_clients() -> int:
+    """PV Access clients of QSRV2, 0 without PVA or before it runs."""
+    stats = _ext.server_stats("qsrv2")
+    return stats[0] if stats else 0
 
 
 def record_count() -> int:
     """Records in the EPICS database (every type, aliases not counted)."""
-    lib = _dbcore()
-    pdbbase = ctypes.c_void_p.in_dll(lib, "pdbbase").value
-    if not pdbbase:
-        return 0
-    entry = lib.dbAllocEntry(pdbbase)
-    total = 0
-    try:
-        status = lib.dbFirstRecordType(entry)
-        while status == 0:
-            total += lib.dbGetNRecords(entry) - lib.dbGetNAliases(entry)
-            status = lib.dbNextRecordType(entry)
-    finally:
-        lib.dbFreeEntry(entry)
-    return int(total)
-
-
-def pva_ports() -> set[int]:
-    """TCP ports this process's PVA server listens on (empty without PVA)."""
-    if not _lifecycle.pva_enabled():
-        return set()
-    fd, path = tempfile.mkstemp(prefix="pythonioc-pvxsr-", suffix=".txt")
-    os.close(fd)
-    try:
-        # pvxsr prints with epicsStdio, so iocsh's redirection catches it
-        # (per thread): level 0 is the effective config, whose ports are
-        # the ones actually bound.
-        _ext.iocsh(f'pvxsr 0 > "{path}"')
-        with open(path, encoding="utf-8", errors="replace") as f:
-            report = f.read()
-    finally:
-        os.unlink(path)
-    ports = {int(p) for p in re.findall(r"^EPICS_PVAS_(?:SERVER|TLS)_PORT=(\d+)", report, re.M)}
-    if not ports:
-        env = os.environ.get("EPICS_PVAS_SERVER_PORT") or os.environ.get("EPICS_PVA_SERVER_PORT")
-        ports = {int(env) if env else 5075}
-        log.warning("no port in the PVXS report; counting PVA clients on %s", sorted(ports))
-    ports.discard(0)
-    return ports
-
-
-def established(proc: psutil.Process, ports: set[int]) -> int:
-    """Accepted TCP connections of ``proc`` on any of ``ports``."""
-    if not ports:
-        return 0
-    return sum(1 for c in proc.net_connections(kind="tcp")
-               if c.status == psutil.CONN_ESTABLISHED and c.raddr and c.laddr.port in ports)
+    return _ext.record_count()
 
 
 def _epics_version() -> str:
     # iocshRegisterCommon() puts EPICS_VERSION_FULL in the C environment
     # (not in Python's os.environ snapshot).
-    with contextlib.suppress(Exception):
-        getenv = ctypes.CDLL(None).getenv
-        getenv.restype, getenv.argtypes = ctypes.c_char_p, [ctypes.c_char_p]
-        value = getenv(b"EPICS_VERSION_FULL")
-        if value:
-            return str(value.decode())
-    return str(epicscorelibs.version.version)
+    return _ext.epics_version() or str(epicscorelibs.version.version)
 
 
 def _text(value: str) -> str:
@@ -167,7 +95,6 @@ class Health:
         self.heartbeat = 0
         self._proc = psutil.Process()
         self._started = self._proc.create_time()
-        self._pva_ports: set[int] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         fd_limits = _fd_alarm_limits()
@@ -198,7 +125,7 @@ class Health:
             "FDS": _open_fds(self._proc),
             "CA_CLIENTS": lambda: ca_counts()[0],
             "CA_CHANNELS": lambda: ca_counts()[1],
-            "PVA_CLIENTS": lambda: established(self._proc, self._pva_ports),
+            "PVA_CLIENTS": pva_clients,
             "RECORDS": record_count,
         }
         self._failing: set[str] = set()
@@ -243,10 +170,6 @@ class Health:
         """Start the updating thread (done by iocInit)."""
         if self._thread is not None:
             return
-        try:
-            self._pva_ports = pva_ports()
-        except Exception:
-            log.exception("health: cannot find the PVA server's port")
         self._cpu_mark = (time.monotonic(), self._cpu_seconds())
         self._thread = threading.Thread(target=self._run, name="softioc-health", daemon=True)
         self._thread.start()

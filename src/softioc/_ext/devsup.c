@@ -2,7 +2,7 @@
  * and the put hook that lets Python validate a client's put.
  *
  * Device support never queues: set() writes the value into the record under
- * its lock and processes it in the caller's thread (module.c), so read
+ * its lock and processes it in the caller's thread (record.c), so read
  * routines only apply the alarm and time that set() left, and write routines
  * hand the new value to Python (owner._on_write), which may start an
  * asynchronous completion (PACT) for blocking records.
@@ -117,8 +117,6 @@ const type_info *pyioc_find_type(const char *name)
             return ti;
     return NULL;
 }
-
-#define FIELD(prec, off, type) ((type *)((char *)(prec) + (off)))
 
 static RecordCore *core_of(dbCommon *prec)
 {
@@ -288,7 +286,9 @@ void pyioc_log_exception(const char *what, RecordCore *rc)
         PyObject *info = PyTuple_Pack(3, type ? type : Py_None, value ? value : Py_None,
                                       tb ? tb : Py_None);
         PyObject *args = Py_BuildValue("(ssO)", "%s of %r failed", what, (PyObject *)rc);
-        PyObject *kwargs = info ? Py_BuildValue("{sO}", "exc_info", info) : NULL;
+        PyObject *kwargs = info ? Py_BuildValue("{sOs{ss}}", "exc_info", info, "extra",
+                                                "record", rc->prec ? rc->prec->name : "")
+                                : NULL;
         PyObject *error = PyObject_GetAttrString(logger, "error");
         if (args && kwargs && error)
             res = PyObject_Call(error, args, kwargs);
@@ -297,7 +297,7 @@ void pyioc_log_exception(const char *what, RecordCore *rc)
         Py_XDECREF(args);
         Py_XDECREF(info);
     }
-    if (!res) {                     /* logging itself failed: say both */
+    if (!res) {                     /* logging itself failed: stderr, both */
         PyErr_WriteUnraisable((PyObject *)rc);
         PyErr_Restore(type, value, tb);
         PyErr_WriteUnraisable((PyObject *)rc);

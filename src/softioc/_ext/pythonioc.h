@@ -1,7 +1,7 @@
 /* pythonIOC C layer: shared declarations.
  *
  * Ownership: every Python-driven record has one RecordCore (a Python object,
- * see module.c).  Binding it to its EPICS record stores it in prec->dpvt and
+ * see record.c).  Binding it to its EPICS record stores it in prec->dpvt and
  * takes a reference that is never dropped: records live as long as the
  * process, like the EPICS database itself.
  *
@@ -38,7 +38,7 @@ typedef struct type_info {
     epicsUInt32 max_enum;   /* KIND_ENUM: highest legal index */
 } type_info;
 
-/* Per-record state shared by Python (module.c) and EPICS (devsup.c). */
+/* Per-record state shared by Python (record.c) and EPICS (devsup.c). */
 typedef struct {
     PyObject_HEAD
     PyObject *dict;                 /* instance attributes of Python subclasses */
@@ -105,15 +105,81 @@ int pyioc_strict_puts_enabled(void);
 
 /* devsup.c: report the pending Python exception of a call from an EPICS
  * thread into Python (``what`` of record ``rc``) to the "softioc" logger,
- * with its traceback; GIL held, clears the error. */
+ * with its traceback and the record's name as the log record's ``record``
+ * attribute (PyErr_WriteUnraisable only if logging itself fails); GIL held,
+ * clears the error. */
 void pyioc_log_exception(const char *what, RecordCore *rc);
 
-/* module.c: conversions used by devsup.c, GIL held: the record's value, or
- * a copy of it (len bytes from pyioc_value_ptr) */
+/* A field of a record at a byte offset (from type_info). */
+#define FIELD(prec, off, type) ((type *)((char *)(prec) + (off)))
+
+/* convert.c: conversions, GIL held: the record's value, or a copy of it
+ * (len bytes from pyioc_value_ptr) */
 PyObject *pyioc_value_to_python(RecordCore *rc);
 PyObject *pyioc_value_from(RecordCore *rc, const char *src, size_t len);
 
+/* A value converted for one record, ready to copy under the lock. */
+typedef struct {
+    union { epicsFloat64 d; epicsInt32 l; epicsEnum16 e; epicsInt64 q; char s[MAX_STRING_SIZE]; } u;
+    const char *data;   /* lstring/array bytes (borrowed from a Python object) */
+    size_t len;         /* bytes */
+    epicsUInt32 count;  /* elements (arrays) */
+    Py_buffer view;     /* arrays */
+    int have_view;
+} converted;
+
+/* convert.c: Python to a record's format (GIL held, no lock; 0 or -1 with an
+ * exception), pyioc_release() after; pyioc_store() copies it into the record
+ * (record locked), pyioc_store_initial() keeps it for init_record. */
+int pyioc_convert(RecordCore *rc, PyObject *value, converted *c);
+void pyioc_release(converted *c);
+void pyioc_store(RecordCore *rc, converted *c);
+int pyioc_store_initial(RecordCore *rc, converted *c);
+/* set()'s severity/alarm (None: 0) and timestamp (1 given, 0 None, -1 error). */
+int pyioc_parse_alarm(PyObject *o, epicsEnum16 limit, epicsEnum16 *out, const char *what);
+int pyioc_parse_time(PyObject *o, epicsTimeStamp *ts);
+
+/* errors.c: raise the softioc.errors class for an EPICS status: kind
+ * PYIOC_ERR_RUNTIME (a RuntimeError; RecordNotFoundError for "not found"
+ * statuses) or PYIOC_ERR_VALUE (a ValueError), with a PyUnicode_FromFormat
+ * message; status 0 if EPICS gave none.  Both return NULL. */
+enum { PYIOC_ERR_RUNTIME, PYIOC_ERR_VALUE, PYIOC_ERR_NOT_FOUND };
+int pyioc_errors_init(void);
+PyObject *pyioc_raise_status(int kind, long status, const char *fmt, ...);
+/* "what: <status text> (EPICS status N)", kind PYIOC_ERR_RUNTIME. */
+PyObject *pyioc_epics_error(long status, const char *what);
+
+/* record.c: the RecordCore type, readied by pyioc_record_type_ready(). */
+extern PyTypeObject pyioc_RecordCoreType;
+int pyioc_record_type_ready(void);
+
+/* The module's functions (METH_VARARGS, METH_NOARGS or METH_O; the table is
+ * in module.c). */
+PyObject *m_record_types(PyObject *mod, PyObject *unused);               /* record.c */
+PyObject *m_load_database(PyObject *mod, PyObject *args);                /* staticdb.c */
+PyObject *m_load_records(PyObject *mod, PyObject *args);
+PyObject *m_record_exists(PyObject *mod, PyObject *args);
+PyObject *m_create_record(PyObject *mod, PyObject *args);
+PyObject *m_delete_record(PyObject *mod, PyObject *args);
+PyObject *m_put_static(PyObject *mod, PyObject *args);
+PyObject *m_create_alias(PyObject *mod, PyObject *args);
+PyObject *m_register(PyObject *mod, PyObject *unused);                   /* ioc.c */
+PyObject *m_strict_puts(PyObject *mod, PyObject *args);
+PyObject *m_ioc_init(PyObject *mod, PyObject *args);
+PyObject *m_iocsh(PyObject *mod, PyObject *args);
+PyObject *m_get_field(PyObject *mod, PyObject *args);
+PyObject *m_put_field(PyObject *mod, PyObject *args);
+PyObject *m_exit(PyObject *mod, PyObject *args);
+PyObject *m_set_acf(PyObject *mod, PyObject *args);
+PyObject *m_put_raw(PyObject *mod, PyObject *args);
+PyObject *m_get_raw(PyObject *mod, PyObject *args);
+PyObject *m_wake(PyObject *mod, PyObject *arg);                          /* writeq.c */
+PyObject *m_server_stats(PyObject *mod, PyObject *args);                 /* stats.c */
+PyObject *m_record_count(PyObject *mod, PyObject *unused);
+PyObject *m_epics_version(PyObject *mod, PyObject *unused);
+
 /* writeq.c: client writes queued for the dispatcher without the GIL. */
+int pyioc_wake(int fd);
 int pyioc_queue_write(RecordCore *rc, int busy);
 PyObject *pyioc_write_queue(PyObject *mod, PyObject *args);
 PyObject *pyioc_take_writes(PyObject *mod, PyObject *unused);

@@ -1,0 +1,282 @@
+/* IOC calls: registration, iocInit, the IOC shell, field access by name
+ * (as text or from raw buffers), access security's file, exit.
+ *
+ * Every call that takes an EPICS lock or may block inside EPICS releases
+ * the GIL first.
+ */
+#define USE_TYPED_RSET
+#include "pythonioc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <dbAccess.h>
+#include <dbLock.h>
+#include <errlog.h>
+#include <errMdef.h>
+#include <iocInit.h>
+#include <iocsh.h>
+#include <asDbLib.h>
+#include <asLib.h>
+#include <epicsExit.h>
+
+#include <iocshRegisterCommon.h>
+
+PyObject *m_register(PyObject *mod, PyObject *unused)
+{
+    long status;
+    iocshRegisterCommon();
+    status = registerAllRecordDeviceDrivers(pdbbase);
+    if (status)
+        return pyioc_epics_error(status, "registerAllRecordDeviceDrivers");
+    status = pyioc_install_put_hooks();
+    if (status)
+        return PyErr_Occurred() ? NULL : pyioc_epics_error(status, "installing put hooks");
+    status = pyioc_install_strict_puts(-1);
+    if (status)
+        return pyioc_epics_error(status, "installing strict puts");
+    Py_RETURN_NONE;
+}
+
+/* strict_puts(enable=None) -> bool: switch strict put conversions (strict.c). */
+PyObject *m_strict_puts(PyObject *mod, PyObject *args)
+{
+    PyObject *enable = Py_None;
+    int on = -1;
+    long status;
+    if (!PyArg_ParseTuple(args, "|O", &enable))
+        return NULL;
+    if (enable != Py_None && (on = PyObject_IsTrue(enable)) < 0)
+        return NULL;
+    status = pyioc_install_strict_puts(on);
+    if (status)
+        return pyioc_epics_error(status, "strict puts");
+    return PyBool_FromLong(pyioc_strict_puts_enabled());
+}
+
+/* iocInit's switch (an iocsh variable of dbCore, not in its headers): when set
+ * and EPICS threads have real-time priorities (as root), iocInit calls
+ * mlockall(MCL_CURRENT | MCL_FUTURE). */
+extern int dbThreadRealtimeLock;
+
+/* ioc_init(memlock): iocInit, locking all memory only if memlock is true. */
+PyObject *m_ioc_init(PyObject *mod, PyObject *args)
+{
+    int status, memlock = 0;
+    if (!PyArg_ParseTuple(args, "|p", &memlock))
+        return NULL;
+    dbThreadRealtimeLock = memlock;
+    Py_BEGIN_ALLOW_THREADS
+    status = iocInit();
+    Py_END_ALLOW_THREADS
+    if (status)
+        return pyioc_epics_error(status, "iocInit");
+    pyioc_ioc_running = 1;
+    Py_RETURN_NONE;
+}
+
+PyObject *m_iocsh(PyObject *mod, PyObject *args)
+{
+    const char *cmd;
+    int status;
+    if (!PyArg_ParseTuple(args, "s", &cmd))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    status = iocshCmd(cmd);
+    Py_END_ALLOW_THREADS
+    return PyLong_FromLong(status);
+}
+
+/* get_field("REC.FIELD") -> str, through dbGetField with DBR_STRING (or
+ * DBR_CHAR for long strings, "REC.FIELD$"). */
+PyObject *m_get_field(PyObject *mod, PyObject *args)
+{
+    const char *name;
+    DBADDR addr;
+    long status, n;
+    char buf[MAX_STRING_SIZE];
+    char *lbuf = NULL;
+    PyObject *res;
+    if (!PyArg_ParseTuple(args, "s", &name))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    status = dbNameToAddr(name, &addr);
+    if (!status) {
+        if (addr.dbr_field_type == DBR_CHAR && addr.no_elements > 1) {
+            n = addr.no_elements;
+            lbuf = calloc((size_t)n + 1, 1);
+            status = lbuf ? dbGetField(&addr, DBR_CHAR, lbuf, NULL, &n, NULL) : S_db_noMemory;
+        } else {
+            n = 1;
+            status = dbGetField(&addr, DBR_STRING, buf, NULL, &n, NULL);
+        }
+    }
+    Py_END_ALLOW_THREADS
+    if (status) {
+        free(lbuf);
+        return pyioc_epics_error(status, name);
+    }
+    if (lbuf) {
+        res = PyUnicode_DecodeUTF8(lbuf, strnlen(lbuf, (size_t)addr.no_elements), "replace");
+        free(lbuf);
+    } else {
+        res = PyUnicode_DecodeUTF8(buf, strnlen(buf, sizeof buf), "replace");
+    }
+    return res;
+}
+
+/* The IOC's own write of a field: what dbPutField does (a process-passive
+ * field processes a passive record), without its DISP check: DISP=1 (input
+ * records, as in pythonSoftIOC) refuses clients' puts, not Python's. */
+static long put_as_ioc(DBADDR *addr, short dbr, const void *buf, long n)
+{
+    dbCommon *prec = addr->precord;
+    long status;
+    dbScanLock(prec);
+    status = dbPut(addr, dbr, buf, n);
+    if (!status && (addr->pfield == (void *)&prec->proc ||
+                    (addr->pfldDes->process_passive && prec->scan == 0))) {
+        if (prec->pact) {
+            prec->rpro = TRUE;
+        } else {
+            prec->putf = TRUE;
+            status = dbProcess(prec);
+        }
+    }
+    dbScanUnlock(prec);
+    return status;
+}
+
+/* put_field("REC.FIELD", "text"): as a client put with DBR_STRING (DBR_CHAR
+ * for long string fields), but not refused by DISP. */
+PyObject *m_put_field(PyObject *mod, PyObject *args)
+{
+    const char *name, *value;
+    Py_ssize_t len;
+    DBADDR addr;
+    long status;
+    if (!PyArg_ParseTuple(args, "ss#", &name, &value, &len))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    status = dbNameToAddr(name, &addr);
+    if (!status) {
+        if (addr.dbr_field_type == DBR_CHAR && addr.no_elements > 1)
+            status = put_as_ioc(&addr, DBR_CHAR, value, (long)len + 1);
+        else if ((size_t)len >= MAX_STRING_SIZE)
+            status = S_db_errArg;
+        else
+            status = put_as_ioc(&addr, DBR_STRING, value, 1);
+    }
+    Py_END_ALLOW_THREADS
+    if (status)
+        return pyioc_epics_error(status, name);
+    Py_RETURN_NONE;
+}
+
+PyObject *m_exit(PyObject *mod, PyObject *args)
+{
+    int status = 0;
+    if (!PyArg_ParseTuple(args, "|i", &status))
+        return NULL;
+    pyioc_python_gone = 1;
+    Py_BEGIN_ALLOW_THREADS
+    epicsExitCallAtExits();
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+/* Access security configuration file, read by iocInit; check_client_ip sets
+ * libCom's asCheckClientIP (rsrv then names CA clients by their IP address and
+ * HAG host names are resolved when the ACF is loaded). */
+PyObject *m_set_acf(PyObject *mod, PyObject *args)
+{
+    const char *path;
+    int check_client_ip = 0;
+    long status;
+    if (!PyArg_ParseTuple(args, "s|p", &path, &check_client_ip))
+        return NULL;
+    asCheckClientIP = check_client_ip;
+    status = asSetFilename(path);
+    if (status)
+        return pyioc_epics_error(status, path);
+    Py_RETURN_NONE;
+}
+
+/* put_raw(name, dbr_type, address, count, process): a put from a raw buffer
+ * (pythonSoftIOC's softioc.imports.db_put_field*).  process -1: dbPutField,
+ * as a client put; 1: dbPut and process (or ask a busy record to process
+ * again); 0: dbPut only.  The caller vouches for the buffer. */
+PyObject *m_put_raw(PyObject *mod, PyObject *args)
+{
+    const char *name;
+    short dbr_type;
+    PyObject *address;
+    long count, status;
+    int process;
+    void *buf;
+    DBADDR addr;
+    if (!PyArg_ParseTuple(args, "shOli", &name, &dbr_type, &address, &count, &process))
+        return NULL;
+    buf = PyLong_AsVoidPtr(address);
+    if (!buf) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "buffer address is NULL");
+        return NULL;
+    }
+    if (dbr_type < DBR_STRING || dbr_type > DBR_ENUM || count < 1) {
+        PyErr_Format(PyExc_ValueError, "%s: bad request type %d or count %ld",
+                     name, dbr_type, count);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    status = dbNameToAddr(name, &addr);
+    if (!status && process < 0) {
+        status = dbPutField(&addr, dbr_type, buf, count);
+    } else if (!status) {
+        dbScanLock(addr.precord);
+        status = dbPut(&addr, dbr_type, buf, count);
+        if (!status && process) {
+            if (addr.precord->pact)
+                addr.precord->rpro = TRUE;
+            else
+                dbProcess(addr.precord);
+        }
+        dbScanUnlock(addr.precord);
+    }
+    Py_END_ALLOW_THREADS
+    if (status)
+        return pyioc_epics_error(status, name);
+    Py_RETURN_NONE;
+}
+
+/* get_raw(name, dbr_type, address, count): dbGetField into a raw buffer. */
+PyObject *m_get_raw(PyObject *mod, PyObject *args)
+{
+    const char *name;
+    short dbr_type;
+    PyObject *address;
+    long count, status;
+    void *buf;
+    DBADDR addr;
+    if (!PyArg_ParseTuple(args, "shOl", &name, &dbr_type, &address, &count))
+        return NULL;
+    buf = PyLong_AsVoidPtr(address);
+    if (!buf) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "buffer address is NULL");
+        return NULL;
+    }
+    if (dbr_type < DBR_STRING || dbr_type > DBR_ENUM || count < 1) {
+        PyErr_Format(PyExc_ValueError, "%s: bad request type %d or count %ld",
+                     name, dbr_type, count);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    status = dbNameToAddr(name, &addr);
+    if (!status)
+        status = dbGetField(&addr, dbr_type, buf, NULL, &count, NULL);
+    Py_END_ALLOW_THREADS
+    if (status)
+        return pyioc_epics_error(status, name);
+    Py_RETURN_NONE;
+}
