@@ -1,9 +1,10 @@
 """Build the C layer against the EPICS libraries of the epicscorelibs wheel."""
 import epicscorelibs.path
 import epicscorelibs.version
+import pvxslibs.path
 import pvxslibs.version
 from epicscorelibs.config import get_config_var
-from setuptools_dso import Extension, setup
+from setuptools_dso import DSO, Extension, setup
 
 ext = Extension(
     name="softioc._ext",
@@ -18,7 +19,21 @@ ext = Extension(
     extra_link_args=get_config_var("LDFLAGS"),
 )
 
+# Strict puts' guard of QSRV2's blocking put (qsrvguard.cpp): a library of its
+# own, loaded with PVXS only when PV Access is served; it calls into _ext.
+qsrvguard = DSO(
+    name="softioc._qsrvguard",
+    sources=["src/softioc/_ext/qsrvguard.cpp"],
+    include_dirs=[epicscorelibs.path.include_path, pvxslibs.path.include_path],
+    dsos=["epicscorelibs.lib.dbCore", "epicscorelibs.lib.Com",
+          "pvxslibs.lib.pvxs", "pvxslibs.lib.pvxsIoc"],
+    define_macros=get_config_var("CPPFLAGS"),
+    extra_compile_args=get_config_var("CXXFLAGS") + ["-Wall"],
+    extra_link_args=get_config_var("LDFLAGS"),
+)
+
 setup(
+    x_dsos=[qsrvguard],
     ext_modules=[ext],
     install_requires=[
         epicscorelibs.version.abi_requires(),

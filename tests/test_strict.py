@@ -563,7 +563,8 @@ def test_strict_off_matches_softiocpva(strict_off: Any, softiocpva: Any) -> None
 
 def test_pva_blocking_bad_put_keeps_the_record(strict_on: Any) -> None:
     """QSRV2 must not see dbPut fail inside its blocking put (it crashes):
-    the put-callback fails instead, and the record keeps working."""
+    the put is refused before QSRV2 takes it, with the reason, and the
+    record keeps working."""
     ioc, _ = strict_on
     ctx = pva_context(ioc)
     names = {c.kind: c.name for c in CASES if c.proto == "pva-wait"}
@@ -571,7 +572,7 @@ def test_pva_blocking_bad_put_keeps_the_record(strict_on: Any) -> None:
         for kind, bad, good in [("bo", 2, 1), ("mbbo", 70000, 2), ("soft_bo", 5, 1)]:
             name = names[kind]
             before = plain(ctx.get(name, timeout=5))
-            with pytest.raises(Exception, match="dbNotify"):
+            with pytest.raises(Exception, match="no such state or choice"):
                 ctx.put(name, bad, wait=True, timeout=5)
             assert plain(ctx.get(name, timeout=5)) == before
             ctx.put(name, good, wait=True, timeout=5)
@@ -579,7 +580,7 @@ def test_pva_blocking_bad_put_keeps_the_record(strict_on: Any) -> None:
             with pytest.raises(Exception, match="strict puts"):
                 ctx.put(name, bad, wait=False, timeout=5)
         scan = next(c for c in CASES if c.field == "SCAN" and c.proto == "pva-wait")
-        with pytest.raises(Exception, match="dbNotify"):
+        with pytest.raises(Exception, match="no such state or choice"):
             ctx.put(f"{scan.name}.SCAN", 10, wait=True, timeout=5)
         assert ioc.caget(f"{scan.name}.SCAN") == "Passive"
     finally:
@@ -705,3 +706,56 @@ def main() -> None:
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     main()
+
+
+LONG_IOC = '''
+import asyncio
+from softioc import asyncio_dispatcher, builder, softioc
+builder.SetDeviceName("LS")
+builder.longStringOut("BIG", "start", length=256)
+async def slow(value):
+    await asyncio.sleep(1.0)
+builder.mbbOut("BUSY", "A", "B", "C", on_update=slow, blocking=True)
+builder.longOut("READY", 0)
+builder.LoadDatabase()
+softioc.iocInit(asyncio_dispatcher.AsyncioDispatcher())
+softioc.interactive_ioc(globals())
+'''
+
+
+def test_pva_text_longer_than_a_256_byte_long_string(tmp_path: Path) -> None:
+    """256 or 300 characters do not fit a 256-byte long string with its NUL:
+    refused with the reason, blocking or not; 255 fit."""
+    script = tmp_path / "long_ioc.py"
+    script.write_text(LONG_IOC)
+    with running(IOCProcess([str(script)], wait_for="LS:READY")) as ioc:
+        ctx = pva_context(ioc)
+        try:
+            for n in (256, 300):
+                for wait in (True, False):
+                    with pytest.raises(Exception, match="text too long for record"):
+                        ctx.put("LS:BIG", "x" * n, wait=wait, timeout=5)
+                    assert ioc.caget("LS:BIG", "-S") == "start"
+            ctx.put("LS:BIG", "y" * 255, wait=True, timeout=5)
+            assert ioc.caget("LS:BIG", "-S") == "y" * 255
+        finally:
+            ctx.close()
+
+
+def test_put_callback_restarted_on_a_busy_record_is_refused(tmp_path: Path) -> None:
+    """A put-callback that waits for a busy record (PACT) is restarted by
+    dbNotify from a callback thread: its refusal fails the put-callback
+    (processNotify.status), over CA and over PVA, and the IOC keeps running."""
+    script = tmp_path / "busy_ioc.py"
+    script.write_text(LONG_IOC)
+    with running(IOCProcess([str(script)], wait_for="LS:READY")) as ioc:
+        first = subprocess.Popen([epics_tool("caput"), "-c", "-w", "10", "LS:BUSY", "1"],
+                                 env=ioc.env, stdout=subprocess.PIPE, text=True)
+        time.sleep(0.3)                 # LS:BUSY is now PACT for about a second
+        assert ioc.caget("LS:BUSY.PACT") == "1"
+        bad = ioc.run_tool("caput", "-c", "-w", "10", "LS:BUSY", "7", check=False)
+        assert "Channel write request failed" in bad.stdout, bad.stdout
+        first.communicate(timeout=20)
+        assert ioc.caget("LS:BUSY") == "B"
+        ioc.caput("LS:BUSY", "2", options=["-c", "-w", "10"])
+        assert ioc.caget("LS:BUSY") == "C"

@@ -92,6 +92,7 @@ def ensure_dbd() -> None:
         if pva_enabled():
             os.environ.setdefault("PVXS_QSRV_ENABLE", "YES")
             _load_global(find_dso("pvxslibs.lib.pvxsIoc"))
+            _load_global(find_dso("softioc._qsrvguard"))   # strict puts over QSRV2
             _load_dbd_file(_pvxs_dbd(registrars=False))
         _ext.load_database("softioc.dbd", DBD_PATH, None)
         _ext.register()

@@ -103,6 +103,13 @@ void pyioc_putlog_refused(dbCommon *prec);
 long pyioc_install_strict_puts(int enable);
 int pyioc_strict_puts_enabled(void);
 
+/* strict.c, for qsrvguard.cpp (softioc._qsrvguard, QSRV2's blocking put):
+ * the strict check of a dbPut that is not made, and the channel of the
+ * blocking put this thread runs (NULL when it ends). */
+struct dbChannel;
+long pyioc_strict_check(struct dbChannel *chan, short dbrType, const void *buf, long nRequest);
+void pyioc_strict_mark_blocking(struct dbChannel *chan);
+
 /* devsup.c: report the pending Python exception of a call from an EPICS
  * thread into Python (``what`` of record ``rc``) to the "softioc" logger,
  * with its traceback and the record's name as the log record's ``record``

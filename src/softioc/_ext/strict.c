@@ -19,18 +19,15 @@
  * exponent ("1.5", "1e3") means what it would as a double, as Base already
  * does for DBF_ULONG fields.
  *
- * A put refused inside a put-callback (dbProcessNotify) whose callback is not
- * Base's own C code (QSRV2's blocking put, pvxs) must not fail dbPut: pvxs
- * throws a C++ exception through dbNotify's C frames, which leaks the record
- * lock and dbNotify's global lock (and crashes if it happens in a callback
- * thread).  There the field is left unchanged, dbPut reports success and the
- * put-callback is failed instead (processNotify.status = notifyError), which
- * is what Base's own CA server does when a put fails (db_put_process).
+ * A refusal never fails dbPut inside QSRV2's blocking put (pvxs throws a
+ * C++ exception through dbNotify's C frames when dbPut fails there): that
+ * put is checked before QSRV2 takes it (qsrvguard.cpp, through
+ * pyioc_strict_check() here), and while QSRV2 runs it the thread is marked,
+ * so a refusal then stores nothing without failing dbPut.  A put-callback
+ * restarted by dbNotify (dbCommon.ppn is its processNotify) is failed the
+ * way Base's db_put_process() fails one: processNotify.status = notifyError.
  */
 #define USE_TYPED_RSET
-#if !defined(_WIN32) && !defined(_GNU_SOURCE)
-#define _GNU_SOURCE             /* dladdr */
-#endif
 #include "pythonioc.h"
 
 #include <float.h>
@@ -47,9 +44,10 @@
 #include <dbConvert.h>
 #include <dbConvertFast.h>
 #include <dbNotify.h>
+#include <dbLock.h>
 #include <dbStaticLib.h>
 #include <ellLib.h>
-#include <epicsMutex.h>
+#include <epicsThread.h>
 #include <epicsStdlib.h>
 #include <epicsString.h>
 #include <errlog.h>
@@ -60,9 +58,8 @@
 #ifdef _WIN32
 #include <windows.h>
 #else
-#include <dlfcn.h>
-#include <fcntl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 #include <unistd.h>
 #endif
 
@@ -247,107 +244,51 @@ static long parse_text(const char *text, int dbf, num *n)
 
 /* ---- refusing a put ------------------------------------------------------- */
 
-#ifdef _WIN32
-static int same_module(const void *a, const void *b)
+/* The channel of the QSRV2 blocking put this thread is running, if any
+ * (qsrvguard.cpp marks it around QSRV2's put handler). */
+static epicsThreadPrivateId blocking_put;
+
+void pyioc_strict_mark_blocking(dbChannel *chan)
 {
-    HMODULE ma = NULL, mb = NULL;
-    DWORD flags = GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS |
-        GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT;
-    return GetModuleHandleExA(flags, (LPCSTR)a, &ma) &&
-        GetModuleHandleExA(flags, (LPCSTR)b, &mb) && ma == mb;
+    if (blocking_put)
+        epicsThreadPrivateSet(blocking_put, chan);
 }
 
-static int safe_read(void *dst, const void *src, size_t n)
+static int same_field(const dbAddr *a, const dbAddr *b)
 {
-    SIZE_T got = 0;
-    return ReadProcessMemory(GetCurrentProcess(), src, dst, n, &got) && got == n ? 0 : -1;
-}
-#else
-static int same_module(const void *a, const void *b)
-{
-    Dl_info ia, ib;
-    return dladdr(a, &ia) && dladdr(b, &ib) && ia.dli_fbase == ib.dli_fbase;
+    return a->precord == b->precord && a->pfldDes == b->pfldDes;
 }
 
-/* Copy n bytes from an address that may not be readable, without faulting:
- * the kernel reports EFAULT instead. */
-static int safe_read_fd[2] = {-1, -1};
-
-static int safe_read(void *dst, const void *src, size_t n)
-{
-    ssize_t w = write(safe_read_fd[1], src, n);
-    if (w > 0 && read(safe_read_fd[0], dst, (size_t)w) != w)
-        return -1;
-    return w == (ssize_t)n ? 0 : -1;
-}
-#endif
-
-/* Is pn the put-callback whose put this is? */
-static int is_active_notify(const processNotify *pn, const dbChannel *chan)
-{
-    struct { ELLNODE node; long magic; } pvt;     /* head of dbNotify's notifyPvt */
-    return pn->chan == chan && pn->putCallback && pn->doneCallback &&
-        pn->status == notifyOK && pn->pnotifyPvt &&
-        (pn->requestType == putProcessRequest || pn->requestType == putProcessGetRequest) &&
-        safe_read(&pvt, pn->pnotifyPvt, sizeof pvt) == 0 && pvt.magic == 0xfedc0123;
-}
-
-static epicsMutexId scan_lock;
-
-/* The processNotify whose putCallback made this put, if any: the record's
- * current one (a restarted put) or, on the first pass, the one the callers
- * hold: dbNotify keeps it in its frame, so it is on this thread's stack. */
-static processNotify *find_notify(const dbAddr *paddr)
-{
-    const dbChannel *chan = (const dbChannel *)((const char *)paddr - offsetof(dbChannel, addr));
-    processNotify *ppn = paddr->precord ? paddr->precord->ppn : NULL;
-    processNotify *found = NULL;
-
-    if (ppn && ppn->chan == chan)
-        return ppn;
-#if defined(__GNUC__)
-    {
-        enum { CHUNK = 4096, LIMIT = 64 * 1024 };
-        static char buf[CHUNK];
-        volatile char anchor = 0;   /* below the registers saved in this frame */
-        const char *sp, *at;
-        size_t len, i;
-        __builtin_unwind_init();    /* spill callee-saved registers to the stack */
-        sp = (const char *)((size_t)&anchor & ~(size_t)(sizeof(void *) - 1));
-        if (epicsMutexLock(scan_lock) != epicsMutexLockOK)
-            return NULL;
-        for (at = sp; at < sp + LIMIT && !found; at += len) {
-            len = CHUNK - ((size_t)at & (CHUNK - 1));  /* up to a page boundary */
-            if (safe_read(buf, at, len))
-                break;
-            for (i = 0; i + sizeof(void *) <= len && !found; i += sizeof(void *)) {
-                processNotify pn, *cand;
-                memcpy(&cand, buf + i, sizeof cand);
-                if ((size_t)cand < 4096 || ((size_t)cand & (sizeof(void *) - 1)))
-                    continue;
-                if (safe_read(&pn, cand, sizeof pn) == 0 && is_active_notify(&pn, chan))
-                    found = cand;
-            }
-        }
-        epicsMutexUnlock(scan_lock);
-    }
-#endif
-    return found;
-}
-
-/* Refuse a put: the caller stores nothing and returns what this returns. */
+/* Refuse a put: the caller stores nothing and returns what this returns.
+ *
+ * A put made by a put-callback of dbProcessNotify that is under way on
+ * this record (a put restarted after the record was busy: the record's
+ * ppn, set by dbNotify, is its processNotify) is refused the way Base's own
+ * put-callback helper db_put_process() fails one: processNotify.status =
+ * notifyError, nothing stored, dbPut returns 0; the client is told through
+ * the put-callback's completion.  Inside QSRV2's blocking put (marked by
+ * qsrvguard.cpp, which has already checked the value) dbPut must not fail
+ * either: the put is dropped.  Everywhere else dbPut fails with status. */
 static long refuse(const dbAddr *paddr, long status)
 {
+    dbCommon *prec;
     processNotify *ppn;
+    dbChannel *blocking;
+
     if (!paddr || !paddr->precord || !paddr->pfldDes)
         return status;
-    pyioc_putlog_refused(paddr->precord);
-    ppn = find_notify(paddr);
-    if (ppn && !same_module((const void *)ppn->putCallback, (const void *)&dbPut)) {
-        /* A put-callback outside Base (QSRV2): fail the callback, not dbPut. */
+    prec = paddr->precord;
+    pyioc_putlog_refused(prec);
+    ppn = prec->ppn;
+    if (ppn && ppn->chan && same_field(&ppn->chan->addr, paddr) &&
+            (ppn->requestType == putProcessRequest ||
+             ppn->requestType == putProcessGetRequest)) {
         ppn->status = notifyError;
         return 0;
     }
+    blocking = blocking_put ? epicsThreadPrivateGet(blocking_put) : NULL;
+    if (blocking && same_field(&blocking->addr, paddr))
+        return 0;
     return status;
 }
 
@@ -482,6 +423,41 @@ ALL(ARRAY)
 static const fastfn strict_fast_table[NDBR][NDBF] = { ALL(FAST_REF) };
 static const arrayfn strict_array_table[NDBR][NDBF] = { ALL(ARRAY_REF) };
 
+/* ---- checking a put before it is made ---------------------------------------- */
+
+/* Would a dbPut of nRequest elements of dbrType from buf through chan be
+ * refused?  0 if not (or strict puts are off), else the refusal's status.
+ * For qsrvguard.cpp, which must refuse QSRV2's blocking puts before QSRV2
+ * hands them to dbProcessNotify.  Nothing is stored. */
+long pyioc_strict_check(dbChannel *chan, short dbrType, const void *buf, long nRequest)
+{
+    dbAddr *paddr = &chan->addr;
+    dbCommon *prec = paddr->precord;
+    int dbf = paddr->field_type;
+    long i, status = 0;
+    num n;
+
+    if (strict_state <= 0 || !prec || dbrType < 0 || dbrType >= NDBR || nRequest < 1)
+        return 0;
+    dbScanLock(prec);
+    if (dbrType == DBR_CHAR && (dbf == DBF_CHAR || dbf == DBF_UCHAR) && pyioc_is_ours(prec)) {
+        /* A long string: its text and NUL must fit (devsup.c checks the
+         * same after a put, for the puts that get there). */
+        RecordCore *rc = (RecordCore *)prec->dpvt;
+        if (rc && (rc->flags & RF_LSTRING) && nRequest > paddr->no_elements)
+            status = S_pyioc_toolong;
+    } else if (dbf < NDBF && needs_check(dbrType, dbf) &&
+               !(dbrType == DBR_STRING && dbf == DBF_ENUM)) {
+        if (nRequest > paddr->no_elements)
+            nRequest = paddr->no_elements;
+        for (i = 0; i < nRequest && !status; i++)
+            status = check_elem(dbrType, dbf, (const char *)buf + i * dbr_size(dbrType),
+                                paddr, &n);
+    }
+    dbScanUnlock(prec);
+    return status;
+}
+
 /* ---- installing ------------------------------------------------------------ */
 
 #ifndef _WIN32
@@ -567,16 +543,7 @@ long pyioc_install_strict_puts(int enable)
     if (!orig_fast[0][0]) {
         memcpy(orig_fast, dbFastPutConvertRoutine, sizeof orig_fast);
         memcpy(orig_array, dbPutConvertRoutine, sizeof orig_array);
-        scan_lock = epicsMutexMustCreate();
-#ifndef _WIN32
-        /* Without the pipe nothing is read off the stack (see find_notify). */
-        if (pipe(safe_read_fd) == 0) {
-            for (d = 0; d < 2; d++) {
-                fcntl(safe_read_fd[d], F_SETFD, FD_CLOEXEC);
-                fcntl(safe_read_fd[d], F_SETFL, O_NONBLOCK);
-            }
-        }
-#endif
+        blocking_put = epicsThreadPrivateCreate();
         errSymbolAdd(S_pyioc_range, "value out of range for the field (strict puts)");
         errSymbolAdd(S_pyioc_notnum, "text is not a number (strict puts)");
         errSymbolAdd(S_pyioc_nochoice, "no such state or choice (strict puts)");

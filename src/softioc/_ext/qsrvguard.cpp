@@ -1,0 +1,249 @@
+/* Strict puts on QSRV2's blocking put, through pvxs's public server API.
+ *
+ * QSRV2 (pvxs) does a blocking PV Access put (record[block=true], p4p
+ * put(wait=True)) through dbProcessNotify: its put-callback calls dbPut and
+ * throws a C++ exception if dbPut fails, through dbNotify's C frames (see
+ * docs/strict-puts.md, "QSRV2's blocking put").  So a put strict mode would
+ * refuse must be refused before QSRV2 hands it to dbProcessNotify.
+ *
+ * At iocBuilt, after QSRV2 has added its single-record source to the
+ * server, the source is put behind a thin wrapper (pvxs::server::Source,
+ * ChannelControl and ConnectOp are pvxs's public interfaces for exactly
+ * this: a source of channels and their operations).  The wrapper forwards
+ * everything; only a blocking put first gets pyioc_strict_check(), which
+ * looks at the value exactly as QSRV2 will pass it to dbPut (an NTEnum
+ * index cast to 16 bits, a long string with its NUL).  A refused put gets
+ * the refusal's text as its error, before QSRV2 has seen it.  While QSRV2
+ * runs its handler for a blocking put, strict.c is told (a thread-local
+ * mark), so a conversion that still refuses (the record's states changed
+ * in between) never fails dbPut under dbNotify.
+ */
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <pvxs/data.h>
+#include <pvxs/iochooks.h>
+#include <pvxs/server.h>
+#include <pvxs/source.h>
+
+#include <dbAccess.h>
+#include <dbChannel.h>
+#include <errlog.h>
+#include <errSymTbl.h>
+#include <initHooks.h>
+
+/* In softioc._ext (strict.c), loaded process-wide before this library. */
+extern "C" {
+long pyioc_strict_check(dbChannel *chan, short dbrType, const void *buf, long nRequest);
+void pyioc_strict_mark_blocking(dbChannel *chan);
+long pyioc_install_strict_puts(int enable);
+int pyioc_strict_puts_enabled(void);
+}
+
+namespace {
+
+using namespace pvxs;
+using namespace pvxs::server;
+
+const char *const single_source = "qsrvSingle";     /* QSRV2's name for it */
+
+typedef std::shared_ptr<dbChannel> Chan;
+
+Chan open_channel(const std::string& name)
+{
+    dbChannel *chan = dbChannelCreate(name.c_str());
+    if (chan && dbChannelOpen(chan)) {
+        dbChannelDelete(chan);
+        chan = nullptr;
+    }
+    return Chan(chan, [](dbChannel *c) { if (c) dbChannelDelete(c); });
+}
+
+/* Would QSRV2 wait for this put (dbProcessNotify)?  As singlesource.cpp
+ * reads the request: record._options.block, unless process is false. */
+bool blocking(const Value& pvRequest)
+{
+    bool block = false, proc = true;
+    pvRequest["record._options.block"].as<bool>(block);
+    if (pvRequest["record._options.process"].as<bool>(proc) && !proc)
+        block = false;
+    return block;
+}
+
+/* The strict check of the dbPut QSRV2 will make for this value (its
+ * IOCSource::put with the single-record mapping), 0 if it passes. */
+long check(dbChannel *chan, const Value& top)
+{
+    Value value = top["value"];
+    if (!value || !value.isMarked(true, true))
+        return 0;
+    if (value.type() == TypeCode::Struct)
+        value = value["index"];             /* NTEnum */
+    if (!value)
+        return 0;
+    if (dbChannelFinalElements(chan) == 1) {
+        /* Other scalars arrive in the field's own type: nothing to convert. */
+        if (dbChannelFinalFieldType(chan) != DBR_ENUM)
+            return 0;
+        epicsInt16 index = value.as<int16_t>();  /* QSRV2's cast */
+        return pyioc_strict_check(chan, DBR_ENUM, &index, 1);
+    }
+    if (dbChannelFinalFieldType(chan) == DBR_CHAR && value.type() == TypeCode::String) {
+        std::string text(value.as<std::string>());
+        return pyioc_strict_check(chan, DBR_CHAR, text.c_str(), (long)text.size() + 1);
+    }
+    return 0;
+}
+
+std::string status_text(long status)
+{
+    char text[256];
+    errSymLookup(status, text, sizeof text);
+    return text;
+}
+
+struct GuardedOp : public ConnectOp {
+    std::unique_ptr<ConnectOp> inner;
+    Chan chan;
+
+    GuardedOp(std::unique_ptr<ConnectOp>&& op, const Chan& chan)
+        :ConnectOp(op->name(), op->credentials(), op->op(), op->pvRequest())
+        ,inner(std::move(op))
+        ,chan(chan)
+    {}
+    virtual ~GuardedOp() {}
+
+    virtual void connect(const Value& prototype) override { inner->connect(prototype); }
+    virtual void error(const std::string& msg) override { inner->error(msg); }
+    virtual void logRemote(Level lvl, const std::string& msg) override { inner->logRemote(lvl, msg); }
+    virtual void onGet(std::function<void(std::unique_ptr<ExecOp>&&)>&& fn) override
+    {
+        inner->onGet(std::move(fn));
+    }
+    virtual void onClose(std::function<void(const std::string&)>&& fn) override
+    {
+        inner->onClose(std::move(fn));
+    }
+    virtual void onPut(std::function<void(std::unique_ptr<ExecOp>&&, Value&&)>&& fn) override
+    {
+        auto handler(std::move(fn));
+        Chan ch(chan);
+        inner->onPut([handler, ch](std::unique_ptr<ExecOp>&& op, Value&& value) {
+            if (!ch || !blocking(op->pvRequest())) {
+                handler(std::move(op), std::move(value));
+                return;
+            }
+            long status;
+            try {
+                status = check(ch.get(), value);
+            } catch (std::exception&) {
+                status = 0;                 /* QSRV2 reports what it cannot convert */
+            }
+            if (status) {
+                op->error(status_text(status));
+                return;
+            }
+            pyioc_strict_mark_blocking(ch.get());
+            try {
+                handler(std::move(op), std::move(value));
+            } catch (...) {
+                pyioc_strict_mark_blocking(nullptr);
+                throw;
+            }
+            pyioc_strict_mark_blocking(nullptr);
+        });
+    }
+};
+
+struct GuardedChannel : public ChannelControl {
+    std::unique_ptr<ChannelControl> inner;
+    Chan chan;
+
+    explicit GuardedChannel(std::unique_ptr<ChannelControl>&& ctl)
+        :ChannelControl(ctl->name(), ctl->credentials(), ctl->op())
+        ,inner(std::move(ctl))
+        ,chan(open_channel(name()))
+    {}
+    virtual ~GuardedChannel() {}
+
+    virtual void onOp(std::function<void(std::unique_ptr<ConnectOp>&&)>&& fn) override
+    {
+        auto handler(std::move(fn));
+        Chan ch(chan);
+        inner->onOp([handler, ch](std::unique_ptr<ConnectOp>&& op) {
+            std::unique_ptr<ConnectOp> guarded(new GuardedOp(std::move(op), ch));
+            handler(std::move(guarded));
+        });
+    }
+    virtual void onRPC(std::function<void(std::unique_ptr<ExecOp>&&, Value&&)>&& fn) override
+    {
+        inner->onRPC(std::move(fn));
+    }
+    virtual void onSubscribe(std::function<void(std::unique_ptr<MonitorSetupOp>&&)>&& fn) override
+    {
+        inner->onSubscribe(std::move(fn));
+    }
+    virtual void onClose(std::function<void(const std::string&)>&& fn) override
+    {
+        inner->onClose(std::move(fn));
+    }
+    virtual void close() override { inner->close(); }
+
+private:
+    /* Report details a source may attach (expert API; QSRV2 attaches none). */
+    virtual void _updateInfo(const std::shared_ptr<const ReportInfo>&) override {}
+};
+
+struct GuardedSource : public Source {
+    std::shared_ptr<Source> inner;
+
+    explicit GuardedSource(const std::shared_ptr<Source>& src) :inner(src) {}
+    virtual ~GuardedSource() {}
+
+    virtual void onSearch(Search& op) override { inner->onSearch(op); }
+    virtual void onCreate(std::unique_ptr<ChannelControl>&& op) override
+    {
+        inner->onCreate(std::unique_ptr<ChannelControl>(new GuardedChannel(std::move(op))));
+    }
+    virtual List onList() override { return inner->onList(); }
+    virtual void show(std::ostream& strm) override { inner->show(strm); }
+};
+
+bool guarded;
+
+/* QSRV2 adds its source at iocBuilt and starts its server at iocRunning,
+ * from its own hook; this one is registered first (when this library is
+ * loaded, before QSRV2's registrar runs), so it wraps the source at
+ * iocRunning, before the server starts. */
+void guard_hook(initHookState state) noexcept
+{
+    if (guarded || (state != initHookAfterIocBuilt && state != initHookAfterIocRunning))
+        return;
+    try {
+        auto srv(pvxs::ioc::server());
+        if (!srv)
+            return;
+        auto src(srv.getSource(single_source, 0));
+        if (src) {
+            srv.removeSource(single_source, 0);
+            srv.addSource(single_source, std::make_shared<GuardedSource>(src), 0);
+            guarded = true;
+            return;
+        }
+    } catch (std::exception& e) {
+        errlogPrintf("pythonIOC: %s\n", e.what());
+    }
+    if (state == initHookAfterIocRunning && pyioc_strict_puts_enabled()) {
+        /* Safe only guarded: a refusal inside QSRV2's blocking put would
+         * throw through dbNotify. */
+        errlogPrintf("pythonIOC: QSRV2's put source not found: strict puts switched off\n");
+        pyioc_install_strict_puts(0);
+    }
+}
+
+struct Install {
+    Install() { initHookRegister(&guard_hook); }
+} install;
+
+} // namespace
