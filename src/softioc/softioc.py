@@ -271,7 +271,7 @@ class _Exiter:
 def exit(status: int = 0) -> None:  # noqa: A001 - the IOC shell command's name
     """Run Python's exit handlers (``atexit``), stop the IOC and leave the
     process with ``status``, as pythonSoftIOC's ``safeEpicsExit`` does."""
-    atexit._run_exitfuncs()
+    atexit._run_exitfuncs()  # noqa: SLF001 - the only way to run them before os._exit
     _lifecycle.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
