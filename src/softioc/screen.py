@@ -11,17 +11,15 @@ mode: the script builds its records as usual, and when it calls
 ``softioc.iocInit()`` the screen is written and the script ends, without
 serving anything. Needs ``pvi`` (``pip install pvi``).
 
-The screen is written through pvi's public interfaces: the device is saved as
-a ``.pvi.device.yaml`` and ``pvi format`` (its command line) turns it into the
-``.bob`` with pvi's DLS formatter.
+pvi's formatters are in its private ``pvi._format``: its only public route,
+saving the device as ``.pvi.device.yaml`` for ``pvi format``, does not give
+the same screen (the YAML round trip gives every write-only signal a read-back
+widget too), so ``write_groups`` calls the DLS formatter directly.
 """
 
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -47,22 +45,14 @@ def write_groups(path: str | Path, title: str, groups: dict[str, list[Any]]) -> 
     For screens of your own design; ``write_screen`` makes one for you.
     """
     try:
+        from pvi._format.dls import DLSFormatter  # private: see the module's description
         from pvi.device import Device, Grid, Group
     except ImportError:
         raise RuntimeError("writing a screen needs pvi: pip install pvi") from None
     device = Device(label=title, children=[
         Group(name=widget_name(label), label=label, layout=Grid(), children=children)
         for label, children in groups.items()])
-    with tempfile.TemporaryDirectory(prefix="pythonioc-screen-") as tmp:
-        device_yaml = Path(tmp, "screen.pvi.device.yaml")
-        formatter_yaml = Path(tmp, "dls.pvi.formatter.yaml")
-        device.serialize(device_yaml)
-        formatter_yaml.write_text("type: DLSFormatter\n")
-        done = subprocess.run(
-            [sys.executable, "-m", "pvi", "format", str(path), str(device_yaml),
-             str(formatter_yaml)], capture_output=True, text=True)
-    if done.returncode:
-        raise RuntimeError(f"pvi could not write {path}: {done.stderr.strip()}")
+    DLSFormatter().format(device, Path(path))
 
 
 def write_screen(path: str | Path, records: Iterable[Record] | None = None,
