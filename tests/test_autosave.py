@@ -47,7 +47,7 @@ def test_values_survive_restart(tmp_path):
 def test_saved_at_exit(tmp_path):
     # A put right before a clean exit is saved by the exit, not the timer.
     with start(tmp_path) as ioc:
-        ioc.send("autosave._config.save_period = 1000")
+        ioc.send("autosave._state().save_period = 1000")
         ioc.caput("AS:SP", "77")
         assert ioc.stop() == 0
     saved = yaml.safe_load((tmp_path / "test.softsav").read_text())

@@ -1,10 +1,11 @@
-"""The one EPICS IOC of this process: loading the core, registering support,
-loading records, iocInit.
+"""The steps of the IOC's life: loading the EPICS core and the record
+definitions (dbd), registering support, loading .db files, iocInit, shutdown.
 
-EPICS keeps one database per process and ``iocInit`` runs once, so this module
-holds that process-wide state, and only this module: whether the record
-definitions (dbd) are loaded, whether the IOC is running, and the dispatcher
-that runs Python callbacks.
+The state these steps change (definitions loaded, running, the dispatcher,
+the hooks features add) is the one IOC object of ``softioc._ioc``; this
+module keeps none of its own.  Which dispatcher to make when iocInit is given
+none is the caller's choice (``softioc.softioc.iocInit``): the core does not
+import the dispatchers built on it.
 """
 
 from __future__ import annotations
@@ -14,33 +15,28 @@ import ctypes
 import logging
 import os
 import tempfile
-import threading
 from collections.abc import Callable
 
 import epicscorelibs.path
+import epicsdbbuilder
 import pvxslibs.path
 
 from . import _ext
 from ._dispatch import Dispatcher, ThreadDispatcher
 from ._dso import find_dso
+from ._ioc import ioc
 
 __all__ = ["ensure_dbd", "ioc_init", "is_running", "dispatcher", "pva_enabled"]
-
-_lock = threading.RLock()
-_dbd_loaded = False
-_running = False
-_dispatcher: Dispatcher | None = None
-_atexit_registered = False
-_pva_refused = False        # iocInit(enable_pva=False)
 
 DBD_PATH = os.path.dirname(__file__)
 
 
 def pva_enabled() -> bool:
-    """PV Access is served unless the environment says ``PYTHONIOC_PVA=NO``
-    or iocInit was given ``enable_pva=False``."""
-    if _pva_refused:
-        return False
+    """PV Access is served unless turned off in code (``pva.disable()``,
+    ``iocInit(enable_pva=False)``, ``pythonioc run --no-pva``) or by the
+    environment (``PYTHONIOC_PVA=NO``)."""
+    if ioc.settings.pva is not None:
+        return ioc.settings.pva
     return os.environ.get("PYTHONIOC_PVA", "YES").upper() not in ("NO", "0", "FALSE")
 
 
@@ -72,14 +68,13 @@ def _load_global(path: str) -> ctypes.CDLL:
 
 def dbd_loaded() -> bool:
     """Whether ensure_dbd() has run."""
-    return _dbd_loaded
+    return ioc.dbd_loaded
 
 
 def ensure_dbd() -> None:
     """Load base.dbd (+ PVXS, + our device support) and register, once."""
-    global _dbd_loaded
-    with _lock:
-        if _dbd_loaded:
+    with ioc.lock:
+        if ioc.dbd_loaded:
             return
         libs = {lib: _load_global(epicscorelibs.path.get_lib(lib))
                 for lib in ("Com", "dbCore", "dbRecStd")}
@@ -96,72 +91,99 @@ def ensure_dbd() -> None:
             _load_dbd_file(_pvxs_dbd(registrars=False))
         _ext.load_database("softioc.dbd", DBD_PATH, None)
         _ext.register()
-        _dbd_loaded = True
+        ioc.dbd_loaded = True
 
 
 def is_running() -> bool:
     """True once iocInit() has completed."""
-    return _running
+    return ioc.running
 
 
 def dispatcher() -> Dispatcher:
     """The dispatcher given to iocInit (a ThreadDispatcher until then)."""
-    global _dispatcher
-    if _dispatcher is None:
-        _dispatcher = ThreadDispatcher()
-    return _dispatcher
+    disp = ioc.dispatcher
+    if disp is None:
+        disp = ioc.dispatcher = ThreadDispatcher()
+    return disp
 
 
 class DescribeDone(Exception):
     """Raised by iocInit in describe mode (``pythonioc screen``), after its hook ran."""
 
 
-_describe_hook: Callable[[], None] | None = None
-
-
 def describe_only(hook: Callable[[], None] | None) -> None:
     """Describe mode: iocInit calls hook, then raises DescribeDone instead of starting."""
-    global _describe_hook
-    _describe_hook = hook
+    ioc.settings.describe = hook
 
 
-def ioc_init(disp: Dispatcher | None, enable_pva: bool = True) -> None:
-    """Run iocInit once, with disp running Python callbacks; PV Access is
-    served if ``enable_pva`` and the environment allow it."""
-    global _running, _dispatcher, _atexit_registered, _pva_refused
-    if _describe_hook is not None:
-        _describe_hook()
+def ioc_init(disp: Dispatcher | None, enable_pva: bool = True,
+             default_dispatcher: Callable[[], Dispatcher] = ThreadDispatcher) -> None:
+    """Run iocInit once, with disp running Python callbacks (if None, the one
+    already made, else ``default_dispatcher()``); PV Access is served if
+    ``enable_pva`` and the settings allow it."""
+    if ioc.settings.describe is not None:
+        ioc.settings.describe()
         raise DescribeDone
-    with _lock:
-        if _running:
+    with ioc.lock:
+        if ioc.running:
             raise RuntimeError("iocInit() was already called: EPICS runs one IOC per process")
-        for check in _checks:
-            check()
+        _refuse_unloaded()
         ensure_dbd()
         if pva_enabled() and enable_pva:
             _load_dbd_file(_pvxs_dbd(registrars=True))
             _ext.register()         # runs the PVXS registrar: QSRV2 starts with iocInit
         elif not enable_pva:
-            _pva_refused = True
-        for hook in _init_hooks:
+            ioc.settings.pva = False
+        acf = _install_acf()
+        for hook in ioc.hooks.before_init:
             hook()
         if disp is not None:
-            _dispatcher = disp
-        elif _dispatcher is None:
-            _dispatcher = _default_dispatcher()
+            ioc.dispatcher = disp
+        elif ioc.dispatcher is None:
+            ioc.dispatcher = default_dispatcher()
         # pythonIOC's dispatchers take client writes from the C layer's queue
         # (no GIL in the server threads); another dispatcher is called with it.
-        serve_writes = getattr(_dispatcher, "_serve_writes", None)
+        serve_writes = getattr(ioc.dispatcher, "_serve_writes", None)
         if serve_writes is not None:
             serve_writes()
         else:
             _ext.write_queue(-1)
-        _ext.ioc_init(memlock_wanted())
-        _running = True
-        _started_hooks_run()
-        if not _atexit_registered:
+        try:
+            _ext.ioc_init(memlock_wanted())
+        finally:
+            os.unlink(acf)
+        ioc.running = True
+        for hook in ioc.hooks.after_init:
+            hook()
+        if not ioc.atexit_registered:
             atexit.register(shutdown)
-            _atexit_registered = True
+            ioc.atexit_registered = True
+
+
+def _refuse_unloaded() -> None:
+    """Stop iocInit before anything starts if builder records were never loaded."""
+    pending = ioc.database.pending
+    soft = epicsdbbuilder.CountRecords() if ioc.database.builder_ready else 0
+    if pending or soft:
+        names = list(pending)
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        if soft:
+            shown += f"{', ' if names else ''}{soft} made with builder.records"
+        raise RuntimeError(
+            f"iocInit(): {len(names) + soft} builder record(s) were made but never loaded: "
+            f"{shown}.  Call builder.LoadDatabase() after making the records and "
+            f"before softioc.iocInit() (or builder.ClearRecords() to drop them).")
+
+
+def _install_acf() -> str:
+    """Give iocInit the access security rules (``access.load_acf``, or the
+    default that lets every client write with TRAPWRITE); returns the file
+    to remove once iocInit has read it."""
+    fd, path = tempfile.mkstemp(prefix="pythonioc-", suffix=".acf")
+    with os.fdopen(fd, "w") as f:
+        f.write(ioc.settings.acf)
+    _ext.set_acf(path, ioc.settings.check_client_ip)
+    return path
 
 
 def load_records(file: str, substitutions: str | None = None) -> None:
@@ -210,70 +232,28 @@ def memlock_wanted() -> bool:
     return os.environ.get("PYTHONIOC_MEMLOCK", "NO").strip().upper() in ("YES", "1", "TRUE", "ON")
 
 
-_start_hooks: list[Callable[[], None]] = []
-_init_hooks: list[Callable[[], None]] = []
-_checks: list[Callable[[], None]] = []
-
-
-def check_before_init(check: Callable[[], None]) -> None:
-    """Run check first thing in iocInit; its exception stops iocInit
-    before anything is started (the builder refuses unloaded records here)."""
-    _checks.append(check)
-
-
 def before_init(hook: Callable[[], None]) -> None:
-    """Run hook just before iocInit (access security installs its ACF here)."""
-    _init_hooks.append(hook)
+    """Run hook just before iocInit."""
+    ioc.hooks.before_init.append(hook)
 
 
 def after_init(hook: Callable[[], None]) -> None:
     """Run hook right after iocInit (features such as autosave start here)."""
-    _start_hooks.append(hook)
-
-
-def _started_hooks_run() -> None:
-    for hook in _start_hooks:
-        hook()
-
-
-def _default_dispatcher() -> Dispatcher:
-    """``PYTHONIOC_DISPATCHER`` (asyncio, cothread, thread) if set; else
-    cothread's when cothread is imported; else a worker thread."""
-    import sys
-
-    choice = os.environ.get("PYTHONIOC_DISPATCHER", "").lower()
-    if choice == "asyncio":
-        from .asyncio_dispatcher import AsyncioDispatcher
-
-        return AsyncioDispatcher()
-    if choice == "thread":
-        return ThreadDispatcher()
-    if choice not in ("", "cothread"):
-        raise ValueError(f"PYTHONIOC_DISPATCHER={choice!r}: use asyncio, cothread or thread")
-    if choice == "cothread" or "cothread" in sys.modules:
-        from .cothread_dispatcher import CothreadDispatcher
-
-        return CothreadDispatcher()
-    return ThreadDispatcher()
-
-
-_shut = False
-_shutdown_hooks: list[Callable[[], None]] = []
+    ioc.hooks.after_init.append(hook)
 
 
 def at_shutdown(hook: Callable[[], None]) -> None:
     """Run hook (e.g. a last autosave) when the IOC stops, before the servers go."""
-    _shutdown_hooks.append(hook)
+    ioc.hooks.at_shutdown.append(hook)
 
 
 def shutdown() -> None:
     """Run shutdown hooks, then stop the CA and PVA servers (EPICS exit handlers), once."""
-    global _shut
-    with _lock:
-        if _shut or not _running:
+    with ioc.lock:
+        if ioc.shut or not ioc.running:
             return
-        _shut = True
-    for hook in _shutdown_hooks:
+        ioc.shut = True
+    for hook in ioc.hooks.at_shutdown:
         try:
             hook()
         except Exception:

@@ -18,7 +18,7 @@ import epicsdbbuilder
 import numpy as np
 import numpy.typing as npt
 
-from . import _ext, _lifecycle, alarm
+from . import _database, _ext, _lifecycle, alarm
 from ._wakeup import RunNow
 
 __all__ = ["Record", "InRecord", "OutRecord", "ArrayMixin", "LongStringIn", "LongStringOut"]
@@ -140,9 +140,7 @@ class Record(_ext.RecordCore):
     def add_alias(self, alias: str) -> None:
         """Give the record another full name (no device prefix added), before
         or after iocInit; clients (CA and PVA) can use either."""
-        from . import builder
-
-        builder.Alias(self, alias)
+        _database.create_alias(self._spare_name, alias)
 
     def _loaded(self) -> None:
         """Called once LoadDatabase has bound the record."""
@@ -176,10 +174,8 @@ class Record(_ext.RecordCore):
         if _lifecycle.is_running():
             raise AttributeError(f"{self.name}: fields are attributes only before iocInit; "
                                  f"use set_field({name!r}, value)")
-        from .builder import _field_text
-
         try:
-            _ext.put_static(self._spare_name, name, _field_text(value), False)
+            _ext.put_static(self._spare_name, name, _database.field_text(value), False)
         except TypeError as e:
             raise AttributeError(str(e)) from None
         if self._given is not None:

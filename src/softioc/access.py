@@ -20,32 +20,24 @@ Keep ``TRAPWRITE`` in your WRITE rules if you use ``on_field_change``.
 Rules by host (``HAG``) should go with ``check_client_ip()``: without it a
 Channel Access client is known by the host name it declares, which any
 client can choose; with it, by its IP address, as PV Access always does.
+
+The rules are settings of the IOC (``softioc._ioc``), which iocInit installs
+whether or not this module was imported.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
-from . import _ext, _lifecycle
+from . import _lifecycle
+from ._ioc import DEFAULT_ACF, ioc
 
 __all__ = ["DEFAULT_ACF", "check_client_ip", "load_acf"]
-
-DEFAULT_ACF = """\
-ASG(DEFAULT) {
-    RULE(1, READ)
-    RULE(1, WRITE, TRAPWRITE)
-}
-"""
-
-_acf_text = DEFAULT_ACF
-_check_client_ip = False
 
 
 def load_acf(acf: str | os.PathLike[str]) -> None:
     """Use these access security rules (ACF text, or a path to an .acf file)."""
-    global _acf_text
     if _lifecycle.is_running():
         raise RuntimeError("load_acf() must come before iocInit()")
     text = str(acf)
@@ -53,7 +45,7 @@ def load_acf(acf: str | os.PathLike[str]) -> None:
         text = Path(text).read_text()
     if "ASG(" not in text.replace(" ", ""):
         raise ValueError("an ACF needs at least one ASG(...) { ... } group")
-    _acf_text = text
+    ioc.settings.acf = text
 
 
 def check_client_ip(enable: bool = True) -> None:
@@ -69,20 +61,8 @@ def check_client_ip(enable: bool = True) -> None:
     client.  Call before iocInit; it may come before or after
     ``load_acf()`` and ``LoadDatabase()``.
     """
-    global _check_client_ip
     if not isinstance(enable, bool):
         raise TypeError(f"check_client_ip(enable) takes True or False, not {enable!r}")
     if _lifecycle.is_running():
         raise RuntimeError("check_client_ip() must come before iocInit()")
-    _check_client_ip = enable
-
-
-def _install() -> None:
-    fd, path = tempfile.mkstemp(prefix="pythonioc-", suffix=".acf")
-    with os.fdopen(fd, "w") as f:
-        f.write(_acf_text)
-    _ext.set_acf(path, _check_client_ip)
-    _lifecycle.after_init(lambda: os.unlink(path))
-
-
-_lifecycle.before_init(_install)
+    ioc.settings.check_client_ip = enable

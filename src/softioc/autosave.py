@@ -44,7 +44,8 @@ from typing import Any
 
 import yaml
 
-from . import _ext, _lifecycle
+from . import _database, _ext, _lifecycle
+from ._ioc import IOC, ioc
 
 __all__ = ["configure", "Autosave", "add", "save_now", "KEEP_BACKUPS"]
 
@@ -53,22 +54,31 @@ log = logging.getLogger("softioc.autosave")
 KEEP_BACKUPS = 3
 
 
-class _Config:
-    directory: Path | None = None
-    name: str = "autosave"
-    save_period: float = 30.0
-    timestamped_backups: bool = True
-    enabled: bool = True
+class _Autosave:
+    """Autosave plugged into the IOC (by ``configure()``): restores at
+    LoadDatabase, saves from iocInit on.  Which fields of which records are
+    saved is part of the database being defined (``_ioc.Database.autosave``)."""
+
+    def __init__(self, ioc: IOC) -> None:
+        self.directory: Path | None = None
+        self.name = "autosave"
+        self.save_period = 30.0
+        self.timestamped_backups = True
+        self.enabled = True
+        self.lock = threading.Lock()
+        self.last_saved: dict[str, Any] | None = None   # key (NAME or NAME.FIELD) -> value
+        self.thread: threading.Thread | None = None
+        self.stopping = threading.Event()
+        # An unreadable file we could not keep: never overwrite it.
+        self.unwritable: Path | None = None
+        self.tracked = ioc.database.autosave             # record name -> (record, fields)
+        ioc.hooks.before_load.append(restore)
+        ioc.hooks.after_init.append(start)
 
 
-_config = _Config()
-_tracked: dict[str, tuple[Any, list[str]]] = {}     # record name -> (record, fields)
-_context: list[list[str]] = []
-_lock = threading.Lock()
-_last_saved: dict[str, Any] | None = None           # key (NAME or NAME.FIELD) -> value
-_thread: threading.Thread | None = None
-_stop = threading.Event()
-_unwritable: Path | None = None     # an unreadable file we could not keep: never overwrite it
+def _state() -> _Autosave:
+    """Autosave's settings and saver, plugged into the IOC on first use."""
+    return ioc.plug("autosave", _Autosave)
 
 
 def configure(directory: str | os.PathLike[str], name: str = "autosave",
@@ -77,67 +87,60 @@ def configure(directory: str | os.PathLike[str], name: str = "autosave",
     """Where and how often to save: ``DIRECTORY/NAME.softsav`` every ``save_period`` s."""
     if save_period <= 0:
         raise ValueError("save_period must be positive")
-    _config.directory = Path(directory)
-    _config.name = name
-    _config.save_period = save_period
-    _config.timestamped_backups = timestamped_backups
-    _config.enabled = enabled
-    _config.directory.mkdir(parents=True, exist_ok=True)
+    config = _state()
+    config.directory = Path(directory)
+    config.name = name
+    config.save_period = save_period
+    config.timestamped_backups = timestamped_backups
+    config.enabled = enabled
+    config.directory.mkdir(parents=True, exist_ok=True)
+
+
+def _active() -> _Autosave | None:
+    """Autosave's state if configured, enabled and with something to save."""
+    state: _Autosave | None = ioc.features.get("autosave")
+    if state is None or state.directory is None or not state.enabled or not state.tracked:
+        return None
+    return state
 
 
 def _path() -> Path:
-    assert _config.directory is not None
-    return _config.directory / f"{_config.name}.softsav"
-
-
-def _fields(spec: bool | str | Sequence[str]) -> list[str]:
-    if spec is True:
-        return ["VAL"]
-    if isinstance(spec, str):
-        return [spec]
-    fields = list(spec) if spec else []
-    bad = [f for f in fields if not (isinstance(f, str) and f.isupper())]
-    if bad:
-        raise ValueError(f"autosave fields must be upper-case field names, got {bad}")
-    return fields
+    config = _state()
+    assert config.directory is not None
+    return config.directory / f"{config.name}.softsav"
 
 
 def add(record: Any, spec: bool | str | Sequence[str] = True) -> None:
     """Autosave ``record``'s fields (True means VAL)."""
-    fields = _fields(spec)
-    if fields:
-        old = _tracked.get(record.name, (record, []))[1]
-        _tracked[record.name] = (record, old + [f for f in fields if f not in old])
+    _database.request_autosave(record, _database.autosave_fields(spec))
 
 
 def track(record: Any, spec: bool | str | Sequence[str] | None) -> None:
-    """The builder's ``autosave=`` keyword: its fields and those of the
-    enclosing ``with Autosave(...)`` combined, as in pythonSoftIOC;
-    ``autosave=False`` saves nothing, even inside the block."""
-    if spec is False:
-        return
-    add(record, (_fields(spec) if spec is not None else []) + context_fields())
+    """The builder's ``autosave=`` keyword (the builder does this itself)."""
+    _database.track_autosave(record, spec)
 
 
 @contextlib.contextmanager
 def Autosave(fields: bool | str | Sequence[str] = True) -> Iterator[None]:  # noqa: N802
     """Autosave ``fields`` of every record built inside the ``with`` block
     (added to those of a record's own ``autosave=``)."""
-    _context.append(_fields(fields))
+    blocks = ioc.database.autosave_blocks
+    blocks.append(_database.autosave_fields(fields))
     try:
         yield
     finally:
-        _context.pop()
+        blocks.pop()
 
 
 def in_context() -> bool:
     """Whether a ``with Autosave(...)`` block is open."""
-    return bool(_context)
+    return bool(ioc.database.autosave_blocks)
 
 
 def context_fields() -> list[str]:
-    """Fields the innermost ``with Autosave(...)`` asks for (builder uses this)."""
-    return list(_context[-1]) if _context else []
+    """Fields the innermost ``with Autosave(...)`` asks for."""
+    blocks = ioc.database.autosave_blocks
+    return list(blocks[-1]) if blocks else []
 
 
 def _key(name: str, field: str) -> str:
@@ -160,7 +163,6 @@ def _parse(text: str) -> dict[str, Any]:
 
 
 def _read() -> dict[str, Any]:
-    global _unwritable
     path = _path()
     if not path.exists():
         return {}
@@ -169,7 +171,7 @@ def _read() -> dict[str, Any]:
     except Exception as e:      # noqa: BLE001 - any bad file: YAML, JSON, encoding, depth
         kept = _keep_unreadable(path)
         if kept is None:
-            _unwritable = path
+            _state().unwritable = path
         log.warning("autosave file %s is unreadable (%s): starting from built-in values; %s",
                     path, str(e).splitlines()[0] if str(e) else type(e).__name__,
                     f"it is kept as {kept.name}" if kept else
@@ -194,12 +196,12 @@ def _keep_unreadable(path: Path) -> Path | None:
 
 
 def restore(pending: dict[str, Any]) -> None:
-    """Apply saved values to records about to be loaded (builder calls this)."""
-    global _last_saved
-    if _config.directory is None or not _config.enabled or not _tracked:
+    """Apply saved values to records about to be loaded (at LoadDatabase)."""
+    state = _active()
+    if state is None:
         return
     saved = _read()
-    for name, (record, fields) in _tracked.items():
+    for name, (record, fields) in state.tracked.items():
         if name not in pending:
             continue
         for field in fields:
@@ -215,13 +217,13 @@ def restore(pending: dict[str, Any]) -> None:
                 log.warning("autosave: cannot restore %s.%s = %r: %s",
                             name, field, saved[key], e)
     if saved:
-        _backup()
-    _last_saved = saved or None
+        _backup(state)
+    state.last_saved = saved or None
 
 
-def _backup() -> None:
+def _backup(state: _Autosave) -> None:
     path = _path()
-    if not _config.timestamped_backups:
+    if not state.timestamped_backups:
         with contextlib.suppress(OSError):
             path.with_name(f"{path.name}.bu").write_bytes(path.read_bytes())
         return
@@ -244,9 +246,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _snapshot() -> dict[str, Any]:
+def _snapshot(state: _Autosave) -> dict[str, Any]:
     data: dict[str, Any] = {}
-    for name, (record, fields) in _tracked.items():
+    for name, (record, fields) in state.tracked.items():
         for field in fields:
             try:
                 if field == "VAL":
@@ -289,22 +291,22 @@ def _write(data: dict[str, Any]) -> None:
 
 def save_now() -> bool:
     """Write the file now if anything changed; True if it wrote."""
-    global _last_saved
-    if _config.directory is None or not _config.enabled or not _tracked:
+    state = _active()
+    if state is None:
         return False
-    if not _lifecycle.is_running() or _unwritable == _path():
+    if not _lifecycle.is_running() or state.unwritable == _path():
         return False
-    with _lock:
-        data = _snapshot()
-        if data == _last_saved:
+    with state.lock:
+        data = _snapshot(state)
+        if data == state.last_saved:
             return False
         _write(data)
-        _last_saved = data
+        state.last_saved = data
         return True
 
 
-def _run() -> None:
-    while not _stop.wait(_config.save_period):
+def _run(state: _Autosave) -> None:
+    while not state.stopping.wait(state.save_period):
         try:
             save_now()
         except Exception:
@@ -313,20 +315,21 @@ def _run() -> None:
 
 def start() -> None:
     """Start the periodic saver (runs after iocInit)."""
-    global _thread
-    if _thread is None and _config.directory is not None and _tracked and _config.enabled:
-        _thread = threading.Thread(target=_run, name="softioc-autosave", daemon=True)
-        _thread.start()
+    state = _active()
+    if state is not None and state.thread is None:
+        state.thread = threading.Thread(target=_run, args=(state,), name="softioc-autosave",
+                                        daemon=True)
+        state.thread.start()
         _lifecycle.at_shutdown(stop)
 
 
 def stop() -> None:
     """Save once more and stop the saver (at exit)."""
-    _stop.set()
+    state = ioc.features.get("autosave")
+    if state is not None:
+        state.stopping.set()
     try:
         save_now()
     except Exception:
         log.exception("autosave at exit failed")
 
-
-_lifecycle.after_init(start)

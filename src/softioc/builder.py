@@ -15,15 +15,16 @@ that cannot be an initial value, is an error that names the keywords.
 
 Other EPICS record types (``calc``, ``calcout``, ``aSub``, ...) are built with
 ``records.<type>(name, **fields)`` (epicsdbbuilder) and load with the rest.
+
+This module only makes records: the records it made, the spare ones and the
+device name belong to the IOC's database (``softioc._ioc``), and names,
+aliases and loading are ``softioc._database``'s.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import os
-import re
-import tempfile
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 
@@ -31,9 +32,12 @@ import epicsdbbuilder
 import numpy as np
 import numpy.typing as npt
 
-from . import _ext, _lifecycle
-from . import access as _access  # noqa: F401  (installs the default ACF at iocInit)
-from . import autosave as _autosave
+from . import _database, _ext, _lifecycle
+from ._database import check_new as _check_new
+from ._database import field_text as _field_text
+from ._database import full_name as _full_name
+from ._database import init_builder as _init_builder
+from ._ioc import ioc as _ioc
 from ._record import (
     FTVL_DTYPES,
     ArrayInRecord,
@@ -61,41 +65,7 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 PP, CP, MS, NP = epicsdbbuilder.PP, epicsdbbuilder.CP, epicsdbbuilder.MS, epicsdbbuilder.NP
 
-# EPICS record names: at most 60 characters, none of these.
-MAX_NAME = 60
-_BAD_NAME = re.compile(r"""[\s"'.$\\{}]|^[-+\[{]""")
-
-_dbd_ready = False
-_pending: dict[str, Record] = {}     # built, not yet loaded
-_loaded: dict[str, Record] = {}      # loaded into the EPICS database
-
-
-def _init_builder() -> None:
-    global _dbd_ready
-    if not _dbd_ready:
-        epicsdbbuilder.InitialiseDbd()
-        epicsdbbuilder.LoadDbdFile(os.path.join(_lifecycle.DBD_PATH, "softioc.dbd"))
-        epicsdbbuilder.SetSimpleRecordNames(None, ":")
-        for rtype in epicsdbbuilder.records.GetRecords():
-            _memoise_validation(getattr(epicsdbbuilder.records, rtype)._validate)
-        _dbd_ready = True
-
-
-def _memoise_validation(validator: Any) -> None:
-    """epicsdbbuilder checks each field by walking the record type's field
-    list: a pure function of (field, text), so remember the answers (the same
-    DTYP, TSE, EGU... recur on every record)."""
-    check = validator.ValidFieldValue
-    ok: set[tuple[str, str]] = set()
-
-    def valid_field_value(name: str, value: Any) -> None:
-        key = (name, str(value))
-        if key not in ok:
-            check(name, value)
-            if len(ok) < 100_000:
-                ok.add(key)
-
-    validator.ValidFieldValue = valid_field_value
+MAX_NAME = _database.MAX_NAME     # EPICS record names: at most 60 characters
 
 
 class _Records:
@@ -124,7 +94,7 @@ def SetDeviceName(name: str) -> None:
 def SetPrefix(prefix: str | None) -> None:
     """Same as SetDeviceName; None removes the prefix."""
     _init_builder()
-    epicsdbbuilder.GetRecordNames().prefix = [] if prefix is None else [prefix]
+    _ioc.database.prefix = [] if prefix is None else [prefix]
 
 
 def UnsetDevice() -> None:
@@ -136,25 +106,6 @@ def GetRecordNames() -> Any:
     """The epicsdbbuilder naming object (its ``prefix`` list is the device)."""
     _init_builder()
     return epicsdbbuilder.GetRecordNames()
-
-
-def _full_name(name: str) -> str:
-    _init_builder()
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"record name must be a non-empty str, got {name!r}")
-    prefix = epicsdbbuilder.GetRecordNames().prefix
-    return ":".join([*map(str, prefix), name]) if prefix else name
-
-
-def _check_new(full: str) -> None:
-    if not _lifecycle.dbd_loaded():
-        _lifecycle.ensure_dbd()
-    if len(full) > MAX_NAME:
-        raise ValueError(f"record name {full!r} is {len(full)} characters; EPICS allows {MAX_NAME}")
-    if _BAD_NAME.search(full):
-        raise ValueError(f"record name {full!r} has a character EPICS does not allow there")
-    if full in _pending or full in _loaded or _ext.record_exists(full):
-        raise ValueError(f"record {full!r} already exists")
 
 
 def _checked(make: Callable[[], Any], full: str) -> Any:
@@ -169,15 +120,15 @@ def _checked(make: Callable[[], Any], full: str) -> Any:
 
 
 _OUT_OPTIONS = ("on_update", "on_update_name", "validate", "always_update", "blocking")
-_blocking_default = False
 
 
 def SetBlocking(blocking: bool) -> bool:
     """Make following output records ``blocking`` unless they say otherwise;
     returns the previous setting."""
-    global _blocking_default
-    previous, _blocking_default = _blocking_default, bool(blocking)
+    db = _ioc.database
+    previous, db.blocking_default = db.blocking_default, bool(blocking)
     return previous
+
 _SKIP = object()
 
 
@@ -207,7 +158,8 @@ def _make(
     for a in aliases:
         _check_new(a)
     out_opts = {k: fields.pop(k) for k in _OUT_OPTIONS if k in fields}
-    if issubclass(cls, OutRecord) and _blocking_default and "blocking" not in out_opts:
+    if issubclass(cls, OutRecord) and _ioc.database.blocking_default and \
+            "blocking" not in out_opts:
         out_opts["blocking"] = True
     if out_opts and not issubclass(cls, OutRecord):
         raise TypeError(f"{full}: {', '.join(out_opts)} only apply to output records")
@@ -226,7 +178,7 @@ def _make(
             record._configure(**out_opts)     # after the initial value: no on_update for it
         for field, callback in (field_callbacks or {}).items():
             record.on_field_change(field, callback)
-        _loaded[full] = record
+        _ioc.database.loaded[full] = record
         return record
     fields.setdefault("TSE", -2)    # device (Python) time: set(timestamp=...) works
     # The device address names the record, as pythonSoftIOC writes it.
@@ -255,9 +207,9 @@ def _make(
     # (object.__setattr__: not a field, and 100,000 records make it count)
     object.__setattr__(record, "_dtyp", dtyp)
     object.__setattr__(record, "_given", fields)    # FIELD.Value(), WriteRecords
-    _pending[full] = record
-    if autosave is not None or _autosave.in_context():
-        _autosave.track(record, autosave)
+    _ioc.database.pending[full] = record
+    if autosave is not None or _ioc.database.autosave_blocks:
+        _database.track_autosave(record, autosave)
     return record
 
 
@@ -337,7 +289,6 @@ _MAKER_TYPES = {"aIn": "ai", "aOut": "ao", "longIn": "longin", "longOut": "longo
 # ReserveRecords() makes spare records before iocInit, and builder calls after
 # iocInit configure a spare and name it.
 
-_spares: dict[tuple[str, str], list[Record]] = {}
 _FIXED_AT_INIT = {"NELM", "FTVL", "SIZV", "DTYP", "INP", "OUT", "PINI", "TSE"}
 
 
@@ -356,37 +307,34 @@ def ReserveRecords(kind: Callable[..., Any], count: int, **fields: Any) -> None:
     base = _full_name(f"SPARE_{kind.__name__}")
     for _ in range(count):
         name = f"{base}_{len(_spare_list(kind)) + 1}"
-        names = epicsdbbuilder.GetRecordNames()
-        saved = list(names.prefix)
-        names.prefix = []
+        db = _ioc.database
+        saved = list(db.prefix)
+        db.prefix = []
         try:
             record = kind(name, **dict(fields))
         finally:
-            names.prefix = saved
+            db.prefix = saved
         record._spare_name = name
-        _spares.setdefault((record._rtype, record._dtyp), []).append(record)
-        _spare_kinds.setdefault(kind.__name__, []).append(record)
-
-
-_spare_kinds: dict[str, list[Record]] = {}
+        _ioc.database.spares.setdefault((record._rtype, record._dtyp), []).append(record)
+        _ioc.database.spare_kinds.setdefault(kind.__name__, []).append(record)
 
 
 def _spare_list(kind: Callable[..., Any]) -> list[Record]:
-    return _spare_kinds.get(kind.__name__, [])
+    return _ioc.database.spare_kinds.get(kind.__name__, [])
 
 
 def SpareRecords() -> dict[str, int]:
     """How many spare records of each builder kind are left."""
-    return {k: sum(1 for r in v if r in _free()) for k, v in _spare_kinds.items()}
+    return {k: sum(1 for r in v if r in _free()) for k, v in _ioc.database.spare_kinds.items()}
 
 
 def _free() -> list[Record]:
-    return [r for pool in _spares.values() for r in pool]
+    return [r for pool in _ioc.database.spares.values() for r in pool]
 
 
 def _name_spare(rtype: str, dtyp: str, full: str, fields: dict[str, Any],
                 extra: dict[str, Any]) -> Record:
-    pool = _spares.get((rtype, dtyp), [])
+    pool = _ioc.database.spares.get((rtype, dtyp), [])
     for record in pool:
         dtype, nelm = extra.get("dtype"), extra.get("nelm")
         if dtype is not None and (record.dtype != dtype or record.nelm < nelm):
@@ -406,19 +354,6 @@ def _name_spare(rtype: str, dtyp: str, full: str, fields: dict[str, Any],
     pool.remove(record)
     record.name = full
     return record
-
-
-def _field_text(value: Any) -> str:
-    """A field value as .db text (records become links, dicts JSON)."""
-    if type(value) is str:
-        return value
-    if type(value) is int:
-        return str(value)
-    if callable(value):
-        value = value()
-    if isinstance(value, dict):
-        return json.dumps(value)
-    return str(value)
 
 
 def _limits(**limits: Any) -> dict[str, Any]:
@@ -770,76 +705,18 @@ def aaOut(name: str, *value: Any, **fields: Any) -> ArrayOutRecord:
 def Alias(record: Record | str, alias: str) -> None:
     """Give a record (a builder record, or the name of any record, e.g. one
     from a .db file) another name, before or after iocInit."""
-    _check_new(alias)
-    name = record._spare_name if isinstance(record, Record) else str(record)
-    _ext.create_alias(name, alias)
+    _database.create_alias(record._spare_name if isinstance(record, Record) else str(record),
+                           alias)
 
 
 def LoadDatabase() -> None:
     """Load every record built so far into the IOC's database (before iocInit)."""
-    if _lifecycle.is_running():
-        raise RuntimeError("LoadDatabase() must come before iocInit()")
-    _init_builder()
-    _lifecycle.ensure_dbd()
-    _autosave.restore(_pending)
-    for hook in _before_load_hooks:
-        hook(_pending)
-    if epicsdbbuilder.CountRecords():
-        # Records made with records.<type>(...) go through .db text.
-        fd, path = tempfile.mkstemp(suffix=".db", prefix="pythonioc-")
-        os.close(fd)
-        try:
-            epicsdbbuilder.WriteRecords(path)
-            _ext.load_records(path, None)
-        finally:
-            os.unlink(path)
-    for full, record in _pending.items():
-        record._bind(full)
-        record._loaded()
-        record._given = None
-        _loaded[full] = record
-    _pending.clear()
-    epicsdbbuilder.ResetRecords()
-
-
-def _refuse_unloaded() -> None:
-    """iocInit check: every builder record must have been loaded."""
-    soft = epicsdbbuilder.CountRecords() if _dbd_ready else 0
-    if _pending or soft:
-        names = list(_pending)
-        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-        if soft:
-            shown += f"{', ' if names else ''}{soft} made with builder.records"
-        raise RuntimeError(
-            f"iocInit(): {len(names) + soft} builder record(s) were made but never loaded: "
-            f"{shown}.  Call builder.LoadDatabase() after making the records and "
-            f"before softioc.iocInit() (or builder.ClearRecords() to drop them).")
-
-
-_lifecycle.check_before_init(_refuse_unloaded)
-
-_before_load_hooks: list[Callable[[dict[str, Record]], None]] = []
-
-
-def before_load(hook: Callable[[dict[str, Record]], None]) -> None:
-    """Call hook(records about to load) in LoadDatabase (softioc.pva uses this)."""
-    _before_load_hooks.append(hook)
-
-
-# Records dropped by ClearRecords(), kept alive as pythonSoftIOC keeps every
-# record it made: their callbacks' owners live on (code such as
-# pandablocks-ioc relies on it).
-_cleared: list[Record] = []
+    _database.load()
 
 
 def ClearRecords() -> None:
     """Forget records built but not yet loaded."""
-    _init_builder()
-    for name in _pending:
-        _ext.delete_record(name)
-    _cleared.extend(_pending.values())
-    _pending.clear()
-    epicsdbbuilder.ResetRecords()
+    _database.clear()
 
 
 def WriteRecords(filename: str | os.PathLike[str], header: str | None = None,
@@ -848,10 +725,11 @@ def WriteRecords(filename: str | os.PathLike[str], header: str | None = None,
     ``builder.records`` ones as epicsdbbuilder writes them (after ``header``),
     then the builder's records with the fields they were given."""
     epicsdbbuilder.WriteRecords(filename, header, alphabetical)
-    names = sorted(_pending) if alphabetical else list(_pending)
+    pending = _ioc.database.pending
+    names = sorted(pending) if alphabetical else list(pending)
     with open(filename, "a") as out:
         for full in names:
-            record = _pending[full]
+            record = pending[full]
             given = {k: v for k, v in (record._given or {}).items() if v is not None}
             out.write(f'\nrecord({record.record_type}, "{full}")\n{{\n')
             out.write(f'    field(DTYP, "{record._dtyp}")\n')
@@ -869,7 +747,7 @@ def _db_escape(text: str) -> str:
 
 def loaded_records() -> dict[str, Record]:
     """Records loaded by LoadDatabase, by full name."""
-    return dict(_loaded)
+    return dict(_ioc.database.loaded)
 
 
 # Typing helpers re-exported for users' annotations.

@@ -7,6 +7,7 @@ import os
 import runpy
 import sys
 
+from ._ioc import ioc
 from ._version import __version__
 
 COMMANDS = ("demo", "run", "screen")
@@ -74,12 +75,15 @@ def main(argv: list[str] | None = None) -> None:
     screen.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
     args = parser.parse_args(words)
     if args.command == "run":
+        # Settings of the one IOC, which the script's iocInit() and
+        # interactive_ioc() read (they win over the environment).
+        settings = ioc.settings
         if args.dispatcher:
-            os.environ["PYTHONIOC_DISPATCHER"] = args.dispatcher
+            settings.dispatcher = args.dispatcher
         if args.non_interactive:
-            os.environ["PYTHONIOC_INTERACTIVE"] = "NO"
+            settings.interactive = False
         if args.no_pva:
-            os.environ["PYTHONIOC_PVA"] = "NO"
+            settings.pva = False
 
     if args.command == "demo":
         from . import demo as demo_ioc
@@ -94,25 +98,21 @@ def main(argv: list[str] | None = None) -> None:
 
 def _screen(script: str, script_args: list[str], output: str | None,
             title: str | None) -> None:
-    from . import _lifecycle, screen
+    from . import screen
 
     stem = os.path.splitext(os.path.basename(script))[0]
     path = output or f"{stem}.bob"
-    written: list[int] = []
-
-    def describe() -> None:
-        written.append(screen.write_screen(path, title=title or stem))
-
-    _lifecycle.describe_only(describe)
-    os.environ["PYTHONIOC_INTERACTIVE"] = "NO"
+    written = screen.describe_at_init(path, title or stem)
+    ioc.settings.interactive = False
     sys.argv = [script, *script_args]
     try:
         runpy.run_path(script, run_name="__main__")
     except screen.DescribeDone:
         pass
-    if not written:
+    count = written()
+    if count is None:
         raise SystemExit(f"{script} ended without calling softioc.iocInit(): no screen written")
-    print(f"wrote {path}: {written[0]} records")
+    print(f"wrote {path}: {count} records")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from . import _lifecycle, builder
+from ._ioc import ioc
 from ._record import ArrayInRecord, ArrayMixin, ArrayOutRecord, InRecord, OutRecord, Record
 from .builder import SetBlocking
 from .device_core import RecordLookup
@@ -46,7 +46,7 @@ def to_epics_str_array(value: Any) -> npt.NDArray[Any]:
 
 def __getattr__(name: str) -> Any:
     if name == "dispatcher":
-        return _lifecycle._dispatcher
+        return ioc.dispatcher
     if name == "blocking":
-        return builder._blocking_default
+        return ioc.database.blocking_default
     raise AttributeError(f"module 'softioc.device' has no attribute {name!r}")

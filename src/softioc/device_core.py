@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, MutableMapping
 
 from . import builder
+from ._ioc import ioc
 from ._record import Record
 
 __all__ = ["LookupRecord", "LookupRecordList", "RecordLookup"]
@@ -22,35 +23,40 @@ class _Directory(MutableMapping[str, Record]):
     """Every builder record, loaded or not, by full name."""
 
     def __getitem__(self, name: str) -> Record:
-        if name in builder._pending:
-            return builder._pending[name]
-        return builder._loaded[name]
+        db = ioc.database
+        if name in db.pending:
+            return db.pending[name]
+        return db.loaded[name]
 
     def __iter__(self) -> Iterator[str]:
-        yield from list(builder._pending)
-        yield from list(builder._loaded)
+        yield from list(ioc.database.pending)
+        yield from list(ioc.database.loaded)
 
     def __len__(self) -> int:
-        return len(builder._pending) + len(builder._loaded)
+        return len(ioc.database.pending) + len(ioc.database.loaded)
 
     def __setitem__(self, name: str, record: Record) -> None:
         raise TypeError("records enter the directory by being made with softioc.builder")
 
     def __delitem__(self, name: str) -> None:
-        if name in builder._pending:
+        if name in ioc.database.pending:
             raise TypeError(f"{name} is not loaded yet: builder.ClearRecords() drops "
                             "unloaded records")
-        del builder._loaded[name]
+        del ioc.database.loaded[name]
 
     def clear(self) -> None:
         builder.ClearRecords()
-        builder._loaded.clear()
+        ioc.database.loaded.clear()
+
+
+# A view of the IOC's records (softioc._ioc), under pythonSoftIOC's name below.
+_directory = _Directory()
 
 
 class RecordLookup:
     """Holds the record directory (``_RecordDirectory``) and ``LookupRecord``."""
 
-    _RecordDirectory = _Directory()
+    _RecordDirectory = _directory
 
     @classmethod
     def LookupRecord(cls, name: str) -> Record:
@@ -59,7 +65,7 @@ class RecordLookup:
 
 
 LookupRecord = RecordLookup.LookupRecord
-LookupRecordList = RecordLookup._RecordDirectory.items
+LookupRecordList = _directory.items
 
 # pythonSoftIOC's base classes of device support: here every builder record
 # is a softioc._record.Record.

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from . import _ext, _lifecycle
+from ._ioc import IOC, ioc
 
 __all__ = ["Put", "enable", "add_listener", "Listener"]
 
@@ -87,9 +88,10 @@ Listener = Callable[[Put], None]
 
 
 class _PutLog:
-    """The one put log of the process: the C listener's pool, emptied by a thread."""
+    """The put log of the IOC: the C listener's pool, emptied by a thread."""
 
     def __init__(self) -> None:
+        self.capacity = 0
         self.file: IO[str] | None = None
         self.record: Any = None
         self.pv_entries = 10
@@ -139,25 +141,27 @@ class _PutLog:
             self.file.close()
 
 
-_log: _PutLog | None = None
-_capacity = 0
+def _plug(ioc: IOC, capacity: int) -> _PutLog:
+    """Start listening (the C pool is made once) and add the put log's
+    thread to the IOC's start and stop."""
+    _ext.putlog_start(capacity)
+    put_log = _PutLog()
+    put_log.capacity = capacity
+    if ioc.running:
+        put_log.thread.start()
+    else:
+        ioc.hooks.after_init.append(put_log.thread.start)
+    ioc.hooks.at_shutdown.append(put_log.stop)
+    return put_log
 
 
 def _started(capacity: int) -> _PutLog:
-    """The put log, listening from now on (the C pool is made once)."""
-    global _log, _capacity
-    if _log is None:
-        _ext.putlog_start(capacity)
-        _log, _capacity = _PutLog(), capacity
-        if _lifecycle.is_running():
-            _log.thread.start()
-        else:
-            _lifecycle.after_init(_log.thread.start)
-        _lifecycle.at_shutdown(_log.stop)
-    elif capacity != _capacity:
-        raise RuntimeError(f"the put log already runs with capacity={_capacity} "
+    """The put log, plugged into the IOC by the first call, listening from then on."""
+    put_log = ioc.plug("putlog", lambda ioc: _plug(ioc, capacity))
+    if capacity != put_log.capacity:
+        raise RuntimeError(f"the put log already runs with capacity={put_log.capacity} "
                            f"(call putlog.enable() before importing softioc.pvlog)")
-    return _log
+    return put_log
 
 
 def add_listener(listener: Listener, capacity: int = 1000) -> None:
@@ -184,7 +188,8 @@ def enable(*, file: str | os.PathLike[str] | None = None, pv: str | None = None,
     """
     from . import builder
 
-    if _log is not None and _log.to_logger:
+    put_log: _PutLog | None = ioc.features.get("putlog")
+    if put_log is not None and put_log.to_logger:
         raise RuntimeError("putlog.enable() was already called")
     if _lifecycle.is_running():
         raise RuntimeError("putlog.enable() must come before iocInit()")

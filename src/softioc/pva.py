@@ -24,16 +24,19 @@ QSRV2 builds groups at iocInit, so groups cannot be added later.
 
 ``disable()`` (or ``PYTHONIOC_PVA=NO`` in the environment) turns PV Access off
 for this process; it must come before the first ``LoadDatabase()``.
+
+The first group declared plugs the groups into the IOC (``softioc._ioc``):
+from then on each ``LoadDatabase()`` tags the records it loads.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import _lifecycle, builder
+from . import _database, _lifecycle, builder
+from ._ioc import IOC, ioc
 from ._record import Record
 
 __all__ = ["Field", "Group", "NTTable", "disable", "enabled"]
@@ -66,8 +69,53 @@ class Field:
             raise TypeError(f"a group field maps a builder record, got {self.record!r}")
 
 
-# group name -> (structure id, {field name: Field}, atomic)
-_groups: dict[str, tuple[str | None, dict[str, Field], bool]] = {}
+class _Groups:
+    """The groups declared and not yet loaded, plugged into LoadDatabase."""
+
+    def __init__(self, ioc: IOC) -> None:
+        # group name -> (structure id, {field name: Field}, atomic)
+        self.groups: dict[str, tuple[str | None, dict[str, Field], bool]] = {}
+        # db records (not builder records) that carry a part of a group: name -> (record, info)
+        self.extra_info: dict[str, tuple[Any, dict[str, Any]]] = {}
+        ioc.hooks.before_load.append(self.attach)
+
+    def info_for_records(self) -> dict[str, dict[str, Any]]:
+        """The Q:group JSON each record carries, merged over all groups."""
+        per_record: dict[str, dict[str, Any]] = {}
+        for group, (gid, fields, atomic) in self.groups.items():
+            first = True
+            for key, f in fields.items():
+                mapping: dict[str, Any] = {"+type": f.type, "+channel": f.channel}
+                if f.type == "proc":
+                    mapping.pop("+channel")
+                    mapping["+channel"] = "PROC"
+                mapping["+trigger"] = key if f.trigger is None else f.trigger
+                if f.putorder is not None:
+                    mapping["+putorder"] = f.putorder
+                entry = per_record.setdefault(f.record.name, {}).setdefault(group, {})
+                if first:
+                    if gid:
+                        entry["+id"] = gid
+                    entry["+atomic"] = atomic
+                    first = False
+                entry[key] = mapping
+        return per_record
+
+    def attach(self, pending: Mapping[str, Record]) -> None:
+        """Put the Q:group info tags on records about to be loaded."""
+        for name, info in self.info_for_records().items():
+            record = pending.get(name)
+            if record is None:
+                raise RuntimeError(f"group field maps {name}, which is not being loaded now")
+            record.add_info("Q:group", info)
+        for dbrecord, info in self.extra_info.values():
+            dbrecord.add_info("Q:group", info)
+        self.groups.clear()
+        self.extra_info.clear()
+
+
+def _groups() -> _Groups:
+    return ioc.plug("pva", _Groups)
 
 
 def Group(name: str, fields: Mapping[str, Record | Field], *,  # noqa: N802
@@ -77,7 +125,7 @@ def Group(name: str, fields: Mapping[str, Record | Field], *,  # noqa: N802
     ``name`` gets the device-name prefix (``builder.SetDeviceName``) as a
     record name would.
     """
-    _group(builder._full_name(name), fields, id=id, atomic=atomic)
+    _group(_database.full_name(name), fields, id=id, atomic=atomic)
 
 
 def _group(name: str, fields: Mapping[str, Record | Field], *,
@@ -86,13 +134,14 @@ def _group(name: str, fields: Mapping[str, Record | Field], *,
         raise RuntimeError("groups are declared before iocInit()")
     if not fields:
         raise ValueError("a group needs at least one field")
-    if name in _groups:
+    groups = _groups().groups
+    if name in groups:
         raise ValueError(f"group {name!r} already declared")
     mapped = {k: v if isinstance(v, Field) else Field(v) for k, v in fields.items()}
     for key in mapped:
         if key and not all(part.isidentifier() for part in key.split(".")):
             raise ValueError(f"group field name {key!r} must be dotted identifiers")
-    _groups[name] = (id, mapped, atomic)
+    groups[name] = (id, mapped, atomic)
 
 
 def NTTable(name: str, columns: Mapping[str, Record], *,  # noqa: N802
@@ -119,7 +168,7 @@ def NTTable(name: str, columns: Mapping[str, Record], *,  # noqa: N802
     # on each one.  A putorder makes it take part (writing meta changes nothing).
     fields[""] = Field(list(columns.values())[-1], type="meta", trigger="",
                        putorder=len(names) if writable else None)
-    full = builder._full_name(name)
+    full = _database.full_name(name)
     # The labels live in a string waveform that reads them once, at init
     # (named NAME:LABELS_ under the same prefix).  NELM is at least 2: QSRV2
     # serves a one-element waveform as a scalar, and labels must be a string[].
@@ -127,58 +176,15 @@ def NTTable(name: str, columns: Mapping[str, Record], *,  # noqa: N802
         f"{name}:LABELS_", FTVL="STRING", NELM=max(2, len(labels)),
         INP={"const": labels}, PINI="YES")
     _group(full, fields, id="epics:nt/NTTable:1.0", atomic=True)
-    _extra_info[label_record.name] = (label_record, {
+    _groups().extra_info[label_record.name] = (label_record, {
         full: {"labels": {"+type": "plain", "+channel": "VAL", "+trigger": ""}}})
-
-
-# db records (not builder records) that carry a part of a group: name -> (record, info)
-_extra_info: dict[str, tuple[Any, dict[str, Any]]] = {}
-
-
-def _info_for_records() -> dict[str, dict[str, Any]]:
-    """The Q:group JSON each record carries, merged over all groups."""
-    per_record: dict[str, dict[str, Any]] = {}
-    for group, (gid, fields, atomic) in _groups.items():
-        first = True
-        for key, f in fields.items():
-            mapping: dict[str, Any] = {"+type": f.type, "+channel": f.channel}
-            if f.type == "proc":
-                mapping.pop("+channel")
-                mapping["+channel"] = "PROC"
-            mapping["+trigger"] = key if f.trigger is None else f.trigger
-            if f.putorder is not None:
-                mapping["+putorder"] = f.putorder
-            entry = per_record.setdefault(f.record.name, {}).setdefault(group, {})
-            if first:
-                if gid:
-                    entry["+id"] = gid
-                entry["+atomic"] = atomic
-                first = False
-            entry[key] = mapping
-    return per_record
-
-
-def _attach(pending: Mapping[str, Record]) -> None:
-    """Put the Q:group info tags on records about to be loaded."""
-    for name, info in _info_for_records().items():
-        record = pending.get(name)
-        if record is None:
-            raise RuntimeError(f"group field maps {name}, which is not being loaded now")
-        record.add_info("Q:group", info)
-    for dbrecord, info in _extra_info.values():
-        dbrecord.add_info("Q:group", info)
-    _groups.clear()
-    _extra_info.clear()
-
-
-builder.before_load(_attach)
 
 
 def disable() -> None:
     """Serve Channel Access only (call before the first LoadDatabase)."""
-    if _lifecycle._dbd_loaded:
+    if _lifecycle.dbd_loaded():
         raise RuntimeError("pva.disable() must come before the first LoadDatabase()")
-    os.environ["PYTHONIOC_PVA"] = "NO"
+    ioc.settings.pva = False
 
 
 def enabled() -> bool:

@@ -10,19 +10,26 @@ before the last ``:``.
 mode: the script builds its records as usual, and when it calls
 ``softioc.iocInit()`` the screen is written and the script ends, without
 serving anything. Needs ``pvi`` (``pip install pvi``).
+
+pvi's formatters are in its private ``pvi._format``: its only public route,
+saving the device as ``.pvi.device.yaml`` for ``pvi format``, does not give
+the same screen (the YAML round trip gives every write-only signal a read-back
+widget too), so ``write_groups`` calls the DLS formatter directly.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from . import _lifecycle
+from ._ioc import ioc
 from ._lifecycle import DescribeDone
 from ._record import Record
 
-__all__ = ["write_screen", "write_groups", "widget_name", "DescribeDone"]
+__all__ = ["write_screen", "write_groups", "widget_name", "DescribeDone", "describe_at_init"]
 
 
 def widget_name(text: str) -> str:
@@ -38,7 +45,7 @@ def write_groups(path: str | Path, title: str, groups: dict[str, list[Any]]) -> 
     For screens of your own design; ``write_screen`` makes one for you.
     """
     try:
-        from pvi._format.dls import DLSFormatter  # pvi has no public writer
+        from pvi._format.dls import DLSFormatter  # private: see the module's description
         from pvi.device import Device, Grid, Group
     except ImportError:
         raise RuntimeError("writing a screen needs pvi: pip install pvi") from None
@@ -57,9 +64,7 @@ def write_screen(path: str | Path, records: Iterable[Record] | None = None,
     except ImportError:
         raise RuntimeError("writing a screen needs pvi: pip install pvi") from None
     if records is None:
-        from . import builder
-
-        records = list(builder.loaded_records().values()) + list(builder._pending.values())
+        records = ioc.database.records()
     groups: dict[str, list[Any]] = {}
     used: dict[str, set[str]] = {}
     count = 0
@@ -86,3 +91,13 @@ def write_screen(path: str | Path, records: Iterable[Record] | None = None,
         count += 1
     write_groups(path, title, groups)
     return count
+
+
+def describe_at_init(path: str | Path, title: str) -> Callable[[], int | None]:
+    """Describe mode (``pythonioc screen``): the next ``softioc.iocInit()``
+    writes the screen of every builder record to ``path`` and raises
+    `DescribeDone` instead of starting the IOC.  Returns a function that
+    gives how many records the screen shows (None while not written)."""
+    written: list[int] = []
+    _lifecycle.describe_only(lambda: written.append(write_screen(path, title=title)))
+    return lambda: written[0] if written else None

@@ -24,7 +24,8 @@ import threading
 from typing import Any
 
 from . import _ext, _lifecycle
-from ._dispatch import Dispatcher
+from ._dispatch import Dispatcher, ThreadDispatcher
+from ._ioc import ioc
 
 command_names = [
     "dba", "dbl", "dbnr", "dbgrep", "dbgf", "dbpf", "dbpr", "dbtr", "dbtgf", "dbtpf", "dbtpn",
@@ -46,7 +47,27 @@ def iocInit(dispatcher: Dispatcher | None = None, enable_pva: bool = True) -> No
     the process may run its own, e.g. p4p's)."""
     # Signals stay the application's: interactive_ioc() and
     # non_interactive_ioc() take SIGTERM (and SIGINT) while they run.
-    _lifecycle.ioc_init(dispatcher, enable_pva)
+    _lifecycle.ioc_init(dispatcher, enable_pva, _default_dispatcher)
+
+
+def _default_dispatcher() -> Dispatcher:
+    """``pythonioc run --dispatcher`` or ``PYTHONIOC_DISPATCHER`` (asyncio,
+    cothread, thread) if given; else cothread's when cothread is imported;
+    else a worker thread."""
+    choice = (ioc.settings.dispatcher or os.environ.get("PYTHONIOC_DISPATCHER", "")).lower()
+    if choice == "asyncio":
+        from .asyncio_dispatcher import AsyncioDispatcher
+
+        return AsyncioDispatcher()
+    if choice == "thread":
+        return ThreadDispatcher()
+    if choice not in ("", "cothread"):
+        raise ValueError(f"PYTHONIOC_DISPATCHER={choice!r}: use asyncio, cothread or thread")
+    if choice == "cothread" or "cothread" in sys.modules:
+        from .cothread_dispatcher import CothreadDispatcher
+
+        return CothreadDispatcher()
+    return ThreadDispatcher()
 
 
 def dbLoadDatabase(database: str, path: str | None = None,
@@ -250,7 +271,7 @@ class _Exiter:
 def exit(status: int = 0) -> None:  # noqa: A001 - the IOC shell command's name
     """Run Python's exit handlers (``atexit``), stop the IOC and leave the
     process with ``status``, as pythonSoftIOC's ``safeEpicsExit`` does."""
-    atexit._run_exitfuncs()
+    atexit._run_exitfuncs()  # noqa: SLF001 - the only way to run them before os._exit
     _lifecycle.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -337,7 +358,8 @@ def interactive_ioc(context: dict[str, Any] | None = None, call_exit: bool = Tru
     _require_running("interactive_ioc()")
     kind = _stdin_kind()
     _install_sigterm()
-    if os.environ.get("PYTHONIOC_INTERACTIVE", "").upper() in ("NO", "0", "FALSE"):
+    if ioc.settings.interactive is False or \
+            os.environ.get("PYTHONIOC_INTERACTIVE", "").upper() in ("NO", "0", "FALSE"):
         kind = "none"           # `pythonioc run --non-interactive`
     if kind == "none":
         non_interactive_ioc()

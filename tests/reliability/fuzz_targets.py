@@ -22,7 +22,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from softioc import autosave, builder, softioc
+from softioc import _ioc, autosave, builder, softioc
 
 CLEAR = (ValueError, TypeError, OverflowError)   # the errors a caller may get
 EXAMPLES = int(sys.argv[2]) if len(sys.argv) > 2 else 200
@@ -58,7 +58,7 @@ def names(name: str) -> None:
     except CLEAR:
         return
     assert record.name == name, (record.name, name)
-    assert name in builder._pending
+    assert name in _ioc.ioc.database.pending
 
 
 VALUE = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True)
@@ -128,11 +128,11 @@ JSONS = st.recursive(
 def _autosave_file(content: bytes) -> None:
     path = Path(autosave._path())
     path.write_bytes(content)
-    autosave.restore(builder._pending)        # must warn, never raise
+    autosave.restore(_ioc.ioc.database.pending)        # must warn, never raise
     # Whatever the file held, each ao record still holds a number (before
     # iocInit, get() gives the Python value it was given: 3 or True too).
     for name in ("FZ:AS", "FZ:ASL"):
-        value = builder._pending[name].get()
+        value = _ioc.ioc.database.pending[name].get()
         assert isinstance(value, (int, float)), (name, value)
 
 

@@ -1,0 +1,172 @@
+"""The database being defined: record names, aliases, loading, and the
+checks iocInit makes of it.
+
+The records themselves (built, loaded, spare) are in the one IOC object
+(``softioc._ioc.ioc.database``); this module has the operations on them that
+the builder, the record handles and the features share.  It keeps no state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import epicsdbbuilder
+
+from . import _ext, _lifecycle
+from ._ioc import ioc
+
+if TYPE_CHECKING:
+    from ._record import Record
+
+__all__ = ["MAX_NAME", "init_builder", "full_name", "check_new", "create_alias",
+           "field_text", "load", "clear", "autosave_fields", "request_autosave",
+           "track_autosave"]
+
+# EPICS record names: at most 60 characters, none of these.
+MAX_NAME = 60
+_BAD_NAME = re.compile(r"""[\s"'.$\\{}]|^[-+\[{]""")
+
+
+def init_builder() -> None:
+    """Give epicsdbbuilder softioc.dbd's record types, once."""
+    if not ioc.database.builder_ready:
+        epicsdbbuilder.InitialiseDbd()
+        epicsdbbuilder.LoadDbdFile(os.path.join(_lifecycle.DBD_PATH, "softioc.dbd"))
+        epicsdbbuilder.SetSimpleRecordNames(None, ":")
+        for rtype in epicsdbbuilder.records.GetRecords():
+            _memoise_validation(getattr(epicsdbbuilder.records, rtype)._validate)  # noqa: SLF001 - epicsdbbuilder's validator has no public name
+        ioc.database.builder_ready = True
+
+
+def _memoise_validation(validator: Any) -> None:
+    """epicsdbbuilder checks each field by walking the record type's field
+    list: a pure function of (field, text), so remember the answers (the same
+    DTYP, TSE, EGU... recur on every record)."""
+    check = validator.ValidFieldValue
+    ok: set[tuple[str, str]] = set()
+
+    def valid_field_value(name: str, value: Any) -> None:
+        key = (name, str(value))
+        if key not in ok:
+            check(name, value)
+            if len(ok) < 100_000:
+                ok.add(key)
+
+    validator.ValidFieldValue = valid_field_value
+
+
+def full_name(name: str) -> str:
+    """``name`` with the device-name prefix (``builder.SetDeviceName``)."""
+    init_builder()
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"record name must be a non-empty str, got {name!r}")
+    prefix = epicsdbbuilder.GetRecordNames().prefix
+    return ":".join([*map(str, prefix), name]) if prefix else name
+
+
+def check_new(full: str) -> None:
+    """Refuse a full record name EPICS would not take, or one already used."""
+    if not ioc.dbd_loaded:
+        _lifecycle.ensure_dbd()
+    if len(full) > MAX_NAME:
+        raise ValueError(f"record name {full!r} is {len(full)} characters; EPICS allows {MAX_NAME}")
+    if _BAD_NAME.search(full):
+        raise ValueError(f"record name {full!r} has a character EPICS does not allow there")
+    db = ioc.database
+    if full in db.pending or full in db.loaded or _ext.record_exists(full):
+        raise ValueError(f"record {full!r} already exists")
+
+
+def create_alias(name: str, alias: str) -> None:
+    """Give the record named ``name`` in the database another name."""
+    check_new(alias)
+    _ext.create_alias(name, alias)
+
+
+def field_text(value: Any) -> str:
+    """A field value as .db text (records become links, dicts JSON)."""
+    if type(value) is str:
+        return value
+    if type(value) is int:
+        return str(value)
+    if callable(value):
+        value = value()
+    if isinstance(value, dict):
+        return json.dumps(value)
+    return str(value)
+
+
+def load() -> None:
+    """Load every record built so far (LoadDatabase): before-load hooks
+    first (autosave restores, PVA groups add their tags), then the
+    ``records.<type>`` ones as .db text; the builder's are in EPICS already."""
+    if ioc.running:
+        raise RuntimeError("LoadDatabase() must come before iocInit()")
+    init_builder()
+    _lifecycle.ensure_dbd()
+    db = ioc.database
+    for hook in ioc.hooks.before_load:
+        hook(db.pending)
+    if epicsdbbuilder.CountRecords():
+        fd, path = tempfile.mkstemp(suffix=".db", prefix="pythonioc-")
+        os.close(fd)
+        try:
+            epicsdbbuilder.WriteRecords(path)
+            _ext.load_records(path, None)
+        finally:
+            os.unlink(path)
+    for full, record in db.pending.items():
+        record._bind(full)        # noqa: SLF001 - the record's C half, bound once here
+        record._loaded()          # noqa: SLF001 - a Record's own notice of being loaded
+        record._given = None      # noqa: SLF001 - fields kept only until loaded
+        db.loaded[full] = record
+    db.pending.clear()
+    epicsdbbuilder.ResetRecords()
+
+
+def clear() -> None:
+    """Forget records built but not yet loaded (ClearRecords)."""
+    init_builder()
+    db = ioc.database
+    for name in db.pending:
+        _ext.delete_record(name)
+    db.cleared.extend(db.pending.values())
+    db.pending.clear()
+    epicsdbbuilder.ResetRecords()
+
+
+def autosave_fields(spec: bool | str | Sequence[str]) -> list[str]:
+    """The fields an ``autosave=`` value names (True means VAL)."""
+    if spec is True:
+        return ["VAL"]
+    if isinstance(spec, str):
+        return [spec]
+    fields = list(spec) if spec else []
+    bad = [f for f in fields if not (isinstance(f, str) and f.isupper())]
+    if bad:
+        raise ValueError(f"autosave fields must be upper-case field names, got {bad}")
+    return fields
+
+
+def request_autosave(record: Record, fields: list[str]) -> None:
+    """Ask for ``fields`` of ``record`` to be autosaved (with those asked before)."""
+    if fields:
+        requests = ioc.database.autosave
+        old = requests.get(record.name, (record, []))[1]
+        requests[record.name] = (record, old + [f for f in fields if f not in old])
+
+
+def track_autosave(record: Record, spec: bool | str | Sequence[str] | None) -> None:
+    """The builder's ``autosave=`` keyword: its fields and those of the
+    enclosing ``with Autosave(...)`` combined, as in pythonSoftIOC;
+    ``autosave=False`` saves nothing, even inside the block."""
+    if spec is False:
+        return
+    blocks = ioc.database.autosave_blocks
+    request_autosave(record, (autosave_fields(spec) if spec is not None else [])
+                     + (list(blocks[-1]) if blocks else []))
