@@ -160,10 +160,10 @@ struct GuardedChannel : public ChannelControl {
     std::unique_ptr<ChannelControl> inner;
     Chan chan;
 
-    explicit GuardedChannel(std::unique_ptr<ChannelControl>&& ctl)
+    GuardedChannel(std::unique_ptr<ChannelControl>&& ctl, const Chan& chan)
         :ChannelControl(ctl->name(), ctl->credentials(), ctl->op())
         ,inner(std::move(ctl))
-        ,chan(open_channel(name()))
+        ,chan(chan)
     {}
     virtual ~GuardedChannel() {}
 
@@ -202,9 +202,22 @@ struct GuardedSource : public Source {
     virtual ~GuardedSource() {}
 
     virtual void onSearch(Search& op) override { inner->onSearch(op); }
+    /* The server offers a new channel to each source in turn until one
+     * takes it (moves it out of op): a name that is no record (a group's,
+     * say) goes on unwrapped, and a wrapped channel QSRV2 leaves is handed
+     * back, so the next source (qsrvGroup) still gets it. */
     virtual void onCreate(std::unique_ptr<ChannelControl>&& op) override
     {
-        inner->onCreate(std::unique_ptr<ChannelControl>(new GuardedChannel(std::move(op))));
+        Chan chan(open_channel(op->name()));
+        if (!chan) {
+            inner->onCreate(std::move(op));
+            return;
+        }
+        GuardedChannel *guarded = new GuardedChannel(std::move(op), chan);
+        std::unique_ptr<ChannelControl> wrapped(guarded);
+        inner->onCreate(std::move(wrapped));
+        if (wrapped)
+            op = std::move(guarded->inner);
     }
     virtual List onList() override { return inner->onList(); }
     virtual void show(std::ostream& strm) override { inner->show(strm); }
