@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from ._wakeup import WakeQueue
 
-__all__ = ["Dispatcher", "ThreadDispatcher", "run_callback"]
+__all__ = ["Dispatcher", "QueueDispatcher", "ThreadDispatcher", "run_callback"]
 
 log = logging.getLogger("softioc")
 
@@ -78,15 +78,15 @@ def _complete(completion: Callable[..., Any], args: Sequence[Any], failed: bool)
         log.exception("Exception in completion %r", completion)
 
 
-class ThreadDispatcher:
-    """Runs callbacks in order on one daemon thread (the default dispatcher)."""
+class QueueDispatcher:
+    """Base of pythonIOC's dispatchers: callbacks queued from any thread
+    (``WakeQueue``) run one after another in the thread that serves
+    ``self._queue``, and so do client writes (``_serve_writes``)."""
+
+    _loop: asyncio.AbstractEventLoop | None = None   # runs awaitable results
 
     def __init__(self) -> None:
-        self._loop = asyncio.new_event_loop()     # for callbacks that return awaitables
         self._queue = WakeQueue(self._run_now)
-        self._stopping = False
-        self._thread = threading.Thread(target=self._serve, name="softioc-dispatch", daemon=True)
-        self._thread.start()
 
     def __call__(
         self,
@@ -96,14 +96,26 @@ class ThreadDispatcher:
         completion_args: Sequence[Any] = (),
     ) -> None:
         self._queue.put(functools.partial(
-            run_callback, func, func_args, completion, completion_args, self._loop))
+            self._run_now, func, func_args, completion, completion_args))
 
     def _run_now(self, func: Callable[..., Any], func_args: Sequence[Any],
-                 completion: Callable[..., Any] | None) -> None:
-        run_callback(func, func_args, completion, (), self._loop)
+                 completion: Callable[..., Any] | None,
+                 completion_args: Sequence[Any] = ()) -> None:
+        run_callback(func, func_args, completion, completion_args, self._loop)
 
     def _serve_writes(self) -> None:
         self._queue.serve_writes()
+
+
+class ThreadDispatcher(QueueDispatcher):
+    """Runs callbacks in order on one daemon thread (the default dispatcher)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._loop = asyncio.new_event_loop()     # for callbacks that return awaitables
+        self._stopping = False
+        self._thread = threading.Thread(target=self._serve, name="softioc-dispatch", daemon=True)
+        self._thread.start()
 
     def _serve(self) -> None:
         poller = select.poll()
@@ -111,7 +123,8 @@ class ThreadDispatcher:
         while not self._stopping:
             poller.poll()
             self._queue.run_pending()
-        self._loop.close()
+        if self._loop is not None:
+            self._loop.close()
 
     def stop(self) -> None:
         """Finish queued work and stop the thread."""

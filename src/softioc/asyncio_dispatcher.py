@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import inspect
 import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ._dispatch import _complete
-from ._wakeup import WakeQueue
+from ._dispatch import QueueDispatcher, _complete
 
 __all__ = ["AsyncioDispatcher"]
 
 log = logging.getLogger("softioc")
 
 
-class AsyncioDispatcher:
+class AsyncioDispatcher(QueueDispatcher):
     """Dispatch callbacks to ``loop``; without one, start a loop in a thread.
 
     ``AsyncioDispatcher()`` owns a new loop running in a daemon thread (use
@@ -30,8 +28,8 @@ class AsyncioDispatcher:
     def __init__(
         self, loop: asyncio.AbstractEventLoop | None = None, debug: bool = False
     ) -> None:
+        super().__init__()
         self._thread: threading.Thread | None = None
-        self._queue = WakeQueue(self._run_now)
         if loop is None:
             loop = asyncio.new_event_loop()
             ready = threading.Event()
@@ -49,16 +47,6 @@ class AsyncioDispatcher:
             loop.call_soon_threadsafe(loop.add_reader, self._queue.fd, self._queue.run_pending)
         self.loop = loop
         self.loop.set_debug(debug)
-
-    def __call__(
-        self,
-        func: Callable[..., Any],
-        func_args: Sequence[Any] = (),
-        completion: Callable[..., Any] | None = None,
-        completion_args: Sequence[Any] = (),
-    ) -> None:
-        self._queue.put(functools.partial(
-            self._run_now, func, func_args, completion, completion_args))
 
     def _run_now(
         self,
@@ -93,9 +81,6 @@ class AsyncioDispatcher:
             log.exception("Exception in callback %r", func)
         if completion is not None:
             _complete(completion, completion_args, failed)
-
-    def _serve_writes(self) -> None:
-        self._queue.serve_writes()
 
     def close(self) -> None:
         """Stop the loop if this dispatcher started it."""
