@@ -34,6 +34,10 @@ def test_every_client_put_is_logged(tmp_path: Path) -> None:
                                           check=False).stdout
         assert "New" in ioc.caput("PL:MODE", "On").stdout
         assert "New" not in ioc.caput("PL:MODE", "7").stdout        # strict puts: no state 7
+        # the same over PVA, blocking: strict puts refuse it before QSRV2 takes it
+        put = ioc.run_tool("pvput", "-w", "3", "-r", "record[block=true]", "PL:MODE", "7",
+                           check=False)
+        assert "no such state" in put.stdout, put.stdout
         assert "New" in ioc.caput("PL:SETPOINT.DRVH", "200").stdout
         ioc.run_tool("caput", "-c", "-w", "3", "-a", "PL:WAVE", "2", "8", "9.5")
         ctx = pva_context(ioc)
@@ -42,9 +46,9 @@ def test_every_client_put_is_logged(tmp_path: Path) -> None:
             # Not client puts the IOC sees: refused by access security, and Python's own.
             assert "Write access denied" in ioc.caput("PL:LOCKED", "1").stdout
             ioc.send("dbpf('PL:SETPOINT', 3)")
-            entries(path, 7)
+            entries(path, 8)
             time.sleep(0.5)
-            got = entries(path, 7)
+            got = entries(path, 8)
             log_pv = ctx.get("PL:LOG", timeout=5)["value"]
         finally:
             ctx.close()
@@ -59,6 +63,7 @@ def test_every_client_put_is_logged(tmp_path: Path) -> None:
         ("pva", "PL:SETPOINT", "VAL", "0.1", "0.1", True),
         ("ca", "PL:MODE", "VAL", "Off", "On", False),
         ("ca", "PL:MODE", "VAL", "On", "On", True),
+        ("pva", "PL:MODE", "VAL", "On", "On", True),
         ("ca", "PL:SETPOINT", "DRVH", "1000", "200", False),
         ("ca", "PL:WAVE", "VAL", "[1, 2, 3]", "[8, 9.5]", False),
         ("pva", "PL:TEXT", "VAL", "short",
@@ -72,6 +77,7 @@ def test_every_client_put_is_logged(tmp_path: Path) -> None:
     lines = log_pv.splitlines()
     assert len(lines) == 5
     assert "PL:TEXT.VAL" in lines[0] and "PL:MODE.VAL 'On' -> 'On' REFUSED" in lines[3]
+    assert got[4]["host"] == "127.0.0.1"           # the guard's entry: the peer's address too
 
 
 def test_a_slow_log_never_delays_a_put(tmp_path: Path) -> None:

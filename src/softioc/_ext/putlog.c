@@ -12,7 +12,9 @@
  * A put the IOC refuses after access security let it through (validate(),
  * strict puts) is marked by pyioc_putlog_refused(), called in the thread
  * doing the put, between the two calls of the listener.  Puts refused by
- * access security never reach the listener (the servers check first).
+ * access security never reach the listener (the servers check first).  A
+ * blocking PVA put that strict puts refuse before QSRV2 sees it (qsrvguard.cpp)
+ * is logged whole by pyioc_putlog_refused_put().
  */
 #define USE_TYPED_RSET
 #include "pythonioc.h"
@@ -185,6 +187,35 @@ void pyioc_putlog_refused(dbCommon *prec)
     if (e && e->owner == epicsThreadGetIdSelf() && e->chan &&
             dbChannelRecord(e->chan) == prec)
         e->refused = 1;
+}
+
+void pyioc_putlog_refused_put(dbChannel *chan, const char *user, const char *host)
+{
+    pl_entry *e;
+    if (!pool || !chan)
+        return;                     /* the put log is off */
+    epicsMutexMustLock(lock);
+    e = n_free ? free_list[--n_free] : NULL;
+    if (!e)
+        dropped++;
+    epicsMutexUnlock(lock);
+    if (!e)
+        return;
+    epicsTimeGetCurrent(&e->time);
+    e->chan = NULL;
+    e->owner = epicsThreadGetIdSelf();
+    strcpy(e->protocol, "pva");
+    copy_text(e->user, sizeof e->user, user);
+    copy_text(e->host, sizeof e->host, host);
+    copy_text(e->record, sizeof e->record, dbChannelRecord(chan)->name);
+    copy_text(e->field, sizeof e->field, dbChannelFldDes(chan)->name);
+    value_text(chan, e->old_value, sizeof e->old_value);
+    strcpy(e->new_value, e->old_value);     /* refused: nothing changed */
+    e->refused = 1;
+    epicsMutexMustLock(lock);
+    done[(done_head + n_done++) % capacity] = e;
+    epicsMutexUnlock(lock);
+    epicsEventSignal(ready);
 }
 
 static PyObject *text(const char *s)

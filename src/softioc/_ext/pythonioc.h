@@ -97,6 +97,9 @@ PyObject *pyioc_putlog_start(PyObject *mod, PyObject *args);
 PyObject *pyioc_putlog_take(PyObject *mod, PyObject *args);
 PyObject *pyioc_putlog_wake(PyObject *mod, PyObject *unused);
 void pyioc_putlog_refused(dbCommon *prec);
+struct dbChannel;
+/* A PVA put refused before QSRV2 saw it (qsrvguard.cpp), logged as refused. */
+void pyioc_putlog_refused_put(struct dbChannel *chan, const char *user, const char *host);
 
 /* strict.c: range-checked put conversions.  enable: 1 on, 0 plain EPICS,
  * -1 keep the current choice (first time: $PYTHONIOC_STRICT_PUTS, on). */

@@ -37,6 +37,7 @@
 extern "C" {
 long pyioc_strict_check(dbChannel *chan, short dbrType, const void *buf, long nRequest);
 void pyioc_strict_mark_blocking(dbChannel *chan);
+void pyioc_putlog_refused_put(dbChannel *chan, const char *user, const char *host);
 long pyioc_install_strict_puts(int enable);
 int pyioc_strict_puts_enabled(void);
 }
@@ -103,6 +104,19 @@ std::string status_text(long status)
     return text;
 }
 
+/* The put log's entry for a put refused here (QSRV2, which would have
+ * told access security's write listener, never sees it): the client's
+ * account, and its address without the port as QSRV2 gives it. */
+void log_refused(dbChannel *chan, const OpBase& op)
+{
+    const ClientCredentials *cred = op.credentials().get();
+    std::string host(cred ? cred->peer : std::string());
+    size_t colon = host.rfind(':');
+    if (colon != std::string::npos && host.find(':') == colon)
+        host.resize(colon);                 /* IPv4 "a.b.c.d:port" */
+    pyioc_putlog_refused_put(chan, cred ? cred->account.c_str() : "", host.c_str());
+}
+
 struct GuardedOp : public ConnectOp {
     std::unique_ptr<ConnectOp> inner;
     Chan chan;
@@ -141,6 +155,7 @@ struct GuardedOp : public ConnectOp {
                 status = 0;                 /* QSRV2 reports what it cannot convert */
             }
             if (status) {
+                log_refused(ch.get(), *op);
                 op->error(status_text(status));
                 return;
             }
