@@ -9,13 +9,13 @@ import sys
 import numpy as np
 from p4p.client.thread import Context, RemoteError
 
+from softioc import testing
 from softioc.testing import IOCProcess
 
 
 def pva_context(ioc: IOCProcess) -> Context:
     """A p4p context that searches only this IOC's PVA ports (plain values: nt=False)."""
-    conf = {k: v for k, v in ioc.env.items() if k.startswith("EPICS_PVA")}
-    return Context("pva", conf=conf, useenv=False, nt=False)
+    return testing.pva_context(ioc, nt=False)
 
 
 class CAClient:

@@ -42,16 +42,6 @@ def monitor(ioc, *pvs, tool="camonitor"):
             proc.stdout.close()
 
 
-def wait_for(ioc, pv, ok, timeout=5.0):
-    """Poll caget pv until ok(text); returns the last text."""
-    deadline = time.monotonic() + timeout
-    while True:
-        text = ioc.caget(pv)
-        if ok(text) or time.monotonic() > deadline:
-            return text
-        time.sleep(0.1)
-
-
 def test_every_record_answers(ioc):
     values = {name: ioc.caget(f"HLTH:{name}") for name in NAMES}
     # The IOC started after this module's fixture did, and counts in seconds.
@@ -78,8 +68,8 @@ def test_records_counts_builder_and_db_records(ioc):
 
 def test_uptime_and_heartbeat_count_up(ioc):
     uptime, beat = int(ioc.caget("HLTH:UPTIME")), int(ioc.caget("HLTH:HEARTBEAT"))
-    assert int(wait_for(ioc, "HLTH:HEARTBEAT", lambda t: int(t) > beat)) > beat
-    assert int(wait_for(ioc, "HLTH:UPTIME", lambda t: int(t) > uptime, 3)) > uptime
+    assert int(ioc.wait_value("HLTH:HEARTBEAT", lambda t: int(t) > beat)) > beat
+    assert int(ioc.wait_value("HLTH:UPTIME", lambda t: int(t) > uptime, timeout=3)) > uptime
 
 
 def test_limits_and_units(ioc):
@@ -93,31 +83,29 @@ def test_limits_and_units(ioc):
 def test_ca_clients_while_camonitor_connected(ioc):
     with monitor(ioc, "HLTH:HEARTBEAT", "APP:A"):
         # camonitor's circuit and 2 channels, and caget's own while it reads
-        assert 1 <= int(wait_for(ioc, "HLTH:CA_CLIENTS", lambda t: int(t) >= 1)) <= 2
-        assert 2 <= int(wait_for(ioc, "HLTH:CA_CHANNELS", lambda t: int(t) >= 2)) <= 3
+        assert 1 <= int(ioc.wait_value("HLTH:CA_CLIENTS", lambda t: int(t) >= 1)) <= 2
+        assert 2 <= int(ioc.wait_value("HLTH:CA_CHANNELS", lambda t: int(t) >= 2)) <= 3
     # camonitor gone: at most the channel of a caget reading it
-    assert int(wait_for(ioc, "HLTH:CA_CHANNELS", lambda t: int(t) <= 1)) <= 1
+    assert int(ioc.wait_value("HLTH:CA_CHANNELS", lambda t: int(t) <= 1)) <= 1
 
 
 def test_pva_clients_follow_pvmonitor(ioc):
-    assert wait_for(ioc, "HLTH:PVA_CLIENTS", lambda t: t == "0") == "0"
+    assert ioc.wait_value("HLTH:PVA_CLIENTS", lambda t: t == "0") == "0"
     with monitor(ioc, "HLTH:HEARTBEAT", tool="pvmonitor") as mon:
-        assert wait_for(ioc, "HLTH:PVA_CLIENTS", lambda t: t == "1") == "1"
+        assert ioc.wait_value("HLTH:PVA_CLIENTS", lambda t: t == "1") == "1"
     assert mon.returncode is not None
-    assert wait_for(ioc, "HLTH:PVA_CLIENTS", lambda t: t == "0") == "0"
+    assert ioc.wait_value("HLTH:PVA_CLIENTS", lambda t: t == "0") == "0"
 
 
 def test_cpu_alarm_when_busy(ioc):
-    assert wait_for(ioc, "HLTH:CPU.SEVR", lambda t: t == "NO_ALARM") == "NO_ALARM"
+    assert ioc.wait_value("HLTH:CPU.SEVR", lambda t: t == "NO_ALARM") == "NO_ALARM"
     ioc.send("start_burn()")
     try:
-        deadline = time.monotonic() + 10
-        while "HIHI MAJOR" not in (out := ioc.run_tool("caget", "-a", "HLTH:CPU").stdout):
-            assert time.monotonic() < deadline, out
-            time.sleep(0.1)
+        testing.wait_until(lambda: "HIHI MAJOR" in ioc.run_tool("caget", "-a", "HLTH:CPU").stdout,
+                           timeout=10, what="HLTH:CPU in HIHI MAJOR alarm")
     finally:
         ioc.send("stop_burn()")
-    assert wait_for(ioc, "HLTH:CPU.SEVR", lambda t: t == "NO_ALARM", 5) == "NO_ALARM"
+    assert ioc.wait_value("HLTH:CPU.SEVR", lambda t: t == "NO_ALARM", timeout=5) == "NO_ALARM"
 
 
 def test_pva_serves_the_alarm_too(ioc):

@@ -24,6 +24,8 @@ def demo(env: dict[str, str]) -> IOCProcess:
                       wait_for="LCK:SETPOINT", env=env)
 
 
+@pytest.mark.skipif(os.geteuid() != 0,
+                    reason="without real-time rights nothing could be locked anyway")
 def test_memory_not_locked_by_default(monkeypatch):
     monkeypatch.delenv("PYTHONIOC_MEMLOCK", raising=False)
     with demo({}) as ioc:

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from softioc.testing import IOCProcess, epics_tool
+from softioc.testing import IOCProcess, epics_tool, pva_context
 
 IOCS = Path(__file__).parent / "iocs"
 REJECT = "reject"
@@ -348,13 +348,6 @@ def refused(proto: str, status: str) -> bool:
     return any(text in status for text in REFUSALS[proto])
 
 
-def pva_context(ioc: Any) -> Any:
-    from p4p.client.thread import Context
-
-    return Context("pva", conf={k: v for k, v in ioc.env.items() if k.startswith("EPICS_PVA")},
-                   useenv=False)
-
-
 def plain(value: Any) -> Any:
     """A value read over PVA as plain Python (enum -> index, arrays -> lists)."""
     if hasattr(value, "raw"):
@@ -603,9 +596,7 @@ def test_switch_at_run_time(strict_on: Any) -> None:
         """Run a command in the IOC's shell, then wait until it has."""
         ioc.send(command)
         ioc.send(f"_ext.put_field('{case.name}', '{marker}')")
-        deadline = time.monotonic() + 10
-        while ioc.caget(case.name) != marker and time.monotonic() < deadline:
-            time.sleep(0.05)
+        ioc.wait_value(case.name, marker, timeout=10)
 
     ioc.send("from softioc import strict, _ext")
     shell("strict.strict_puts(False)", "3")

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar, cast
 
 __all__ = ["LOOPBACK_ENV", "free_port", "client_env", "IOCProcess", "epics_tool",
-           "wait_until", "monitor"]
+           "wait_until", "monitor", "pva_context"]
 
 T = TypeVar("T")
 
@@ -385,3 +385,12 @@ def monitor(ioc: IOCProcess, *pvs: str, tool: str = "camonitor",
             proc.kill()
             proc.wait()
         output.finish(10)
+
+
+def pva_context(ioc: IOCProcess, nt: bool = True) -> Any:
+    """A p4p client ``Context`` that searches only this IOC's PVA ports
+    (``nt=False``: plain values instead of p4p's NT wrappers).  Needs p4p."""
+    from p4p.client.thread import Context
+
+    conf = {k: v for k, v in ioc.env.items() if k.startswith("EPICS_PVA")}
+    return Context("pva", conf=conf, useenv=False, nt=None if nt else False)
