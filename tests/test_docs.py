@@ -23,6 +23,9 @@ How each kind of block is run:
   the IOC).  A block that starts a long-running IOC needs an entry in
   WHOLE_IOCS (the founding page's examples, the PandA use case).
 
+* ``.. code-block:: text``: a diagram (the architecture page's), nothing to
+  run; the site build checks it like any page.
+
 A block of any other kind fails the test, as does a snippet without checks,
 so a new example cannot go untested.  The last test builds the site with
 warnings as errors (skipped when Sphinx is not installed: the ``docs`` extra).
@@ -82,7 +85,8 @@ _DIRECTIVE = re.compile(r"^(\s*)\.\.\s+(code-block|code|sourcecode|literalinclud
                         r"::\s*(.*?)\s*$")
 _SESSION = re.compile(r"^\.\.\s+ioc-session:\s*(\S+)\s*(restart)?\s*$")
 _LANG_KIND = {"": "python", "python": "python", "python3": "python", "py": "python",
-              "console": "console", "shell-session": "console", "pycon": "pycon"}
+              "console": "console", "shell-session": "console", "pycon": "pycon",
+              "text": "diagram"}
 
 
 def _indent(line: str) -> int:
@@ -682,6 +686,8 @@ def test_every_block_is_run() -> None:
             problems.append(f"{b.id}: {b.kind} block without an '.. ioc-session:' comment")
         if b.session is not None and b.session not in SNIPPETS:
             problems.append(f"{b.id}: session {b.session} is not in SNIPPETS")
+        if b.kind == "diagram" and re.search(r"^\s*(\$ |>>> )", b.text, re.M):
+            problems.append(f"{b.id}: a 'text' block is a diagram; commands go in console")
         if b.kind == "include":
             target = Path(b.text)
             if not target.exists():
