@@ -19,6 +19,7 @@ import atexit
 import contextlib
 import io
 import os
+import random
 import shutil
 import signal
 import socket
@@ -49,17 +50,43 @@ LOOPBACK_ENV = {
 }
 
 
+def _ephemeral_low() -> int:
+    """Where the kernel's ephemeral ports (clients' own) begin."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _bindable(port: int) -> bool:
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp, \
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            tcp.bind(("127.0.0.1", port))
+            udp.bind(("127.0.0.1", port))
+    except OSError:
+        return False
+    return True
+
+
 def free_port() -> int:
-    """A port number free for both TCP and UDP on 127.0.0.1."""
+    """A port number free for both TCP and UDP on 127.0.0.1.
+
+    Chosen at random below the ephemeral range, so the clients' own sockets
+    (which take ephemeral ports) cannot take it before the IOC binds it.
+    """
+    low = _ephemeral_low()
+    if low > 12000:
+        for _ in range(200):
+            port = random.randrange(10000, low)
+            if _bindable(port):
+                return port
     for _ in range(100):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
             tcp.bind(("127.0.0.1", 0))
             port = int(tcp.getsockname()[1])
-            try:
-                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                    udp.bind(("127.0.0.1", port))
-            except OSError:
-                continue
+        if _bindable(port):
             return port
     raise RuntimeError("no free port found")
 
