@@ -202,6 +202,24 @@ PyObject *m_set_acf(PyObject *mod, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* The buffer of put_raw/get_raw at a raw address, after checking the
+ * request: NULL with an exception set if it cannot be used. */
+static void *raw_buffer(const char *name, short dbr_type, PyObject *address, long count)
+{
+    void *buf = PyLong_AsVoidPtr(address);
+    if (!buf) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "buffer address is NULL");
+        return NULL;
+    }
+    if (dbr_type < DBR_STRING || dbr_type > DBR_ENUM || count < 1) {
+        PyErr_Format(PyExc_ValueError, "%s: bad request type %d or count %ld",
+                     name, dbr_type, count);
+        return NULL;
+    }
+    return buf;
+}
+
 /* put_raw(name, dbr_type, address, count, process): a put from a raw buffer
  * (pythonSoftIOC's softioc.imports.db_put_field*).  process -1: dbPutField,
  * as a client put; 1: dbPut and process (or ask a busy record to process
@@ -217,17 +235,9 @@ PyObject *m_put_raw(PyObject *mod, PyObject *args)
     DBADDR addr;
     if (!PyArg_ParseTuple(args, "shOli", &name, &dbr_type, &address, &count, &process))
         return NULL;
-    buf = PyLong_AsVoidPtr(address);
-    if (!buf) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_ValueError, "buffer address is NULL");
+    buf = raw_buffer(name, dbr_type, address, count);
+    if (!buf)
         return NULL;
-    }
-    if (dbr_type < DBR_STRING || dbr_type > DBR_ENUM || count < 1) {
-        PyErr_Format(PyExc_ValueError, "%s: bad request type %d or count %ld",
-                     name, dbr_type, count);
-        return NULL;
-    }
     Py_BEGIN_ALLOW_THREADS
     status = dbNameToAddr(name, &addr);
     if (!status && process < 0) {
@@ -260,17 +270,9 @@ PyObject *m_get_raw(PyObject *mod, PyObject *args)
     DBADDR addr;
     if (!PyArg_ParseTuple(args, "shOl", &name, &dbr_type, &address, &count))
         return NULL;
-    buf = PyLong_AsVoidPtr(address);
-    if (!buf) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_ValueError, "buffer address is NULL");
+    buf = raw_buffer(name, dbr_type, address, count);
+    if (!buf)
         return NULL;
-    }
-    if (dbr_type < DBR_STRING || dbr_type > DBR_ENUM || count < 1) {
-        PyErr_Format(PyExc_ValueError, "%s: bad request type %d or count %ld",
-                     name, dbr_type, count);
-        return NULL;
-    }
     Py_BEGIN_ALLOW_THREADS
     status = dbNameToAddr(name, &addr);
     if (!status)
