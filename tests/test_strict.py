@@ -750,3 +750,55 @@ def test_put_callback_restarted_on_a_busy_record_is_refused(tmp_path: Path) -> N
         assert ioc.caget("LS:BUSY") == "B"
         ioc.caput("LS:BUSY", "2", options=["-c", "-w", "10"])
         assert ioc.caget("LS:BUSY") == "C"
+
+
+def test_another_clients_bad_put_to_a_busy_record_fails_itself_only(tmp_path: Path) -> None:
+    """While a put-callback waits on a busy record, a plain put of a bad value
+    from another client is refused on its own: the waiting put still succeeds."""
+    script = tmp_path / "busy_ioc.py"
+    script.write_text(LONG_IOC)
+    with running(IOCProcess([str(script)], wait_for="LS:READY")) as ioc:
+        first = subprocess.Popen([epics_tool("caput"), "-c", "-w", "10", "LS:BUSY", "1"],
+                                 env=ioc.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 text=True)
+        time.sleep(0.3)                 # LS:BUSY is now PACT for about a second
+        assert ioc.caget("LS:BUSY.PACT") == "1"
+        ioc.run_tool("caput", "-w", "5", "LS:BUSY", "7", check=False)      # no callback
+        out, _ = first.communicate(timeout=20)
+        assert first.returncode == 0 and "failed" not in out.lower(), out
+        assert ioc.caget("LS:BUSY") == "B"
+
+
+CA_ONLY_IOC = '''
+from softioc import builder, softioc
+builder.longOut("CAO:LO", 1)
+builder.mbbIn("CAO:IN", "A", "B", initial_value=0)
+builder.LoadDatabase()
+softioc.iocInit(enable_pva=False)
+softioc.interactive_ioc(globals())
+'''
+
+
+def test_strict_puts_stay_on_when_pva_is_not_served(tmp_path: Path) -> None:
+    """iocInit(enable_pva=False) after PVA's libraries were loaded: there is
+    no QSRV2 to guard, and strict puts stay on for CA."""
+    script = tmp_path / "ca_only_ioc.py"
+    script.write_text(CA_ONLY_IOC)
+    with running(IOCProcess([str(script)], wait_for="CAO:LO")) as ioc:
+        assert "write request failed" in ioc.caput("CAO:LO", "12abc").stdout
+        assert ioc.caget("CAO:LO") == "1"
+        assert "switched off" not in ioc.output() and "No Instance" not in ioc.output()
+
+
+def test_a_blocking_pva_put_qsrv2_refuses_gets_qsrv2s_answer(tmp_path: Path) -> None:
+    """A bad blocking PVA put to a field the client may not write (an input,
+    DISP=1) is refused as QSRV2 refuses any put there, not as a strict put."""
+    script = tmp_path / "long_ioc.py"
+    script.write_text(LONG_IOC.replace(
+        "builder.LoadDatabase()\n", 'builder.mbbIn("IN", "A", "B")\nbuilder.LoadDatabase()\n'))
+    with running(IOCProcess([str(script)], wait_for="LS:READY")) as ioc:
+        put = ioc.run_tool("pvput", "-w", "5", "-r", "record[block=true]", "LS:IN", "7",
+                           check=False)
+        assert put.returncode != 0, put.stdout
+        assert "strict puts" not in put.stdout, put.stdout
+        assert ioc.caget("LS:IN") == "A"

@@ -58,6 +58,7 @@ static pl_entry *pool;
 static pl_entry **free_list, **done;       /* a stack and a ring, both of capacity */
 static size_t capacity, n_free, done_head, n_done;
 static unsigned long dropped;
+static volatile int started;               /* set last, once everything exists */
 
 static void copy_text(char *dst, size_t size, const char *src)
 {
@@ -139,20 +140,34 @@ static void value_text(dbChannel *chan, char *out, size_t size)
     }
 }
 
+/* A free entry from the pool, or NULL (the put counted as dropped). */
+static pl_entry *take_entry(void)
+{
+    pl_entry *e;
+    epicsMutexMustLock(lock);
+    e = n_free ? free_list[--n_free] : NULL;
+    if (!e)
+        dropped++;
+    epicsMutexUnlock(lock);
+    return e;
+}
+
+/* Hand a finished entry to Python's put-log thread. */
+static void finish_entry(pl_entry *e)
+{
+    epicsMutexMustLock(lock);
+    done[(done_head + n_done++) % capacity] = e;
+    epicsMutexUnlock(lock);
+    epicsEventSignal(ready);
+}
+
 static void listener(asTrapWriteMessage *msg, int after)
 {
     pl_entry *e;
     if (!after) {
         dbChannel *chan = msg->serverSpecific;
         const char *thread = epicsThreadGetNameSelf();
-        if (!chan)
-            return;
-        epicsMutexMustLock(lock);
-        e = n_free ? free_list[--n_free] : NULL;
-        if (!e)
-            dropped++;
-        epicsMutexUnlock(lock);
-        if (!e)
+        if (!chan || !(e = take_entry()))
             return;
         epicsTimeGetCurrent(&e->time);
         e->chan = chan;
@@ -173,10 +188,7 @@ static void listener(asTrapWriteMessage *msg, int after)
             epicsThreadPrivateSet(current, NULL);
         value_text(e->chan, e->new_value, sizeof e->new_value);
         e->chan = NULL;
-        epicsMutexMustLock(lock);
-        done[(done_head + n_done++) % capacity] = e;
-        epicsMutexUnlock(lock);
-        epicsEventSignal(ready);
+        finish_entry(e);
     }
 }
 
@@ -192,15 +204,8 @@ void pyioc_putlog_refused(dbCommon *prec)
 void pyioc_putlog_refused_put(dbChannel *chan, const char *user, const char *host)
 {
     pl_entry *e;
-    if (!pool || !chan)
-        return;                     /* the put log is off */
-    epicsMutexMustLock(lock);
-    e = n_free ? free_list[--n_free] : NULL;
-    if (!e)
-        dropped++;
-    epicsMutexUnlock(lock);
-    if (!e)
-        return;
+    if (!started || !chan || !(e = take_entry()))
+        return;                     /* the put log is off, or full */
     epicsTimeGetCurrent(&e->time);
     e->chan = NULL;
     e->owner = epicsThreadGetIdSelf();
@@ -212,10 +217,7 @@ void pyioc_putlog_refused_put(dbChannel *chan, const char *user, const char *hos
     value_text(chan, e->old_value, sizeof e->old_value);
     strcpy(e->new_value, e->old_value);     /* refused: nothing changed */
     e->refused = 1;
-    epicsMutexMustLock(lock);
-    done[(done_head + n_done++) % capacity] = e;
-    epicsMutexUnlock(lock);
-    epicsEventSignal(ready);
+    finish_entry(e);
 }
 
 static PyObject *text(const char *s)
@@ -244,13 +246,16 @@ PyObject *pyioc_putlog_start(PyObject *mod, PyObject *args)
     lock = epicsMutexCreate();
     ready = epicsEventCreate(epicsEventEmpty);
     current = epicsThreadPrivateCreate();
-    if (!pool || !free_list || !done || !lock || !ready || !current)
-        return PyErr_NoMemory();    /* process-lifetime allocations: not freed */
+    if (!pool || !free_list || !done || !lock || !ready || !current) {
+        pool = NULL;                /* may be tried again; what was made stays */
+        return PyErr_NoMemory();
+    }
     capacity = (size_t)cap;
     for (i = 0; i < capacity; i++)
         free_list[i] = &pool[i];
     n_free = capacity;
     asTrapWriteRegisterListener(listener);
+    started = 1;
     Py_RETURN_NONE;
 }
 

@@ -13,7 +13,8 @@
  * everything; only a blocking put first gets pyioc_strict_check(), which
  * looks at the value exactly as QSRV2 will pass it to dbPut (an NTEnum
  * index cast to 16 bits, a long string with its NUL).  A refused put gets
- * the refusal's text as its error, before QSRV2 has seen it.  While QSRV2
+ * the refusal's text as its error, before QSRV2 has seen it (unless QSRV2
+ * would not let the client write at all: then QSRV2 answers).  While QSRV2
  * runs its handler for a blocking put, strict.c is told (a thread-local
  * mark), so a conversion that still refuses (the record's states changed
  * in between) never fails dbPut under dbNotify.
@@ -21,12 +22,14 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <pvxs/data.h>
 #include <pvxs/iochooks.h>
 #include <pvxs/server.h>
 #include <pvxs/source.h>
 
+#include <asLib.h>
 #include <dbAccess.h>
 #include <dbChannel.h>
 #include <errlog.h>
@@ -104,17 +107,67 @@ std::string status_text(long status)
     return text;
 }
 
-/* The put log's entry for a put refused here (QSRV2, which would have
- * told access security's write listener, never sees it): the client's
- * account, and its address without the port as QSRV2 gives it. */
-void log_refused(dbChannel *chan, const OpBase& op)
+/* Who QSRV2 says the client is (as pvxs's ioc/credentials.cpp derives it):
+ * the peer's address without its port (an IPv4-mapped one as IPv4), and
+ * the names access security is asked about: the account ("ca" method: the
+ * part after any '/', else method/account), then role/GROUP for each role. */
+struct Identity {
+    std::string host;
+    std::vector<std::string> users;
+
+    explicit Identity(const ClientCredentials *cred)
+    {
+        if (!cred)
+            return;
+        host = cred->peer;
+        if (!host.empty() && host[0] == '[') {              /* [v6]:port */
+            size_t end = host.find(']');
+            host = host.substr(1, end == std::string::npos ? std::string::npos : end - 1);
+            if (host.compare(0, 7, "::ffff:") == 0 && host.find('.') != std::string::npos)
+                host = host.substr(7);
+        } else {
+            size_t colon = host.rfind(':');
+            if (colon != std::string::npos)
+                host.resize(colon);                         /* a.b.c.d:port */
+        }
+        if (cred->method == "ca") {
+            size_t slash = cred->account.find_last_of('/');
+            users.push_back(slash == std::string::npos ? cred->account
+                                                        : cred->account.substr(slash + 1));
+        } else {
+            users.push_back(cred->method + "/" + cred->account);
+        }
+        for (const auto& role : cred->roles())
+            users.push_back("role/" + role);
+    }
+};
+
+/* May this client write the channel (QSRV2's own checks: the record's DISP,
+ * then access security for any of its names)?  trap: a TRAPWRITE rule
+ * applies, so the put log wants the put. */
+bool may_write(dbChannel *chan, const Identity& id, bool& trap)
 {
-    const ClientCredentials *cred = op.credentials().get();
-    std::string host(cred ? cred->peer : std::string());
-    size_t colon = host.rfind(':');
-    if (colon != std::string::npos && host.find(':') == colon)
-        host.resize(colon);                 /* IPv4 "a.b.c.d:port" */
-    pyioc_putlog_refused_put(chan, cred ? cred->account.c_str() : "", host.c_str());
+    dbCommon *prec = dbChannelRecord(chan);
+    trap = false;
+    if (prec->disp && dbChannelField(chan) != (void *)&prec->disp)
+        return false;
+    if (!asActive)
+        return true;
+    std::vector<char> host(id.host.begin(), id.host.end());
+    host.push_back('\0');
+    for (const auto& user : id.users) {
+        ASCLIENTPVT client = nullptr;
+        if (asAddClient(&client, prec->asp, dbChannelFldDes(chan)->as_level,
+                        user.c_str(), host.data()) || !client)
+            continue;
+        bool ok = asCheckPut(client);
+        if (ok)
+            trap = client->trapMask != 0;
+        asRemoveClient(&client);
+        if (ok)
+            return true;
+    }
+    return false;
 }
 
 struct GuardedOp : public ConnectOp {
@@ -155,9 +208,17 @@ struct GuardedOp : public ConnectOp {
                 status = 0;                 /* QSRV2 reports what it cannot convert */
             }
             if (status) {
-                log_refused(ch.get(), *op);
-                op->error(status_text(status));
-                return;
+                /* A client QSRV2 will not let write gets QSRV2's answer
+                 * ("Put not permitted", disabled), as without strict puts. */
+                Identity id(op->credentials().get());
+                bool trap = false;
+                if (may_write(ch.get(), id, trap)) {
+                    if (trap)
+                        pyioc_putlog_refused_put(ch.get(), id.users.empty() ? ""
+                                                 : id.users[0].c_str(), id.host.c_str());
+                    op->error(status_text(status));
+                    return;
+                }
             }
             pyioc_strict_mark_blocking(ch.get());
             try {
@@ -230,7 +291,13 @@ struct GuardedSource : public Source {
         }
         GuardedChannel *guarded = new GuardedChannel(std::move(op), chan);
         std::unique_ptr<ChannelControl> wrapped(guarded);
-        inner->onCreate(std::move(wrapped));
+        try {
+            inner->onCreate(std::move(wrapped));
+        } catch (...) {
+            if (wrapped)
+                op = std::move(guarded->inner);     /* intact, for the next source */
+            throw;
+        }
         if (wrapped)
             op = std::move(guarded->inner);
     }
@@ -248,10 +315,15 @@ void guard_hook(initHookState state) noexcept
 {
     if (guarded || (state != initHookAfterIocBuilt && state != initHookAfterIocRunning))
         return;
+    server::Server srv;
     try {
-        auto srv(pvxs::ioc::server());
-        if (!srv)
-            return;
+        srv = pvxs::ioc::server();
+    } catch (std::exception&) {
+        return;                             /* no PVA server (iocInit(enable_pva=False)) */
+    }
+    if (!srv)
+        return;
+    try {
         auto src(srv.getSource(single_source, 0));
         if (src) {
             srv.removeSource(single_source, 0);

@@ -280,7 +280,9 @@ static long refuse(const dbAddr *paddr, long status)
     prec = paddr->precord;
     pyioc_putlog_refused(prec);
     ppn = prec->ppn;
-    if (ppn && ppn->chan && same_field(&ppn->chan->addr, paddr) &&
+    /* this very put: a restarted put-callback converts through its own
+     * channel's address (another client's put to the field has its own) */
+    if (ppn && ppn->chan && &ppn->chan->addr == paddr &&
             (ppn->requestType == putProcessRequest ||
              ppn->requestType == putProcessGetRequest)) {
         ppn->status = notifyError;
