@@ -210,12 +210,19 @@ struct GuardedOp : public ConnectOp {
             if (status) {
                 /* A client QSRV2 will not let write gets QSRV2's answer
                  * ("Put not permitted", disabled), as without strict puts. */
-                Identity id(op->credentials().get());
-                bool trap = false;
-                if (may_write(ch.get(), id, trap)) {
+                bool permitted = true, trap = false;
+                std::string user, host;
+                try {
+                    Identity id(op->credentials().get());
+                    permitted = may_write(ch.get(), id, trap);
+                    user = id.users.empty() ? "" : id.users[0];
+                    host = id.host;
+                } catch (std::exception&) {
+                    trap = false;           /* (roles() looks the account up) */
+                }
+                if (permitted) {
                     if (trap)
-                        pyioc_putlog_refused_put(ch.get(), id.users.empty() ? ""
-                                                 : id.users[0].c_str(), id.host.c_str());
+                        pyioc_putlog_refused_put(ch.get(), user.c_str(), host.c_str());
                     op->error(status_text(status));
                     return;
                 }
