@@ -115,11 +115,6 @@ def add(record: Any, spec: bool | str | Sequence[str] = True) -> None:
     _database.request_autosave(record, _database.autosave_fields(spec))
 
 
-def track(record: Any, spec: bool | str | Sequence[str] | None) -> None:
-    """The builder's ``autosave=`` keyword (the builder does this itself)."""
-    _database.track_autosave(record, spec)
-
-
 @contextlib.contextmanager
 def Autosave(fields: bool | str | Sequence[str] = True) -> Iterator[None]:  # noqa: N802
     """Autosave ``fields`` of every record built inside the ``with`` block
@@ -130,17 +125,6 @@ def Autosave(fields: bool | str | Sequence[str] = True) -> Iterator[None]:  # no
         yield
     finally:
         blocks.pop()
-
-
-def in_context() -> bool:
-    """Whether a ``with Autosave(...)`` block is open."""
-    return bool(ioc.database.autosave_blocks)
-
-
-def context_fields() -> list[str]:
-    """Fields the innermost ``with Autosave(...)`` asks for."""
-    blocks = ioc.database.autosave_blocks
-    return list(blocks[-1]) if blocks else []
 
 
 def _key(name: str, field: str) -> str:
