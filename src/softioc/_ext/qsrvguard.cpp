@@ -195,9 +195,10 @@ struct GuardedOp : public ConnectOp {
     virtual void onPut(std::function<void(std::unique_ptr<ExecOp>&&, Value&&)>&& fn) override
     {
         auto handler(std::move(fn));
-        Chan ch(chan);
+        /* The operation's pvRequest is fixed: blocking or not, for all its puts. */
+        Chan ch(chan && blocking(pvRequest()) ? chan : Chan());
         inner->onPut([handler, ch](std::unique_ptr<ExecOp>&& op, Value&& value) {
-            if (!ch || !blocking(op->pvRequest())) {
+            if (!ch) {
                 handler(std::move(op), std::move(value));
                 return;
             }

@@ -60,7 +60,6 @@
 #else
 #include <sys/mman.h>
 #include <unistd.h>
-#include <unistd.h>
 #endif
 
 /* Our statuses; their text reaches PVA clients and Python's put_field(). */
