@@ -89,3 +89,17 @@ def p4p(host: Host, *args: str, env: dict[str, str] | None = None,
     """Run tests/network/p4p_client.py ARGS on ``host``: (succeeded, what it printed)."""
     result = host.run([sys.executable, str(P4P_CLIENT), *args], env=env, user=user)
     return result.returncode == 0, result.stdout.strip()
+
+
+def _others_can_reach(path: Path) -> bool:
+    """Whether every directory down to ``path`` lets other users through (o+x)."""
+    return all(p.stat().st_mode & 0o001 for p in [path, *path.parents] if p.is_dir())
+
+
+@pytest.fixture
+def as_nobody() -> None:
+    """Skip a test that runs a client as user nobody where nobody cannot reach
+    this venv's tools (a venv in a private, mode-700 directory)."""
+    if not _others_can_reach(Path(sys.prefix)):
+        pytest.skip(f"runs a client as user nobody, who cannot reach {sys.prefix} "
+                    "(a directory on the way is not open to other users)")

@@ -104,6 +104,7 @@ def test_without_check_client_ip_ca_trusts_the_declared_host_name(
 
 
 @pytest.mark.parametrize("protocol", ["ca", "pva"])
+@pytest.mark.usefixtures("as_nobody")
 def test_user_rule(facility: Network, iocs: dict[str, Proc], protocol: str) -> None:
     """Over both protocols, the user name the client declares (its login name) counts."""
     ioc = iocs["IP"]

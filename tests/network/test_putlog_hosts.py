@@ -7,11 +7,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from .netns import Network
 
 PUTLOG_IOC = Path(__file__).parents[1] / "iocs" / "putlog_ioc.py"
 
 
+@pytest.mark.usefixtures("as_nobody")
 def test_put_log_names_hosts_and_users(net: Network) -> None:
     path = net.logdir / "puts.jsonl"
     ioc = net.hosts["ioc1"].popen([sys.executable, str(PUTLOG_IOC), str(path)])
