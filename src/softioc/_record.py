@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import epicsdbbuilder
@@ -21,7 +22,8 @@ import numpy.typing as npt
 from . import _database, _ext, _lifecycle, alarm
 from ._wakeup import RunNow
 
-__all__ = ["Record", "InRecord", "OutRecord", "ArrayMixin", "LongStringIn", "LongStringOut"]
+__all__ = ["NOTHING_GIVEN", "builder_defaults", "Record", "InRecord", "OutRecord", "ArrayMixin",
+           "LongStringIn", "LongStringOut"]
 
 log = logging.getLogger("softioc")
 
@@ -49,6 +51,25 @@ FTVL_DTYPES: dict[str, np.dtype[Any]] = {
 }
 
 
+# The fields the builder gives each of its records unless told otherwise, as
+# pythonSoftIOC's did: device (Python) time, so set(timestamp=...) works; the
+# device address naming the record; and for inputs, processing by Python
+# (SCAN shows I/O Intr, PINI) with client writes refused (DISP=1; DISP=0
+# allows them).  Kept once, not in each record: 100,000 records, 24 MB.
+_IN_DEFAULTS = (("PINI", "YES"), ("SCAN", "I/O Intr"), ("DISP", 1))
+
+
+# A record's _given when the builder was given no fields (100,000 records: 6 MB
+# of empty dicts less); None once loaded.
+NOTHING_GIVEN: Mapping[Any, Any] = MappingProxyType({})
+
+
+def builder_defaults(rtype: str, is_output: bool, name: str) -> tuple[tuple[str, Any], ...]:
+    """(field, value) pairs the builder sets on a record it makes, unless given."""
+    link = ("OUT" if is_output and rtype != "waveform" else "INP", "@" + name)
+    return (("TSE", -2), link) if is_output else (("TSE", -2), link, *_IN_DEFAULTS)
+
+
 class Record(_ext.RecordCore):
     """An EPICS record whose value Python sets; base of every builder record.
 
@@ -62,30 +83,12 @@ class Record(_ext.RecordCore):
     """
 
     is_output = False
-    # Fixed attributes in slots: an input record then has no __dict__ at all
-    # (100,000 records: some 15 MB less); others go to RecordCore's __dict__.
-    __slots__ = ("name", "_dbrecord", "_initial", "_dtyp", "_spare_name", "_given")
-
-    name: str
-    _dbrecord: Any
-    _initial: Any
-    _dtyp: str
-    _spare_name: str
-    _given: dict[Any, Any] | None
-
-    def __init__(self, rtype: str, name: str, dbrecord: Any) -> None:
-        super().__init__(rtype)
-        init = _set
-        init(self, "name", name)
-        # epicsdbbuilder's handle for links to this record; None: a plain
-        # ImportRecord of _spare_name, made when needed (100,000 records: 16 MB).
-        init(self, "_dbrecord", None if (
-            type(dbrecord) is epicsdbbuilder.ImportRecord and dbrecord.name == name) else dbrecord)
-        init(self, "_initial", None)
-        init(self, "_dtyp", "Python")
-        init(self, "_spare_name", name)     # its name in the database (differs at run time)
-        # The fields the builder was given, for FIELD.Value() until LoadDatabase.
-        init(self, "_given", None)
+    # name, _spare_name (its name in the database, which differs for a spare
+    # named at run time), _initial, _given (the builder's fields, for
+    # FIELD.Value() and WriteRecords until LoadDatabase) and _dtyp are members
+    # of RecordCore, set by RecordCore(rtype, name): an input record has no
+    # __dict__ at all, and 100,000 records build without a Python __init__.
+    __slots__ = ()
 
     # Called by RecordCore.set() before iocInit.
     def _preinit_set(self, value: Any, severity: int | None, alarm: int | None) -> None:
@@ -134,8 +137,7 @@ class Record(_ext.RecordCore):
         """Add an ``info(name, value)`` tag (dicts become JSON), before iocInit."""
         text = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
         _ext.put_static(self._spare_name, name, text, True)
-        if self._given is not None:
-            self._given[("info", name)] = text      # for builder.WriteRecords
+        self._remember(("info", name), text)        # for builder.WriteRecords
 
     def add_alias(self, alias: str) -> None:
         """Give the record another full name (no device prefix added), before
@@ -178,16 +180,26 @@ class Record(_ext.RecordCore):
             _ext.put_static(self._spare_name, name, _database.field_text(value), False)
         except TypeError as e:
             raise AttributeError(str(e)) from None
-        if self._given is not None:
-            self._given[name] = value
+        self._remember(name, value)
+
+    def _remember(self, key: Any, value: Any) -> None:
+        """Keep a field (or info tag) set before LoadDatabase with the
+        builder's, for FIELD.Value() and WriteRecords."""
+        given = self._given
+        if given is None:
+            return
+        if given is NOTHING_GIVEN:
+            given = {}
+            _set(self, "_given", given)
+        given[key] = value      # type: ignore[index]
 
     def __call__(self, *specifiers: str) -> Any:
         """A link to this record, for another record's fields (``PP``, ``CP``...)."""
         return self._link()(*specifiers)
 
     def _link(self) -> Any:
-        link = self._dbrecord
-        return epicsdbbuilder.ImportRecord(self._spare_name) if link is None else link
+        """epicsdbbuilder's handle for links to this record."""
+        return epicsdbbuilder.ImportRecord(self._spare_name)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} ({self._rtype})>"
@@ -200,12 +212,16 @@ class _FieldLink(epicsdbbuilder.recordbase._Link):  # type: ignore[misc]
     def __init__(self, record: Record, field: str) -> None:
         super().__init__(record._link(), field)
         self._given = record._given
+        self._defaults = builder_defaults(record._rtype, record.is_output, record._spare_name)
 
     def Value(self) -> Any:
         if self._given is None:
             raise KeyError(f"{self.record.name}.{self.field}: the builder's field values "
                            "are kept only until LoadDatabase; use get_field()")
-        value = self._given.get(self.field)
+        if self.field in self._given:
+            value = self._given[self.field]
+        else:
+            value = dict(self._defaults).get(self.field)
         if value is None:
             raise KeyError(self.field)
         return value
@@ -249,7 +265,7 @@ class OutRecord(Record):
         self,
         rtype: str,
         name: str,
-        dbrecord: Any,
+        dbrecord: Any = None,
         on_update: OnUpdate | None = None,
         on_update_name: Callable[[Any, str], Any] | None = None,
         validate: Validate | None = None,
@@ -364,7 +380,7 @@ class ArrayMixin(Record):
     """Waveform, aai, aao: values are 1-D numpy arrays of the FTVL type
     (lists of str for FTVL=STRING)."""
 
-    def __init__(self, rtype: str, name: str, dbrecord: Any, *, dtype: np.dtype[Any],
+    def __init__(self, rtype: str, name: str, dbrecord: Any = None, *, dtype: np.dtype[Any],
                  nelm: int, **options: Any) -> None:
         self.dtype = dtype
         self.nelm = nelm
@@ -444,7 +460,7 @@ class LongStringMixin(ArrayMixin):
     as pythonSoftIOC makes it.  Values are str; the record holds NELM-1 bytes
     of UTF-8 and the NUL that ends them."""
 
-    def __init__(self, rtype: str, name: str, dbrecord: Any, **options: Any) -> None:
+    def __init__(self, rtype: str, name: str, dbrecord: Any = None, **options: Any) -> None:
         super().__init__(rtype, name, dbrecord, **options)
         self._flags |= _ext.RF_LSTRING
 

@@ -40,6 +40,7 @@ from ._database import init_builder as _init_builder
 from ._ioc import ioc as _ioc
 from ._record import (
     FTVL_DTYPES,
+    NOTHING_GIVEN,
     ArrayInRecord,
     ArrayOutRecord,
     InRecord,
@@ -49,6 +50,7 @@ from ._record import (
     OutRecord,
     Record,
     Validate,
+    builder_defaults,
 )
 
 __all__ = [
@@ -130,6 +132,9 @@ def SetBlocking(blocking: bool) -> bool:
     return previous
 
 _SKIP = object()
+# Keywords of builder functions that are not fields (fields are upper case).
+_OPTIONS = frozenset(("initial_value", "initial_severity", "initial_alarm", "status",
+                      "severity", "autosave", "on_field_change", "alias", *_OUT_OPTIONS))
 
 
 def _make(
@@ -141,75 +146,89 @@ def _make(
     dtyp: str = "Python",
     **extra: Any,
 ) -> Any:
-    """Create the db record (fields validated) and its live handle."""
+    """Create the db record (fields validated) and its live handle.
+
+    The common case (fields and an initial value) is the fast path: 100,000
+    records are built in a loop of builder calls, so each step here counts."""
     full = _full_name(name)
-    _check_new(full)
-    if "initial_value" in fields:
-        if initial is not _SKIP and initial is not None:
-            raise TypeError(f"{full}: initial value given twice")
-        initial = fields.pop("initial_value")
-    severity = fields.pop("initial_severity", None)
-    alarm = fields.pop("initial_alarm", None)
-    severity, alarm = _status_severity(cls, full, fields, severity, alarm)
-    autosave = fields.pop("autosave", None)
-    field_callbacks = fields.pop("on_field_change", None)
-    aliases = fields.pop("alias", None) or []
-    aliases = [aliases] if isinstance(aliases, str) else list(aliases)
-    for a in aliases:
-        _check_new(a)
-    out_opts = {k: fields.pop(k) for k in _OUT_OPTIONS if k in fields}
-    if issubclass(cls, OutRecord) and _ioc.database.blocking_default and \
-            "blocking" not in out_opts:
+    severity = alarm = autosave = field_callbacks = None
+    aliases: list[str] = []
+    out_opts: dict[str, Any] = {}
+    if not _OPTIONS.isdisjoint(fields):
+        if "initial_value" in fields:
+            if initial is not _SKIP and initial is not None:
+                raise TypeError(f"{full}: initial value given twice")
+            initial = fields.pop("initial_value")
+        severity = fields.pop("initial_severity", None)
+        alarm = fields.pop("initial_alarm", None)
+        severity, alarm = _status_severity(cls, full, fields, severity, alarm)
+        autosave = fields.pop("autosave", None)
+        field_callbacks = fields.pop("on_field_change", None)
+        given_aliases = fields.pop("alias", None) or []
+        aliases = [given_aliases] if isinstance(given_aliases, str) else list(given_aliases)
+        out_opts = {k: fields.pop(k) for k in _OUT_OPTIONS if k in fields}
+    is_output = cls.is_output
+    if is_output and "blocking" not in out_opts and _ioc.database.blocking_default and \
+            issubclass(cls, OutRecord):
         out_opts["blocking"] = True
     if out_opts and not issubclass(cls, OutRecord):
         raise TypeError(f"{full}: {', '.join(out_opts)} only apply to output records")
-    unknown = [k for k in fields if not k.isupper()]
-    if unknown:
-        raise TypeError(f"{full}: unknown keyword(s) {', '.join(sorted(unknown))}")
-    if _lifecycle.is_running():
-        if autosave:
-            raise TypeError(f"{full}: autosave is set up before iocInit")
-        record = _name_spare(rtype, dtyp, full, fields, extra)
-        for a in [full, *aliases]:
-            _ext.create_alias(record._spare_name, a)
-        _apply_initial(record, initial, severity, alarm)
-        if isinstance(record, OutRecord):
-            record._last = None
-            record._configure(**out_opts)     # after the initial value: no on_update for it
-        for field, callback in (field_callbacks or {}).items():
-            record.on_field_change(field, callback)
-        _ioc.database.loaded[full] = record
-        return record
-    fields.setdefault("TSE", -2)    # device (Python) time: set(timestamp=...) works
-    # The device address names the record, as pythonSoftIOC writes it.
-    fields.setdefault("INP" if not cls.is_output or rtype == "waveform" else "OUT", f"@{full}")
-    if not cls.is_output:
-        # As pythonSoftIOC: Python processes inputs (SCAN shows I/O Intr),
-        # and clients may not write them (DISP=1; give DISP=0 to allow it).
-        fields.setdefault("PINI", "YES")
-        fields.setdefault("SCAN", "I/O Intr")
-        fields.setdefault("DISP", 1)
-    # Straight into EPICS's static database, checked by EPICS (no .db text).
-    texts = [("DTYP", dtyp)] + [(k, _field_text(v)) for k, v in fields.items() if v is not None]
-    _ext.create_record(rtype, full, texts)
+    for k in fields:
+        if not k.isupper():
+            raise TypeError(f"{full}: unknown keyword(s) "
+                            f"{', '.join(sorted(k for k in fields if not k.isupper()))}")
+    if _ioc.running:
+        return _make_at_run_time(rtype, dtyp, full, initial, fields, extra, severity, alarm,
+                                 autosave, field_callbacks, aliases, out_opts)
+    _check_new(full, duplicates=False)     # create_record refuses a name in use
+    for a in aliases:
+        _check_new(a)
+    # Straight into EPICS's static database, checked by EPICS (no .db text),
+    # with the builder's defaults for fields not given.
+    _ext.create_record(rtype, full, dtyp, fields, builder_defaults(rtype, is_output, full),
+                       _field_text)
     try:
         for a in aliases:
             _ext.create_alias(full, a)
-        link = epicsdbbuilder.ImportRecord(full)     # for links from other records
-        record = cls(rtype, full, link, **out_opts, **extra) if out_opts or extra else \
-            cls(rtype, full, link)
+        record = cls(rtype, full, None, **out_opts, **extra) if out_opts or extra else \
+            cls(rtype, full)
         _apply_initial(record, initial, severity, alarm)
     except Exception:
         _ext.delete_record(full)
         raise
-    for field, callback in (field_callbacks or {}).items():
-        record.on_field_change(field, callback)
-    # (object.__setattr__: not a field, and 100,000 records make it count)
-    object.__setattr__(record, "_dtyp", dtyp)
-    object.__setattr__(record, "_given", fields)    # FIELD.Value(), WriteRecords
+    if field_callbacks:
+        for field, callback in field_callbacks.items():
+            record.on_field_change(field, callback)
+    # (object.__setattr__: not fields, and 100,000 records make it count)
+    if dtyp != "Python":
+        object.__setattr__(record, "_dtyp", dtyp)
+    object.__setattr__(record, "_given", fields or NOTHING_GIVEN)  # FIELD.Value(), WriteRecords
     _ioc.database.pending[full] = record
     if autosave is not None or _ioc.database.autosave_blocks:
         _database.track_autosave(record, autosave)
+    return record
+
+
+def _make_at_run_time(rtype: str, dtyp: str, full: str, initial: Any, fields: dict[str, Any],
+                      extra: dict[str, Any], severity: Any, alarm: Any, autosave: Any,
+                      field_callbacks: Any, aliases: list[str],
+                      out_opts: dict[str, Any]) -> Record:
+    """A builder call after iocInit: a spare record, configured and named."""
+    _check_new(full)
+    for a in aliases:
+        _check_new(a)
+    if autosave:
+        raise TypeError(f"{full}: autosave is set up before iocInit")
+    record = _name_spare(rtype, dtyp, full, fields, extra)
+    for a in [full, *aliases]:
+        _ext.create_alias(record._spare_name, a)
+    _apply_initial(record, initial, severity, alarm)
+    if isinstance(record, OutRecord):
+        record._last = None
+        record._configure(**out_opts)     # after the initial value: no on_update for it
+    for field, callback in (field_callbacks or {}).items():
+        record.on_field_change(field, callback)
+    _ioc.database.loaded[full] = record
     return record
 
 
@@ -232,7 +251,7 @@ def _apply_initial(record: Record, initial: Any, severity: int | None,
                    alarm: int | None) -> None:
     if initial is not _SKIP and initial is not None:
         try:
-            if severity is None and alarm is None and not _lifecycle.is_running():
+            if severity is None and alarm is None and not _ioc.running:
                 record._preinit_set(initial, None, None)    # what set() calls, sooner
             else:
                 record.set(initial, severity=severity, alarm=alarm)
@@ -376,7 +395,15 @@ def aIn(name: str, initial_value: Any = _SKIP, *, LOPR: float | None = None,
         HOPR: float | None = None, EGU: str | None = None, PREC: int | None = None,
         **fields: Any) -> InRecord:
     """An ``ai`` record holding a float."""
-    fields.update(_limits(LOPR=LOPR, HOPR=HOPR, EGU=EGU, PREC=PREC))
+    # (no _limits(): aIn is the builder call made 100,000 times in a loop)
+    if LOPR is not None:
+        fields["LOPR"] = LOPR
+    if HOPR is not None:
+        fields["HOPR"] = HOPR
+    if EGU is not None:
+        fields["EGU"] = EGU
+    if PREC is not None:
+        fields["PREC"] = PREC
     return _make("ai", InRecord, name, initial_value, fields)  # type: ignore[no-any-return]
 
 
@@ -731,6 +758,9 @@ def WriteRecords(filename: str | os.PathLike[str], header: str | None = None,
         for full in names:
             record = pending[full]
             given = {k: v for k, v in (record._given or {}).items() if v is not None}
+            for field, value in builder_defaults(record._rtype, record.is_output, full):
+                if field not in (record._given or {}):
+                    given[field] = value
             out.write(f'\nrecord({record.record_type}, "{full}")\n{{\n')
             out.write(f'    field(DTYP, "{record._dtyp}")\n')
             for field, value in given.items():

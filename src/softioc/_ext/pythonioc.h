@@ -42,6 +42,12 @@ typedef struct type_info {
 typedef struct {
     PyObject_HEAD
     PyObject *dict;                 /* instance attributes of Python subclasses */
+    /* Attributes every record has (Python sees them as members). */
+    PyObject *name;                 /* its name for Python and clients */
+    PyObject *spare_name;           /* _spare_name: its name in the database */
+    PyObject *initial;              /* _initial: the value set before iocInit */
+    PyObject *given;                /* _given: the builder's fields, until loaded */
+    PyObject *dtyp;                 /* _dtyp: its DTYP */
     dbCommon *prec;                 /* NULL until bound */
     const type_info *ti;
     int flags;

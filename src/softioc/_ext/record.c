@@ -8,8 +8,11 @@
 #define USE_TYPED_RSET
 #include "pythonioc.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <structmember.h>
 
 #include <alarm.h>
 #include <dbAccess.h>
@@ -19,7 +22,7 @@
 #include <recSup.h>
 #include <recGbl.h>
 
-static PyObject *str_preinit_set;
+static PyObject *str_preinit_set, *str_is_output, *str_python;
 
 /* set(process=False): no processing (no on_update, links or alarm update),
  * but monitors see the new value, as a get does.  The record's last-posted
@@ -46,20 +49,30 @@ static void post_unprocessed(dbCommon *prec)
 
 /* ---- RecordCore ---------------------------------------------------------- */
 
+/* RecordCore(rtype, name, dbrecord=None): dbrecord, once epicsdbbuilder's
+ * handle, is accepted and ignored (links are made from the name). */
 static int RecordCore_init(RecordCore *self, PyObject *args, PyObject *kw)
 {
     const char *rtype;
-    if (!PyArg_ParseTuple(args, "s", &rtype))
+    PyObject *name = Py_None, *dbrecord = Py_None, *is_output;
+    if (!PyArg_ParseTuple(args, "s|OO", &rtype, &name, &dbrecord))
         return -1;
-    PyObject *is_output;
     self->ti = pyioc_find_type(rtype);
     if (!self->ti) {
         PyErr_Format(PyExc_ValueError, "no Python device support for record type %s", rtype);
         return -1;
     }
+    Py_INCREF(name);
+    Py_XSETREF(self->name, name);
+    Py_INCREF(name);
+    Py_XSETREF(self->spare_name, name);
+    if (!self->dtyp) {
+        Py_INCREF(str_python);
+        self->dtyp = str_python;
+    }
     /* Input records take set()'s arguments in pythonSoftIOC's order for
      * them: (value, severity, alarm, timestamp); outputs (value, process, ...). */
-    is_output = PyObject_GetAttrString((PyObject *)Py_TYPE(self), "is_output");
+    is_output = PyObject_GetAttr((PyObject *)Py_TYPE(self), str_is_output);
     if (is_output) {
         self->in_order = !PyObject_IsTrue(is_output);
         Py_DECREF(is_output);
@@ -74,6 +87,11 @@ static void RecordCore_dealloc(RecordCore *self)
     /* Bound records hold a reference from EPICS and are never freed. */
     PyObject_GC_UnTrack(self);
     Py_CLEAR(self->dict);
+    Py_CLEAR(self->name);
+    Py_CLEAR(self->spare_name);
+    Py_CLEAR(self->initial);
+    Py_CLEAR(self->given);
+    Py_CLEAR(self->dtyp);
     PyMem_Free(self->init_buf);
     free(self->snap_buf);
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -82,12 +100,16 @@ static void RecordCore_dealloc(RecordCore *self)
 static int RecordCore_traverse(RecordCore *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->dict);
+    Py_VISIT(self->initial);
+    Py_VISIT(self->given);
     return 0;
 }
 
 static int RecordCore_clear(RecordCore *self)
 {
     Py_CLEAR(self->dict);
+    Py_CLEAR(self->initial);
+    Py_CLEAR(self->given);
     return 0;
 }
 
@@ -398,6 +420,15 @@ static PyMethodDef RecordCore_methods[] = {
     {NULL},
 };
 
+static PyMemberDef RecordCore_members[] = {
+    {"name", T_OBJECT, offsetof(RecordCore, name), 0, NULL},
+    {"_spare_name", T_OBJECT, offsetof(RecordCore, spare_name), 0, NULL},
+    {"_initial", T_OBJECT, offsetof(RecordCore, initial), 0, NULL},
+    {"_given", T_OBJECT, offsetof(RecordCore, given), 0, NULL},
+    {"_dtyp", T_OBJECT, offsetof(RecordCore, dtyp), 0, NULL},
+    {NULL},
+};
+
 static PyGetSetDef RecordCore_getset[] = {
     {"_flags", (getter)RecordCore_get_flags, (setter)RecordCore_set_flags, NULL, NULL},
     {"_rtype", (getter)RecordCore_get_rtype, NULL, NULL, NULL},
@@ -418,6 +449,7 @@ PyTypeObject pyioc_RecordCoreType = {
     .tp_clear = (inquiry)RecordCore_clear,
     .tp_methods = RecordCore_methods,
     .tp_getset = RecordCore_getset,
+    .tp_members = RecordCore_members,
     .tp_dictoffset = offsetof(RecordCore, dict),
 };
 
@@ -425,7 +457,9 @@ PyTypeObject pyioc_RecordCoreType = {
 int pyioc_record_type_ready(void)
 {
     str_preinit_set = PyUnicode_InternFromString("_preinit_set");
-    if (!str_preinit_set || PyType_Ready(&pyioc_RecordCoreType) < 0)
+    str_is_output = PyUnicode_InternFromString("is_output");
+    str_python = PyUnicode_InternFromString("Python");
+    if (!str_preinit_set || !str_is_output || !str_python || PyType_Ready(&pyioc_RecordCoreType) < 0)
         return -1;
     return 0;
 }

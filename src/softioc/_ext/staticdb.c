@@ -53,26 +53,89 @@ PyObject *m_record_exists(PyObject *mod, PyObject *args)
 
 /* ---- building records in the static database (before iocInit) ---------- */
 
-/* create_record(rtype, name, [(field, text), ...], info_json_or_None)
- * Fields are checked by EPICS itself (dbVerify/dbPutString); on any error
- * the record is deleted again and nothing is left behind. */
+/* Set one field of the record at entry to text, checked by EPICS. */
+static int put_checked(DBENTRY *entry, const char *rtype, const char *name,
+                       const char *field, const char *text)
+{
+    char *problem;
+    long status;
+    if (dbFindField(entry, field)) {
+        PyErr_Format(PyExc_TypeError, "%s: %s records have no field %s", name, rtype, field);
+        return -1;
+    }
+    problem = dbVerify(entry, text);
+    if (problem) {
+        PyErr_Format(PyExc_ValueError, "%s: cannot set %s to \"%s\": %s", name, field,
+                     text, problem);
+        return -1;
+    }
+    status = dbPutString(entry, text);
+    if (status) {
+        pyioc_raise_status(PYIOC_ERR_VALUE, status, "%s: cannot set %s to \"%s\": %s",
+                           name, field, text, "refused by EPICS");
+        return -1;
+    }
+    return 0;
+}
+
+/* A field's value as .db text: str as it is, int and float as str() gives
+ * them, anything else by text_of(value); NULL with an exception. */
+static PyObject *field_text(PyObject *value, PyObject *text_of)
+{
+    if (PyUnicode_CheckExact(value)) {
+        Py_INCREF(value);
+        return value;
+    }
+    if (PyLong_CheckExact(value) || PyFloat_CheckExact(value))
+        return PyObject_Str(value);
+    value = PyObject_CallOneArg(text_of, value);
+    if (value && !PyUnicode_Check(value)) {
+        Py_DECREF(value);
+        PyErr_SetString(PyExc_TypeError, "a field's text must be a str");
+        return NULL;
+    }
+    return value;
+}
+
+/* put_checked() of field (a str) to value made text by field_text(). */
+static int put_value(DBENTRY *entry, const char *rtype, const char *name, PyObject *key,
+                     PyObject *value, PyObject *text_of)
+{
+    const char *field = PyUnicode_AsUTF8(key), *text;
+    PyObject *str;
+    int failed;
+    if (!field)
+        return -1;
+    str = field_text(value, text_of);
+    if (!str)
+        return -1;
+    text = PyUnicode_AsUTF8(str);
+    failed = !text || put_checked(entry, rtype, name, field, text);
+    Py_DECREF(str);
+    return failed ? -1 : 0;
+}
+
+/* create_record(rtype, name, dtyp, {field: value}, ((field, value), ...), text_of)
+ * DTYP first, then the fields in order (None: left at its default), then the
+ * defaults for fields not given, each value made text as field_text() says.  Fields are checked by EPICS itself
+ * (dbVerify/dbPutString); on any error the record is deleted again and
+ * nothing is left behind.  A name already in the database (record or alias)
+ * is refused. */
 PyObject *m_create_record(PyObject *mod, PyObject *args)
 {
-    const char *rtype, *name;
-    PyObject *fields, *seq = NULL;
+    const char *rtype, *name, *dtyp;
+    PyObject *fields, *defaults, *text_of, *key, *value;
     DBENTRY entry;
     long status;
-    Py_ssize_t i, n;
+    Py_ssize_t pos = 0, i;
 
-    if (!PyArg_ParseTuple(args, "ssO", &rtype, &name, &fields))
+    if (!PyArg_ParseTuple(args, "sssO!O!O", &rtype, &name, &dtyp, &PyDict_Type, &fields,
+                          &PyTuple_Type, &defaults, &text_of))
         return NULL;
     if (pyioc_ioc_running) {
         PyErr_SetString(PyExc_RuntimeError, "records are created before iocInit()");
         return NULL;
     }
-    seq = PySequence_Fast(fields, "fields must be a sequence of (name, text)");
-    if (!seq)
-        return NULL;
     dbInitEntry(pdbbase, &entry);
     status = dbFindRecordType(&entry, rtype);
     if (status) {
@@ -82,41 +145,35 @@ PyObject *m_create_record(PyObject *mod, PyObject *args)
     status = dbCreateRecord(&entry, name);
     if (status) {
         pyioc_raise_status(PYIOC_ERR_VALUE, status, status == S_dbLib_recExists ?
-                           "record %s already exists" : "cannot create record %s", name);
+                           "record '%s' already exists" : "cannot create record %s", name);
         goto fail;
     }
-    n = PySequence_Fast_GET_SIZE(seq);
-    for (i = 0; i < n; i++) {
-        const char *field, *text;
-        char *problem;
-        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "ss", &field, &text))
+    if (put_checked(&entry, rtype, name, "DTYP", dtyp))
+        goto undo;
+    while (PyDict_Next(fields, &pos, &key, &value)) {
+        if (value != Py_None && put_value(&entry, rtype, name, key, value, text_of))
             goto undo;
-        if (dbFindField(&entry, field)) {
-            PyErr_Format(PyExc_TypeError, "%s: %s records have no field %s", name, rtype, field);
-            goto undo;
-        }
-        problem = dbVerify(&entry, text);
-        if (problem) {
-            PyErr_Format(PyExc_ValueError, "%s: cannot set %s to \"%s\": %s", name, field,
-                         text, problem);
+    }
+    for (i = 0; i < PyTuple_GET_SIZE(defaults); i++) {
+        PyObject *pair = PyTuple_GET_ITEM(defaults, i);
+        int given;
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            PyErr_SetString(PyExc_TypeError, "defaults must be (field, value) pairs");
             goto undo;
         }
-        status = dbPutString(&entry, text);
-        if (status) {
-            pyioc_raise_status(PYIOC_ERR_VALUE, status, "%s: cannot set %s to \"%s\": %s",
-                               name, field, text, "refused by EPICS");
+        key = PyTuple_GET_ITEM(pair, 0);
+        given = PyDict_Contains(fields, key);
+        if (given < 0 || (!given && put_value(&entry, rtype, name, key,
+                                               PyTuple_GET_ITEM(pair, 1), text_of)))
             goto undo;
-        }
     }
     dbFinishEntry(&entry);
-    Py_DECREF(seq);
     Py_RETURN_NONE;
 undo:
     dbFindRecord(&entry, name);
     dbDeleteRecord(&entry);
 fail:
     dbFinishEntry(&entry);
-    Py_XDECREF(seq);
     return NULL;
 }
 
