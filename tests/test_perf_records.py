@@ -58,3 +58,19 @@ def test_import_does_not_load_setuptools():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, check=True).stdout.split()
     assert out == ["False", "False", "True", "True"]
+
+
+def test_scalar_records_do_not_import_numpy():
+    """numpy (16 MB, 80 ms) is imported when arrays first need it, not by an
+    IOC of scalar records; a waveform then gets real numpy arrays."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from softioc import builder, softioc; "
+            "r = builder.aOut('X:A', 1.5, EGU='mA'); s = builder.stringIn('X:S', 'a'); "
+            "builder.LoadDatabase(); print('numpy' in sys.modules); "
+            "w = builder.WaveformIn('X:W', [1, 2, 3]); print('numpy' in sys.modules, "
+            "type(w.get()).__name__, w.dtype)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True).stdout.split()
+    assert out == ["False", "True", "ndarray", "int32"]

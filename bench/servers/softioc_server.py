@@ -20,8 +20,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from softioc import builder, softioc
 from softioc.asyncio_dispatcher import AsyncioDispatcher
 
@@ -53,6 +51,8 @@ elif scenario == "S7":
     for i in range(params["records"]):
         builder.aIn(f"{params['prefix']}R{i}", initial_value=float(i))
 elif scenario == "S5":
+    import numpy as np  # only where a scenario uses arrays, as a user would
+
     records["wave"] = builder.WaveformIn("S5:WAVE", np.zeros(params["length"]))
 else:
     raise SystemExit(f"unknown scenario {scenario}")
@@ -123,6 +123,8 @@ def wave_loop(cmd: dict[str, Any]) -> dict[str, Any]:
     """S5: set the big waveform as fast as possible for ``seconds``."""
     rec = records["wave"]
     n_elem = params["length"]
+    import numpy as np
+
     arrays = [np.full(n_elem, float(k)) for k in range(2)]
     deadline = time.perf_counter() + cmd["seconds"]
 

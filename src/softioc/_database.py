@@ -126,10 +126,9 @@ def load() -> None:
         finally:
             os.unlink(path)
     for full, record in db.pending.items():
-        record._bind(full)        # noqa: SLF001 - the record's C half, bound once here
-        record._loaded()          # noqa: SLF001 - a Record's own notice of being loaded
-        record._given = None      # noqa: SLF001 - fields kept only until loaded
-        db.loaded[full] = record
+        # The record's C half, bound once here; it drops the builder's fields.
+        record._bind(full)        # noqa: SLF001
+    db.loaded.update(db.pending)
     db.pending.clear()
     epicsdbbuilder.ResetRecords()
 

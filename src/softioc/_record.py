@@ -16,14 +16,18 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import epicsdbbuilder
-import numpy as np
-import numpy.typing as npt
 
 from . import _database, _ext, _lifecycle, alarm
 from ._wakeup import RunNow
 
-__all__ = ["NOTHING_GIVEN", "builder_defaults", "Record", "InRecord", "OutRecord", "ArrayMixin",
-           "LongStringIn", "LongStringOut"]
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+else:
+    from ._lazy import numpy as np
+
+__all__ = ["NOTHING_GIVEN", "builder_defaults", "ftvl_dtypes", "Record", "InRecord",
+           "OutRecord", "ArrayMixin", "LongStringIn", "LongStringOut"]
 
 log = logging.getLogger("softioc")
 
@@ -35,20 +39,21 @@ Validate = Callable[[Any, Any], bool]
 _set = object.__setattr__
 FieldCallback = Callable[[str, str], Any]
 
-# numpy dtypes of the FTVL menu (menuFtype)
-FTVL_DTYPES: dict[str, np.dtype[Any]] = {
-    "CHAR": np.dtype(np.int8),
-    "UCHAR": np.dtype(np.uint8),
-    "SHORT": np.dtype(np.int16),
-    "USHORT": np.dtype(np.uint16),
-    "LONG": np.dtype(np.int32),
-    "ULONG": np.dtype(np.uint32),
-    "INT64": np.dtype(np.int64),
-    "UINT64": np.dtype(np.uint64),
-    "FLOAT": np.dtype(np.float32),
-    "DOUBLE": np.dtype(np.float64),
-    "STRING": np.dtype("S40"),          # EPICS strings: 40 bytes with the NUL
+# numpy dtypes of the FTVL menu (menuFtype), by name
+_FTVL_TYPES = {
+    "CHAR": "int8", "UCHAR": "uint8", "SHORT": "int16", "USHORT": "uint16",
+    "LONG": "int32", "ULONG": "uint32", "INT64": "int64", "UINT64": "uint64",
+    "FLOAT": "float32", "DOUBLE": "float64",
+    "STRING": "S40",                    # EPICS strings: 40 bytes with the NUL
 }
+_ftvl_dtypes: dict[str, np.dtype[Any]] = {}
+
+
+def ftvl_dtypes() -> dict[str, np.dtype[Any]]:
+    """The numpy dtype of each FTVL choice Python records support."""
+    if not _ftvl_dtypes:
+        _ftvl_dtypes.update((k, np.dtype(v)) for k, v in _FTVL_TYPES.items())
+    return _ftvl_dtypes
 
 
 # The fields the builder gives each of its records unless told otherwise, as
@@ -143,9 +148,6 @@ class Record(_ext.RecordCore):
         """Give the record another full name (no device prefix added), before
         or after iocInit; clients (CA and PVA) can use either."""
         _database.create_alias(self._spare_name, alias)
-
-    def _loaded(self) -> None:
-        """Called once LoadDatabase has bound the record."""
 
     def get_field(self, field: str) -> str:
         """Read any field of the record as text (``dbgf``)."""

@@ -26,11 +26,9 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import epicsdbbuilder
-import numpy as np
-import numpy.typing as npt
 
 from . import _database, _ext, _lifecycle
 from ._database import check_new as _check_new
@@ -39,7 +37,6 @@ from ._database import full_name as _full_name
 from ._database import init_builder as _init_builder
 from ._ioc import ioc as _ioc
 from ._record import (
-    FTVL_DTYPES,
     NOTHING_GIVEN,
     ArrayInRecord,
     ArrayOutRecord,
@@ -51,7 +48,14 @@ from ._record import (
     Record,
     Validate,
     builder_defaults,
+    ftvl_dtypes,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+else:
+    from ._lazy import numpy as np
 
 __all__ = [
     "aIn", "aOut", "boolIn", "boolOut", "longIn", "longOut", "int64In", "int64Out",
@@ -520,7 +524,7 @@ def _long_string(cls: type[Record], name: str, initial: Any, length: int | None,
         raise ValueError(f"{name}: long string length {nelm!r} must be an int >= 1")
     fields.update(NELM=nelm, FTVL="CHAR")
     record = _make("waveform", cls, name, initial, fields, dtyp,
-                   dtype=FTVL_DTYPES["CHAR"], nelm=nelm)
+                   dtype=ftvl_dtypes()["CHAR"], nelm=nelm)
     if not _lifecycle.is_running():     # a spare named at run time has it already
         record.add_info("Q:form", "String")
     return record
@@ -659,7 +663,7 @@ def _array_fields(value: Any, fields: dict[str, Any]) -> tuple[np.dtype[Any], in
                 dtype = _narrow_ints(v)
         else:
             dtype = np.dtype(np.float64)
-        names = {d: n for n, d in FTVL_DTYPES.items()}
+        names = {d: n for n, d in ftvl_dtypes().items()}
         if dtype == np.dtype(np.bool_):
             dtype = np.dtype(np.uint8)
         if dtype.kind == "i" and dtype.itemsize == 8 and dtype not in names:
@@ -669,7 +673,7 @@ def _array_fields(value: Any, fields: dict[str, Any]) -> tuple[np.dtype[Any], in
         if dtype not in names:
             raise TypeError(f"no waveform element type for numpy dtype {dtype}")
         ftvl = names[dtype]
-    if ftvl not in FTVL_DTYPES:
+    if ftvl not in ftvl_dtypes():
         raise ValueError(f"FTVL {ftvl!r} is not an element type Python records support")
     if nelm is None:
         if value is None:
@@ -679,7 +683,7 @@ def _array_fields(value: Any, fields: dict[str, Any]) -> tuple[np.dtype[Any], in
         nelm = len(v.item().encode()) + 1 if text else max(1, np.atleast_1d(v).size)
     fields["NELM"] = int(nelm)
     fields["FTVL"] = ftvl
-    return FTVL_DTYPES[ftvl], int(nelm)
+    return ftvl_dtypes()[ftvl], int(nelm)
 
 
 def _narrow_ints(v: npt.NDArray[Any]) -> np.dtype[Any]:

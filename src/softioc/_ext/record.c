@@ -383,6 +383,7 @@ static PyObject *RecordCore_bind(RecordCore *self, PyObject *args)
     Py_INCREF(self);                /* owned by the EPICS record from now on */
     self->prec = addr.precord;
     addr.precord->dpvt = self;
+    Py_CLEAR(self->given);          /* the builder's fields are kept until loaded */
     Py_RETURN_NONE;
 }
 
