@@ -33,6 +33,20 @@ def test_bad_field_value():
         builder.aIn("BAD:SCAN", SCAN="every now and then")
 
 
+@pytest.mark.parametrize("make, fields, reason", [
+    (builder.aIn, {"PREC": "99999999"}, "too large"),
+    (builder.aIn, {"DISV": -40000}, "too large"),
+    (builder.longOut, {"DRVH": 3000000000}, "too large"),
+    (builder.aIn, {"PINI": "1"}, "menu choice"),       # a menu's index, not its choice
+    (builder.aIn, {"PREC": ""}, "integer"),
+])
+def test_field_value_epics_would_change_silently(make, fields, reason):
+    """EPICS's dbPutString alone would store these cut down or as an index;
+    the builder checks every value it is given with dbVerify."""
+    with pytest.raises(ValueError, match=reason):
+        make("BAD:SILENT", **fields)
+
+
 def test_unknown_keyword():
     with pytest.raises(TypeError, match="colour"):
         builder.aIn("BAD:KW", colour="red")

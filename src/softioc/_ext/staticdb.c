@@ -53,9 +53,11 @@ PyObject *m_record_exists(PyObject *mod, PyObject *args)
 
 /* ---- building records in the static database (before iocInit) ---------- */
 
-/* Set one field of the record at entry to text, checked by EPICS. */
+/* Set one field of the record at entry to text, checked by EPICS: by
+ * dbVerify unless the text is one of the builder's own defaults (dbPutString
+ * alone would take an out-of-range number or menu index without a word). */
 static int put_checked(DBENTRY *entry, const char *rtype, const char *name,
-                       const char *field, const char *text)
+                       const char *field, const char *text, int verify)
 {
     char *problem;
     long status;
@@ -63,7 +65,7 @@ static int put_checked(DBENTRY *entry, const char *rtype, const char *name,
         PyErr_Format(PyExc_TypeError, "%s: %s records have no field %s", name, rtype, field);
         return -1;
     }
-    problem = dbVerify(entry, text);
+    problem = verify ? dbVerify(entry, text) : NULL;
     if (problem) {
         PyErr_Format(PyExc_ValueError, "%s: cannot set %s to \"%s\": %s", name, field,
                      text, problem);
@@ -99,7 +101,7 @@ static PyObject *field_text(PyObject *value, PyObject *text_of)
 
 /* put_checked() of field (a str) to value made text by field_text(). */
 static int put_value(DBENTRY *entry, const char *rtype, const char *name, PyObject *key,
-                     PyObject *value, PyObject *text_of)
+                     PyObject *value, PyObject *text_of, int verify)
 {
     const char *field = PyUnicode_AsUTF8(key), *text;
     PyObject *str;
@@ -110,14 +112,15 @@ static int put_value(DBENTRY *entry, const char *rtype, const char *name, PyObje
     if (!str)
         return -1;
     text = PyUnicode_AsUTF8(str);
-    failed = !text || put_checked(entry, rtype, name, field, text);
+    failed = !text || put_checked(entry, rtype, name, field, text, verify);
     Py_DECREF(str);
     return failed ? -1 : 0;
 }
 
 /* create_record(rtype, name, dtyp, {field: value}, ((field, value), ...), text_of)
  * DTYP first, then the fields in order (None: left at its default), then the
- * defaults for fields not given, each value made text as field_text() says.  Fields are checked by EPICS itself
+ * defaults for fields not given (the builder's own: not dbVerify'd), each value
+ * made text as field_text() says.  Fields are checked by EPICS itself
  * (dbVerify/dbPutString); on any error the record is deleted again and
  * nothing is left behind.  A name already in the database (record or alias)
  * is refused. */
@@ -148,10 +151,10 @@ PyObject *m_create_record(PyObject *mod, PyObject *args)
                            "record '%s' already exists" : "cannot create record %s", name);
         goto fail;
     }
-    if (put_checked(&entry, rtype, name, "DTYP", dtyp))
+    if (put_checked(&entry, rtype, name, "DTYP", dtyp, 1))
         goto undo;
     while (PyDict_Next(fields, &pos, &key, &value)) {
-        if (value != Py_None && put_value(&entry, rtype, name, key, value, text_of))
+        if (value != Py_None && put_value(&entry, rtype, name, key, value, text_of, 1))
             goto undo;
     }
     for (i = 0; i < PyTuple_GET_SIZE(defaults); i++) {
@@ -164,7 +167,7 @@ PyObject *m_create_record(PyObject *mod, PyObject *args)
         key = PyTuple_GET_ITEM(pair, 0);
         given = PyDict_Contains(fields, key);
         if (given < 0 || (!given && put_value(&entry, rtype, name, key,
-                                               PyTuple_GET_ITEM(pair, 1), text_of)))
+                                               PyTuple_GET_ITEM(pair, 1), text_of, 0)))
             goto undo;
     }
     dbFinishEntry(&entry);
