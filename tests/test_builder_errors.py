@@ -134,3 +134,30 @@ def test_set_blocking_default():
         assert builder.SetBlocking(False) is True
     plain = builder.aOut("BLK:C", on_update=print)
     assert (blocking._blocking, explicit._blocking, plain._blocking) == (True, False, False)
+
+
+def test_nul_in_a_field_value_is_refused():
+    """EPICS would keep only the text before the NUL."""
+    with pytest.raises(ValueError, match="null character"):
+        builder.aIn("BAD:NUL", EGU="m\0m")
+
+
+def test_field_link_sees_fields_set_after_it():
+    rec = builder.aIn("LINK:LATER")             # made with no fields
+    link = rec.EGU
+    rec.EGU = "mA"
+    assert link.Value() == "mA"
+    assert rec.SCAN.Value() == "I/O Intr"        # a builder default
+    with pytest.raises(KeyError):
+        rec.HOPR.Value()
+
+
+def test_record_handle_takes_keywords_and_is_initialised_once():
+    from softioc._record import InRecord
+
+    rec = InRecord("ai", name="HANDLE:KW")
+    assert rec.name == rec._spare_name == "HANDLE:KW"
+    with pytest.raises(RuntimeError, match="once"):
+        rec.__init__("bo", "HANDLE:OTHER")
+    assert rec.record_type == "ai" and rec.name == "HANDLE:KW"
+

@@ -125,10 +125,11 @@ def load() -> None:
             _ext.load_records(path, None)
         finally:
             os.unlink(path)
+    loaded = db.loaded
     for full, record in db.pending.items():
         # The record's C half, bound once here; it drops the builder's fields.
         record._bind(full)        # noqa: SLF001
-    db.loaded.update(db.pending)
+        loaded[full] = record
     db.pending.clear()
     epicsdbbuilder.ResetRecords()
 

@@ -213,17 +213,19 @@ class _FieldLink(epicsdbbuilder.recordbase._Link):  # type: ignore[misc]
 
     def __init__(self, record: Record, field: str) -> None:
         super().__init__(record._link(), field)
-        self._given = record._given
-        self._defaults = builder_defaults(record._rtype, record.is_output, record._spare_name)
+        self._owner = record
 
     def Value(self) -> Any:
-        if self._given is None:
+        owner = self._owner
+        given = owner._given         # read now: fields set after this link count
+        if given is None:
             raise KeyError(f"{self.record.name}.{self.field}: the builder's field values "
                            "are kept only until LoadDatabase; use get_field()")
-        if self.field in self._given:
-            value = self._given[self.field]
+        if self.field in given:
+            value = given[self.field]
         else:
-            value = dict(self._defaults).get(self.field)
+            value = dict(builder_defaults(owner._rtype, owner.is_output,
+                                          owner._spare_name)).get(self.field)
         if value is None:
             raise KeyError(self.field)
         return value

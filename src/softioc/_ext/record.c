@@ -53,15 +53,22 @@ static void post_unprocessed(dbCommon *prec)
  * handle, is accepted and ignored (links are made from the name). */
 static int RecordCore_init(RecordCore *self, PyObject *args, PyObject *kw)
 {
+    static char *keywords[] = {"rtype", "name", "dbrecord", NULL};
     const char *rtype;
+    const type_info *ti;
     PyObject *name = Py_None, *dbrecord = Py_None, *is_output;
-    if (!PyArg_ParseTuple(args, "s|OO", &rtype, &name, &dbrecord))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|OO", keywords, &rtype, &name, &dbrecord))
         return -1;
-    self->ti = pyioc_find_type(rtype);
-    if (!self->ti) {
+    if (self->ti) {
+        PyErr_SetString(PyExc_RuntimeError, "a record handle is initialised once");
+        return -1;
+    }
+    ti = pyioc_find_type(rtype);
+    if (!ti) {
         PyErr_Format(PyExc_ValueError, "no Python device support for record type %s", rtype);
         return -1;
     }
+    self->ti = ti;
     Py_INCREF(name);
     Py_XSETREF(self->name, name);
     Py_INCREF(name);
@@ -100,16 +107,22 @@ static void RecordCore_dealloc(RecordCore *self)
 static int RecordCore_traverse(RecordCore *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->dict);
+    Py_VISIT(self->name);
+    Py_VISIT(self->spare_name);
     Py_VISIT(self->initial);
     Py_VISIT(self->given);
+    Py_VISIT(self->dtyp);
     return 0;
 }
 
 static int RecordCore_clear(RecordCore *self)
 {
     Py_CLEAR(self->dict);
+    Py_CLEAR(self->name);
+    Py_CLEAR(self->spare_name);
     Py_CLEAR(self->initial);
     Py_CLEAR(self->given);
+    Py_CLEAR(self->dtyp);
     return 0;
 }
 

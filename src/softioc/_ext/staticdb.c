@@ -4,6 +4,8 @@
 #define USE_TYPED_RSET
 #include "pythonioc.h"
 
+#include <string.h>
+
 #include <dbAccess.h>
 #include <dbStaticLib.h>
 
@@ -100,10 +102,23 @@ static PyObject *field_text(PyObject *value, PyObject *text_of)
 }
 
 /* put_checked() of field (a str) to value made text by field_text(). */
+/* The UTF-8 text of a str, NULL with ValueError if it holds a NUL (EPICS
+ * would keep only what comes before it). */
+static const char *c_text(PyObject *str)
+{
+    Py_ssize_t size;
+    const char *text = PyUnicode_AsUTF8AndSize(str, &size);
+    if (text && strlen(text) != (size_t)size) {
+        PyErr_SetString(PyExc_ValueError, "embedded null character");
+        return NULL;
+    }
+    return text;
+}
+
 static int put_value(DBENTRY *entry, const char *rtype, const char *name, PyObject *key,
                      PyObject *value, PyObject *text_of, int verify)
 {
-    const char *field = PyUnicode_AsUTF8(key), *text;
+    const char *field = c_text(key), *text;
     PyObject *str;
     int failed;
     if (!field)
@@ -111,7 +126,7 @@ static int put_value(DBENTRY *entry, const char *rtype, const char *name, PyObje
     str = field_text(value, text_of);
     if (!str)
         return -1;
-    text = PyUnicode_AsUTF8(str);
+    text = c_text(str);
     failed = !text || put_checked(entry, rtype, name, field, text, verify);
     Py_DECREF(str);
     return failed ? -1 : 0;
@@ -192,8 +207,14 @@ PyObject *m_delete_record(PyObject *mod, PyObject *args)
         return NULL;
     }
     dbInitEntry(pdbbase, &entry);
-    if (!dbFindRecord(&entry, name))
+    if (!dbFindRecord(&entry, name)) {
+        if (entry.precnode->precord && ((dbCommon *)entry.precnode->precord)->dpvt) {
+            dbFinishEntry(&entry);      /* a record object points at it */
+            PyErr_Format(PyExc_RuntimeError, "record %s is bound and cannot be deleted", name);
+            return NULL;
+        }
         dbDeleteRecord(&entry);
+    }
     dbFinishEntry(&entry);
     Py_RETURN_NONE;
 }
