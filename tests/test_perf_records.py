@@ -1,6 +1,8 @@
 """Record handles stay small (no epicsdbbuilder handle or __dict__ kept per
 input record) and still make links to their records for other records' fields."""
 
+import subprocess
+import sys
 import time
 
 from softioc.testing import IOCProcess
@@ -45,32 +47,29 @@ def test_input_record_has_no_instance_dict():
     assert str(rec.VAL).startswith("X:NODICT.VAL")
 
 
+def fresh_python_words(code: str) -> list[str]:
+    """What ``code`` prints, split into words, run by a fresh interpreter
+    (what a new process imports)."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True).stdout.split()
+
+
 def test_import_does_not_load_setuptools():
     """The wheels' library paths come without setuptools (20 MB resident);
     setuptools_dso itself still imports whole afterwards."""
-    import subprocess
-    import sys
-
     code = ("import sys; import softioc.builder, softioc.softioc; "
             "print('setuptools' in sys.modules, 'setuptools_dso' in sys.modules); "
             "import setuptools_dso, setuptools_dso.runtime as r; "
             "print(setuptools_dso.find_dso is r.find_dso, hasattr(setuptools_dso, 'build_dso'))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60, check=True).stdout.split()
-    assert out == ["False", "False", "True", "True"]
+    assert fresh_python_words(code) == ["False", "False", "True", "True"]
 
 
 def test_scalar_records_do_not_import_numpy():
     """numpy (16 MB, 80 ms) is imported when arrays first need it, not by an
     IOC of scalar records; a waveform then gets real numpy arrays."""
-    import subprocess
-    import sys
-
     code = ("import sys; from softioc import builder, softioc; "
             "r = builder.aOut('X:A', 1.5, EGU='mA'); s = builder.stringIn('X:S', 'a'); "
             "builder.LoadDatabase(); print('numpy' in sys.modules); "
             "w = builder.WaveformIn('X:W', [1, 2, 3]); print('numpy' in sys.modules, "
             "type(w.get()).__name__, w.dtype)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60, check=True).stdout.split()
-    assert out == ["False", "True", "ndarray", "int32"]
+    assert fresh_python_words(code) == ["False", "True", "ndarray", "int32"]
