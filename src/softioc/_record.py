@@ -195,6 +195,14 @@ class Record(_ext.RecordCore):
             _set(self, "_given", given)
         given[key] = value      # type: ignore[index]
 
+    def _builder_fields(self) -> dict[Any, Any]:
+        """The fields (and info tags) the builder set on this record: those
+        given, then its defaults for the rest ({} once loaded)."""
+        fields = dict(self._given or {})
+        for field, value in builder_defaults(self._rtype, self.is_output, self._spare_name):
+            fields.setdefault(field, value)
+        return fields if self._given is not None else {}
+
     def __call__(self, *specifiers: str) -> Any:
         """A link to this record, for another record's fields (``PP``, ``CP``...)."""
         return self._link()(*specifiers)
@@ -216,16 +224,11 @@ class _FieldLink(epicsdbbuilder.recordbase._Link):  # type: ignore[misc]
         self._owner = record
 
     def Value(self) -> Any:
-        owner = self._owner
-        given = owner._given         # read now: fields set after this link count
-        if given is None:
+        owner = self._owner          # read now: fields set after this link count
+        if owner._given is None:
             raise KeyError(f"{self.record.name}.{self.field}: the builder's field values "
                            "are kept only until LoadDatabase; use get_field()")
-        if self.field in given:
-            value = given[self.field]
-        else:
-            value = dict(builder_defaults(owner._rtype, owner.is_output,
-                                          owner._spare_name)).get(self.field)
+        value = owner._builder_fields().get(self.field)
         if value is None:
             raise KeyError(self.field)
         return value

@@ -177,10 +177,9 @@ def _make(
         out_opts["blocking"] = True
     if out_opts and not issubclass(cls, OutRecord):
         raise TypeError(f"{full}: {', '.join(out_opts)} only apply to output records")
-    for k in fields:
-        if not k.isupper():
-            raise TypeError(f"{full}: unknown keyword(s) "
-                            f"{', '.join(sorted(k for k in fields if not k.isupper()))}")
+    unknown = [k for k in fields if not k.isupper()]
+    if unknown:
+        raise TypeError(f"{full}: unknown keyword(s) {', '.join(sorted(unknown))}")
     if _ioc.running:
         return _make_at_run_time(rtype, dtyp, full, initial, fields, extra, severity, alarm,
                                  autosave, field_callbacks, aliases, out_opts)
@@ -761,10 +760,7 @@ def WriteRecords(filename: str | os.PathLike[str], header: str | None = None,
     with open(filename, "a") as out:
         for full in names:
             record = pending[full]
-            given = {k: v for k, v in (record._given or {}).items() if v is not None}
-            for field, value in builder_defaults(record._rtype, record.is_output, full):
-                if field not in (record._given or {}):
-                    given[field] = value
+            given = {k: v for k, v in record._builder_fields().items() if v is not None}
             out.write(f'\nrecord({record.record_type}, "{full}")\n{{\n')
             out.write(f'    field(DTYP, "{record._dtyp}")\n')
             for field, value in given.items():

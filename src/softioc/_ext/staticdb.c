@@ -101,7 +101,6 @@ static PyObject *field_text(PyObject *value, PyObject *text_of)
     return value;
 }
 
-/* put_checked() of field (a str) to value made text by field_text(). */
 /* The UTF-8 text of a str, NULL with ValueError if it holds a NUL (EPICS
  * would keep only what comes before it). */
 static const char *c_text(PyObject *str)
@@ -115,6 +114,7 @@ static const char *c_text(PyObject *str)
     return text;
 }
 
+/* put_checked() of field (a str) to value made text by field_text(). */
 static int put_value(DBENTRY *entry, const char *rtype, const char *name, PyObject *key,
                      PyObject *value, PyObject *text_of, int verify)
 {
