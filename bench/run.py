@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from . import envs
-from .scenarios import S7_MAX_HOSTS, SCENARIOS, Config, NotApplicable, median_metrics, s7_layout
+from .scenarios import (
+    S7_MAX_HOSTS,
+    SCENARIOS,
+    TOGETHER,
+    Config,
+    NotApplicable,
+    median_metrics,
+    s7_layout,
+)
 
 # (scenario, metric, label, better): better is "higher", "lower" or "" (context only).
 METRICS: list[tuple[str, str, str, str]] = [
@@ -232,6 +240,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for scenario in scenarios:
             results[scenario] = {}
+            together = None
+            if scenario in TOGETHER:
+                t0 = time.monotonic()
+                runnable = {impl: exes[impl] for impl in impls if impl in exes}
+                together = TOGETHER[scenario](cfg, runnable) if runnable else {}
+                together_s = time.monotonic() - t0
             for impl in impls:
                 entry: dict[str, Any] = {}
                 results[scenario][impl] = entry
@@ -240,15 +254,22 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 t0 = time.monotonic()
                 try:
-                    runs = SCENARIOS[scenario](cfg, impl, exes[impl])
+                    if together is None:
+                        runs = SCENARIOS[scenario](cfg, impl, exes[impl])
+                    else:
+                        got = together[impl]
+                        if isinstance(got, Exception):
+                            raise got
+                        runs = got
                     entry["runs"] = runs
                     entry["median"] = median_metrics(runs)
                 except NotApplicable as e:
                     entry["na"] = str(e)
                 except Exception as e:
                     entry["error"] = f"{type(e).__name__}: {e}"
-                    traceback.print_exc()
-                entry["seconds"] = round(time.monotonic() - t0, 1)
+                    traceback.print_exception(e)
+                entry["seconds"] = round(time.monotonic() - t0 if together is None
+                                         else together_s, 1)
                 shown = {k: fmt(v) for k, v in entry.get("median", {}).items()}
                 status = shown or entry.get("na") or entry.get("error")
                 print(f"[bench] {scenario} {impl} ({entry['seconds']} s): {status}", flush=True)

@@ -244,13 +244,28 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[k]
 
 
-def put_client(cfg: Config, env: dict[str, str], pv: str, pva: bool = False) -> dict[str, Any]:
+def put_client(cfg: Config, targets: dict[str, tuple[dict[str, str], str]],
+               pva: bool) -> dict[str, Any]:
+    """One client taking the targets' PVs in turn, cfg.s2_puts rounds; targets
+    maps implementation -> (its server's environment, PV)."""
     if cfg.client_python is None:
         raise NotApplicable("no interpreter with pyepics for the client")
-    cmd = ([cfg.client_python, str(PVA_CLIENT), "put_wait"] if pva else
-           [cfg.client_python, str(CLIENT), "put_callback"])
-    out = subprocess.run(cmd + [pv, str(cfg.s2_puts)], env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT, text=True, timeout=120)
+    pvs = [pv for _, pv in targets.values()]
+    if pva:
+        cmd = [cfg.client_python, str(PVA_CLIENT), "put_wait", str(cfg.s2_puts)]
+        stdin = json.dumps([{"pv": pv, "conf": {k: v for k, v in env.items()
+                                                if k.startswith("EPICS_PVA")}}
+                            for env, pv in targets.values()])
+        env = next(iter(targets.values()))[0]
+    else:
+        # One libca context finds every server: each one's CA port in the address list.
+        cmd = [cfg.client_python, str(CLIENT), "put_callback", ",".join(pvs), str(cfg.s2_puts)]
+        stdin = ""
+        env = dict(next(iter(targets.values()))[0])
+        env["EPICS_CA_ADDR_LIST"] = " ".join(
+            f"127.0.0.1:{e['EPICS_CA_SERVER_PORT']}" for e, _ in targets.values())
+    out = subprocess.run(cmd, env=env, input=stdin, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, timeout=120 * len(pvs))
     for line in out.stdout.splitlines():
         if line.startswith("RESULT "):
             result: dict[str, Any] = json.loads(line[7:])
@@ -261,34 +276,82 @@ def put_client(cfg: Config, env: dict[str, str], pv: str, pva: bool = False) -> 
 PVA_SERVERS = ("ours", "pythonsoftioc", "softioc-c")
 
 
-def s2(cfg: Config, impl: str, exe: str) -> list[Metrics]:
+def s2_server(cfg: Config, impl: str, exe: str, prefix: str) -> proc.Server:
     if impl == "softioc-c":
-        server = start_softioc_c(exe, cfg, "s2", 'record(ao, "BENCH:AO") {}\n'
-                                 'record(ao, "BENCH:AOB") {}\n')
-        proc.wait_for_pv(server.env, "BENCH:AOB", 30, server)
-    else:
-        server = start(impl, exe, "S2")
-    runs: list[Metrics] = []
+        server = start_softioc_c(exe, cfg, "s2", f'record(ao, "{prefix}AO") {{}}\n'
+                                 f'record(ao, "{prefix}AOB") {{}}\n')
+        proc.wait_for_pv(server.env, f"{prefix}AOB", 30, server)
+        return server
+    return start(impl, exe, "S2", {"prefix": prefix})
+
+
+def s2_stats(times: list[float], timeouts: int, tag: str) -> Metrics:
+    times = times[min(20, len(times) // 10):]   # after warm-up
+    return {f"{tag}p50_us": 1e6 * percentile(times, 50),
+            f"{tag}p99_us": 1e6 * percentile(times, 99),
+            f"{tag}p999_us": 1e6 * percentile(times, 99.9),
+            f"{tag}max_us": 1e6 * max(times),
+            f"{tag}timeouts": float(timeouts)}
+
+
+S2_KINDS = [(pva, suffix, ("pva_" if pva else "") + tag)
+            for pva in (False, True)
+            for suffix, tag in (("AO", ""), ("AOB", "blocking_"))]
+
+
+def s2_together(cfg: Config, exes: dict[str, str]) -> dict[str, list[Metrics] | Exception]:
+    """S2 for every implementation at once, interleaved put by put.
+
+    Every server runs for the whole scenario, each with PVs of its own, and
+    one client takes them in turn (A B C, then C B A, ...), so that a change
+    in the machine's load lands on every implementation alike instead of on
+    whichever ran then.
+    """
+    servers: dict[str, proc.Server] = {}
+    prefixes = {impl: f"BENCH:{impl.upper().replace('-', '')}:" for impl in exes}
+    out: dict[str, list[Metrics] | Exception] = {}
     try:
+        for impl, exe in exes.items():
+            try:
+                servers[impl] = s2_server(cfg, impl, exe, prefixes[impl])
+            except Exception as e:
+                out[impl] = e
+        runs: dict[str, list[Metrics]] = {impl: [] for impl in servers}
         for _ in range(cfg.repeats):
-            run: Metrics = {}
-            for pva in (False, True):
-                for pv, tag in (("BENCH:AO", ""), ("BENCH:AOB", "blocking_")):
-                    tag = ("pva_" if pva else "") + tag
-                    if pva and impl not in PVA_SERVERS:
-                        run[f"{tag}p50_us"] = run[f"{tag}p99_us"] = None
-                        continue
-                    res = put_client(cfg, server.env, pv, pva)
-                    times = res["times"][min(20, len(res["times"]) // 10):]   # after warm-up
-                    run[f"{tag}p50_us"] = 1e6 * percentile(times, 50)
-                    run[f"{tag}p99_us"] = 1e6 * percentile(times, 99)
-                    run[f"{tag}p999_us"] = 1e6 * percentile(times, 99.9)
-                    run[f"{tag}max_us"] = 1e6 * max(times)
-                    run[f"{tag}timeouts"] = float(res["timeouts"])
-            runs.append(run)
+            current: dict[str, Metrics] = {impl: {} for impl in servers}
+            for pva, suffix, tag in S2_KINDS:
+                targets = {impl: (server.env, prefixes[impl] + suffix)
+                           for impl, server in servers.items()
+                           if impl not in out and (not pva or impl in PVA_SERVERS)}
+                for impl in servers:
+                    if impl not in targets:
+                        current[impl].update({f"{tag}p50_us": None, f"{tag}p99_us": None})
+                if not targets:
+                    continue
+                try:
+                    res = put_client(cfg, targets, pva)
+                except Exception as e:
+                    for impl in targets:
+                        out[impl] = e
+                    continue
+                for impl, (_, pv) in targets.items():
+                    current[impl].update(s2_stats(res["times"][pv], res["timeouts"][pv], tag))
+            for impl in servers:
+                runs[impl].append(current[impl])
+        for impl in servers:
+            out.setdefault(impl, runs[impl])
     finally:
-        server.stop()
-    return runs
+        for server in servers.values():
+            server.stop()
+    return out
+
+
+def s2(cfg: Config, impl: str, exe: str) -> list[Metrics]:
+    """S2 for one implementation (the runner measures several with s2_together)."""
+    result = s2_together(cfg, {impl: exe})[impl]
+    if isinstance(result, Exception):
+        raise result
+    return result
 
 
 # ---- S3: catime -------------------------------------------------------------------
@@ -630,6 +693,11 @@ def s7_run(cfg: Config, impl: str, exe: str, net: Network, hosts: list[Host], cl
 
 SCENARIOS: dict[str, Callable[[Config, str, str], list[Metrics]]] = {
     "S1": s1, "S1b": s1b, "S2": s2, "S3": s3, "S4": s4, "S5": s5, "S6": s6, "S7": s7,
+}
+# Scenarios that measure every implementation in one interleaved run: noise on a shared
+# machine comes and goes over seconds, and these ratios are the ones the goals are set on.
+TOGETHER: dict[str, Callable[[Config, dict[str, str]], dict[str, list[Metrics] | Exception]]] = {
+    "S2": s2_together,
 }
 
 

@@ -63,3 +63,24 @@ def test_bench_s7_tiny(tmp_path):
         assert median["pvs"] == 40 and median["missing"] == 0, median
         for metric in ("ca_connect_s", "ca_get_s", "pva_get_s", "rss_mb"):
             assert median[metric] > 0, (impl, metric, median)
+
+
+@pytest.mark.timeout(120)
+def test_bench_quick_s2_side_by_side(tmp_path):
+    """S2 with ours and the C softIocPVA at once: one client takes both servers'
+    PVs in turn, and every kind of put has numbers for both."""
+    out_json = tmp_path / "results.json"
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--only", "S2", "--impl", "ours,softioc-c",
+         "--json", str(out_json), "--markdown", str(tmp_path / "results.md")],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=110,
+    )
+    assert run.returncode == 0, run.stdout
+    results = json.loads(out_json.read_text())["results"]["S2"]
+    for impl in ("ours", "softioc-c"):
+        assert "error" not in results[impl], results[impl]
+        (run_metrics,) = results[impl]["runs"]
+        for tag in ("", "blocking_", "pva_", "pva_blocking_"):
+            assert 0 < run_metrics[f"{tag}p50_us"] <= run_metrics[f"{tag}max_us"], (impl, tag)
+            assert run_metrics[f"{tag}timeouts"] == 0, (impl, tag)

@@ -3,7 +3,7 @@
 They call libca directly (no pyepics polling loop between operations), so
 what they time is the server, not the client library::
 
-    python ca_client.py put_callback PV COUNT      # S2: put-callback round trips
+    python ca_client.py put_callback PV[,PV...] COUNT  # S2: put-callback round trips
     python ca_client.py monitor_count PV SECONDS   # S5: monitor updates received
 
 Each prints one JSON line.  The environment (from the benchmark) keeps libca
@@ -30,29 +30,34 @@ def connect(pv: str) -> Any:
     return chid
 
 
-def put_callback(pv: str, count: int) -> dict[str, Any]:
-    """``count`` put-callbacks (ca_put_callback + flush, wait for the callback), one at a time."""
-    chid = connect(pv)
+def put_callback(pvs: list[str], count: int) -> dict[str, Any]:
+    """``count`` rounds of put-callbacks (ca_put_callback + flush, wait for the
+    callback), one at a time, taking the PVs in turn (forwards, then backwards),
+    so that every server sees the machine's load alike."""
+    chids = {pv: connect(pv) for pv in pvs}
     done = threading.Event()
     usr = ctypes.py_object(done.set)            # pyepics's put handler calls args.usr()
     libca = ca.libca
-    times: list[float] = []
-    timeouts = 0
+    times: dict[str, list[float]] = {pv: [] for pv in pvs}
+    timeouts = dict.fromkeys(pvs, 0)
     # Values always change (the servers skip on_update for unchanged values).
     base = time.time() % 1000
-    deadline = time.monotonic() + 60            # bounded in time as well as count
+    deadline = time.monotonic() + 60 * len(pvs)  # bounded in time as well as count
+    order = list(pvs)
     for i in range(count):
-        done.clear()
-        data = (ctypes.c_double * 1)(base + i + 1)
-        t0 = time.perf_counter()
-        libca.ca_array_put_callback(dbr.DOUBLE, 1, chid, data, ca._CB_PUTWAIT, usr)
-        libca.ca_flush_io()
-        if not done.wait(5.0):
-            timeouts += 1
-        times.append(time.perf_counter() - t0)
+        for pv in order:
+            done.clear()
+            data = (ctypes.c_double * 1)(base + i + 1)
+            t0 = time.perf_counter()
+            libca.ca_array_put_callback(dbr.DOUBLE, 1, chids[pv], data, ca._CB_PUTWAIT, usr)
+            libca.ca_flush_io()
+            if not done.wait(5.0):
+                timeouts[pv] += 1
+            times[pv].append(time.perf_counter() - t0)
+        order.reverse()
         if time.monotonic() > deadline:
             break
-    return {"count": len(times), "timeouts": timeouts, "times": times}
+    return {"count": i + 1, "timeouts": timeouts, "times": times}
 
 
 def monitor_count(pv: str, seconds: float) -> dict[str, Any]:
@@ -85,7 +90,7 @@ def monitor_count(pv: str, seconds: float) -> dict[str, Any]:
 if __name__ == "__main__":
     mode, pv, arg = sys.argv[1], sys.argv[2], sys.argv[3]
     if mode == "put_callback":
-        out = put_callback(pv, int(arg))
+        out = put_callback(pv.split(","), int(arg))
     elif mode == "monitor_count":
         out = monitor_count(pv, float(arg))
     else:

@@ -1,15 +1,14 @@
 """PV Access client of the benchmark (p4p): put-with-completion round trips::
 
-    python pva_client.py put_wait PV COUNT      # S2 over PVA
+    python pva_client.py put_wait COUNT < '[{"pv": PV, "conf": {EPICS_PVA_...}}, ...]'
 
-Prints one JSON line.  The environment (from the benchmark) keeps p4p on
-127.0.0.1 and on the server's ports.
+S2 over PVA: each PV with the client settings of its server (on 127.0.0.1, its
+own ports), given on stdin.  Prints one JSON line.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from typing import Any
@@ -17,32 +16,38 @@ from typing import Any
 from p4p.client.thread import Context
 
 
-def put_wait(pv: str, count: int) -> dict[str, Any]:
-    """``count`` puts, each waiting for the server's completion, one at a time."""
-    conf = {k: v for k, v in os.environ.items() if k.startswith("EPICS_PVA")}
-    ctx = Context("pva", conf=conf, useenv=False, nt=False)
+def put_wait(targets: list[dict[str, Any]], count: int) -> dict[str, Any]:
+    """``count`` rounds of puts, each waiting for the server's completion, one
+    at a time, taking the PVs in turn (forwards, then backwards)."""
+    contexts = {t["pv"]: Context("pva", conf=t["conf"], useenv=False, nt=False)
+                for t in targets}
     try:
-        ctx.get(pv, timeout=10.0)                   # connected
-        times: list[float] = []
-        timeouts = 0
+        for pv, ctx in contexts.items():
+            ctx.get(pv, timeout=10.0)               # connected
+        times: dict[str, list[float]] = {pv: [] for pv in contexts}
+        timeouts = dict.fromkeys(contexts, 0)
         base = time.time() % 1000                   # values always change
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 60 * len(contexts)
+        order = list(contexts)
         for i in range(count):
-            t0 = time.perf_counter()
-            try:
-                ctx.put(pv, base + i + 1, wait=True, timeout=5.0)
-            except TimeoutError:
-                timeouts += 1
-            times.append(time.perf_counter() - t0)
+            for pv in order:
+                t0 = time.perf_counter()
+                try:
+                    contexts[pv].put(pv, base + i + 1, wait=True, timeout=5.0)
+                except TimeoutError:
+                    timeouts[pv] += 1
+                times[pv].append(time.perf_counter() - t0)
+            order.reverse()
             if time.monotonic() > deadline:
                 break
-        return {"count": len(times), "timeouts": timeouts, "times": times}
+        return {"count": i + 1, "timeouts": timeouts, "times": times}
     finally:
-        ctx.close()
+        for ctx in contexts.values():
+            ctx.close()
 
 
 if __name__ == "__main__":
-    mode, pv, arg = sys.argv[1], sys.argv[2], sys.argv[3]
+    mode, arg = sys.argv[1], sys.argv[2]
     if mode != "put_wait":
         raise SystemExit(f"unknown mode {mode}")
-    print("RESULT " + json.dumps(put_wait(pv, int(arg))), flush=True)
+    print("RESULT " + json.dumps(put_wait(json.load(sys.stdin), int(arg))), flush=True)

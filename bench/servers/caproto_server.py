@@ -40,8 +40,9 @@ elif scenario == "S1b":
     for i in range(params["records"]):
         pvdb[f"BURST:{i}"] = ChannelDouble(value=0.0)
 elif scenario == "S2":
-    pvdb["BENCH:AO"] = PutHandled(value=0.0)
-    pvdb["BENCH:AOB"] = PutHandled(value=0.0)
+    prefix = params.get("prefix", "BENCH:")   # the implementations run side by side
+    pvdb[f"{prefix}AO"] = PutHandled(value=0.0)
+    pvdb[f"{prefix}AOB"] = PutHandled(value=0.0)
 elif scenario == "S3":
     pvdb["BENCH:AI"] = ChannelDouble(value=0.0)
 elif scenario == "S4":

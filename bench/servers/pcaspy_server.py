@@ -30,8 +30,9 @@ elif scenario == "S1b":
     for i in range(params["records"]):
         pvdb[f"BURST:{i}"] = {"type": "float", "value": 0.0}
 elif scenario == "S2":
-    pvdb["BENCH:AO"] = {"type": "float", "value": 0.0}
-    pvdb["BENCH:AOB"] = {"type": "float", "value": 0.0}
+    prefix = params.get("prefix", "BENCH:")   # the implementations run side by side
+    pvdb[f"{prefix}AO"] = {"type": "float", "value": 0.0}
+    pvdb[f"{prefix}AOB"] = {"type": "float", "value": 0.0}
 elif scenario == "S3":
     pvdb["BENCH:AI"] = {"type": "float", "value": 0.0}
 elif scenario == "S4":

@@ -39,8 +39,9 @@ elif scenario == "S1b":
     for i in range(params["records"]):
         records[f"B{i}"] = builder.aIn(f"BURST:{i}", initial_value=0.0)
 elif scenario == "S2":
-    builder.aOut("BENCH:AO", initial_value=0.0, on_update=on_update)
-    builder.aOut("BENCH:AOB", initial_value=0.0, on_update=on_update, blocking=True)
+    prefix = params.get("prefix", "BENCH:")   # the implementations run side by side
+    builder.aOut(f"{prefix}AO", initial_value=0.0, on_update=on_update)
+    builder.aOut(f"{prefix}AOB", initial_value=0.0, on_update=on_update, blocking=True)
 elif scenario == "S3":
     # catime writes it: inputs refuse client puts by default (DISP=1)
     builder.aIn("BENCH:AI", initial_value=0.0, DISP=0)
