@@ -16,6 +16,8 @@ import asyncio
 import functools
 import inspect
 import logging
+import os
+import resource
 import select
 import threading
 from collections.abc import Callable, Sequence
@@ -26,6 +28,57 @@ from ._wakeup import WakeQueue
 __all__ = ["Dispatcher", "QueueDispatcher", "ThreadDispatcher", "run_callback"]
 
 log = logging.getLogger("softioc")
+
+#: The EPICS priority of the threads pythonIOC's dispatchers start:
+#: ``epicsThreadPriorityMedium``, as asyn's port threads and ``dbCaLink``.
+DEFAULT_PRIORITY = 50
+
+
+def dispatcher_priority() -> int | None:
+    """The EPICS priority (0-99) for a dispatcher's own thread, from
+    ``PYTHONIOC_DISPATCHER_PRIORITY`` (default 50); None for ``NO``."""
+    text = os.environ.get("PYTHONIOC_DISPATCHER_PRIORITY", "").strip()
+    if not text:
+        return DEFAULT_PRIORITY
+    if text.upper() in ("NO", "NONE", "OFF"):
+        return None
+    try:
+        priority = int(text)
+    except ValueError:
+        priority = -1
+    if not 0 <= priority <= 99:
+        raise ValueError(f"PYTHONIOC_DISPATCHER_PRIORITY={text!r}: use an EPICS priority "
+                         "from 0 to 99, or NO")
+    return priority
+
+
+def take_epics_priority(priority: int | None) -> bool:
+    """Give the calling thread the real-time priority an EPICS thread of
+    ``priority`` has, if this process may use real-time scheduling (the EPICS
+    core then gives its own threads SCHED_FIFO priorities; without the right
+    every thread stays in the normal class and so does this one).
+
+    The mapping is EPICS's own (``osdThread.c``): the EPICS scale 0-99 spread
+    over SCHED_FIFO's range, whose top is ``RLIMIT_RTPRIO`` for a process
+    allowed only that far.  True if the priority was taken.
+    """
+    if priority is None or not hasattr(os, "sched_setscheduler"):
+        return False
+    low = os.sched_get_priority_min(os.SCHED_FIFO)
+    tops = [os.sched_get_priority_max(os.SCHED_FIFO)]
+    limit = resource.getrlimit(resource.RLIMIT_RTPRIO)[0]
+    if limit != resource.RLIM_INFINITY and low <= limit < tops[0]:
+        tops.append(int(limit))
+    for top in tops:
+        param = os.sched_param(int(low + (top - low) * priority / 100))
+        try:
+            # 0: this thread (Linux).  Threads and processes it starts (an executor's
+            # workers, subprocesses) begin in the normal class, not at this priority.
+            os.sched_setscheduler(0, os.SCHED_FIFO | os.SCHED_RESET_ON_FORK, param)
+            return True
+        except OSError:
+            continue
+    return False
 
 
 class Dispatcher(Protocol):
@@ -108,9 +161,11 @@ class QueueDispatcher:
 
 
 class ThreadDispatcher(QueueDispatcher):
-    """Runs callbacks in order on one daemon thread (the default dispatcher)."""
+    """Runs callbacks in order on one daemon thread (the default dispatcher),
+    which takes an EPICS thread priority as ``AsyncioDispatcher``'s does."""
 
     def __init__(self) -> None:
+        self._priority = dispatcher_priority()    # first: a bad setting leaves nothing open
         super().__init__()
         self._loop = asyncio.new_event_loop()     # for callbacks that return awaitables
         self._stopping = False
@@ -118,6 +173,7 @@ class ThreadDispatcher(QueueDispatcher):
         self._thread.start()
 
     def _serve(self) -> None:
+        take_epics_priority(self._priority)
         poller = select.poll()
         poller.register(self._queue.fd, select.POLLIN)
         while not self._stopping:

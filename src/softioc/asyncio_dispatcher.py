@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ._dispatch import QueueDispatcher, _complete
+from ._dispatch import QueueDispatcher, _complete, dispatcher_priority, take_epics_priority
 
 __all__ = ["AsyncioDispatcher"]
 
@@ -22,12 +22,15 @@ class AsyncioDispatcher(QueueDispatcher):
     ``AsyncioDispatcher()`` owns a new loop running in a daemon thread (use
     ``dispatcher.loop`` to schedule your own coroutines on it); pass a loop
     you run yourself to share it.  Usable as a context manager, which stops
-    an owned loop on exit.
+    an owned loop on exit.  An owned loop's thread takes an EPICS thread
+    priority (``PYTHONIOC_DISPATCHER_PRIORITY``, default 50) when the process
+    may use real-time scheduling, as EPICS's own threads then do.
     """
 
     def __init__(
         self, loop: asyncio.AbstractEventLoop | None = None, debug: bool = False
     ) -> None:
+        priority = dispatcher_priority() if loop is None else None   # first: nothing open yet
         super().__init__()
         self._thread: threading.Thread | None = None
         if loop is None:
@@ -35,6 +38,7 @@ class AsyncioDispatcher(QueueDispatcher):
             ready = threading.Event()
 
             def run() -> None:
+                take_epics_priority(priority)
                 asyncio.set_event_loop(loop)
                 loop.add_reader(self._queue.fd, self._queue.run_pending)
                 loop.call_soon(ready.set)

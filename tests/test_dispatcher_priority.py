@@ -1,0 +1,141 @@
+"""A dispatcher's own thread takes an EPICS thread priority when the process
+may use real-time scheduling, with EPICS's mapping onto SCHED_FIFO, and the
+normal class otherwise (or with PYTHONIOC_DISPATCHER_PRIORITY=NO)."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from softioc import _dispatch
+from softioc.asyncio_dispatcher import AsyncioDispatcher
+from softioc.testing import IOCProcess
+
+
+def may_use_realtime() -> bool:
+    """Whether a thread of this process may take SCHED_FIFO (tried in a thread of its own)."""
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+            result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe)
+    thread.start()
+    thread.join()
+    return result[0]
+
+
+realtime = pytest.mark.skipif(not may_use_realtime(),
+                              reason="this process may not use real-time scheduling")
+
+
+def threads(pid: int) -> list[tuple[str, int, int]]:
+    """(name, policy, priority) of every thread of pid."""
+    out = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/comm") as f:
+            name = f.read().strip()
+        policy = os.sched_getscheduler(int(tid)) & ~os.SCHED_RESET_ON_FORK
+        out.append((name, policy, os.sched_getparam(int(tid)).sched_priority))
+    return out
+
+
+def python_fifo_threads(pid: int) -> list[int]:
+    """The SCHED_FIFO priorities of the threads Python started: EPICS names its
+    own; Python's carry the interpreter's name, or from 3.14 their own."""
+    return [prio for name, policy, prio in threads(pid)
+            if name.startswith(("python", "softioc-")) and policy == os.SCHED_FIFO]
+
+
+IOC = """
+from softioc import builder, softioc
+echo = builder.aIn("PRIO:ECHO", 0.0)
+builder.aOut("PRIO:SET", 0.0, blocking=True, on_update=lambda v: echo.set(2 * v))
+builder.LoadDatabase()
+softioc.iocInit()
+softioc.non_interactive_ioc()
+"""
+
+
+def serve(tmp_path, dispatcher: str, priority: str | None = None) -> IOCProcess:
+    """An IOC whose blocking output runs on_update on the dispatcher."""
+    script = tmp_path / "ioc.py"
+    script.write_text(IOC)
+    env = {"PYTHONIOC_DISPATCHER": dispatcher}
+    if priority is not None:
+        env["PYTHONIOC_DISPATCHER_PRIORITY"] = priority
+    return IOCProcess([str(script)], wait_for="PRIO:SET", env=env)
+
+
+@pytest.mark.parametrize("text", ["abc", "100", "-1", "5.5"])
+def test_bad_priority_is_refused(monkeypatch, text):
+    monkeypatch.setenv("PYTHONIOC_DISPATCHER_PRIORITY", text)
+    with pytest.raises(ValueError, match="PYTHONIOC_DISPATCHER_PRIORITY"):
+        AsyncioDispatcher()
+    with pytest.raises(ValueError, match="0 to 99"):
+        _dispatch.ThreadDispatcher()
+
+
+@realtime
+@pytest.mark.parametrize("dispatcher", ["asyncio", "thread"])
+def test_dispatcher_thread_has_epics_priority(tmp_path, dispatcher):
+    with serve(tmp_path, dispatcher) as ioc:
+        by_name = {name: (policy, prio) for name, policy, prio in threads(ioc.proc.pid)}
+        # The mapping is EPICS's: its callback thread (priority 59) has the FIFO
+        # priority our mapping gives 59, and the dispatcher the one it gives 50.
+        assert by_name["cbLow"] == (os.SCHED_FIFO, fifo_of(59))
+        assert python_fifo_threads(ioc.proc.pid) == [fifo_of(_dispatch.DEFAULT_PRIORITY)]
+        assert ioc.caput("PRIO:SET", "7").returncode == 0   # caput -c waits for on_update
+        assert float(ioc.caget("PRIO:ECHO")) == 14
+
+
+@realtime
+def test_priority_can_be_chosen_or_refused(tmp_path):
+    with serve(tmp_path, "asyncio", "20") as ioc:
+        assert python_fifo_threads(ioc.proc.pid) == [fifo_of(20)]
+    with serve(tmp_path, "thread", "NO") as ioc:
+        assert python_fifo_threads(ioc.proc.pid) == []
+        assert ("cbLow", os.SCHED_FIFO) in [(n, p) for n, p, _ in threads(ioc.proc.pid)]
+
+
+def fifo_of(epics_priority: int) -> int:
+    """The SCHED_FIFO priority a thread of epics_priority gets, read back from a
+    thread that took it."""
+    got: list[int] = []
+
+    def take() -> None:
+        assert _dispatch.take_epics_priority(epics_priority)
+        got.append(os.sched_getparam(0).sched_priority)
+
+    thread = threading.Thread(target=take)
+    thread.start()
+    thread.join()
+    return got[0]
+
+
+@realtime
+def test_threads_started_from_the_dispatcher_thread_are_normal():
+    """An executor's worker or a thread on_update starts does not inherit the
+    real-time priority."""
+    seen: list[tuple[int, int]] = []
+
+    def child() -> None:
+        seen.append((os.sched_getscheduler(0), os.sched_getparam(0).sched_priority))
+
+    def dispatcher_thread() -> None:
+        assert _dispatch.take_epics_priority(_dispatch.DEFAULT_PRIORITY)
+        assert os.sched_getscheduler(0) & ~os.SCHED_RESET_ON_FORK == os.SCHED_FIFO
+        inner = threading.Thread(target=child)
+        inner.start()
+        inner.join()
+
+    thread = threading.Thread(target=dispatcher_thread)
+    thread.start()
+    thread.join()
+    assert seen == [(os.SCHED_OTHER, 0)]
