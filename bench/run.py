@@ -291,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
         "Implementations: " + "; ".join(f"{envs.IMPLS[k].title}: {v}"
                                         for k, v in available.items()) + ".",
         "Configuration: every server with its defaults, as users run it: pythonIOC serves "
-        "CA and PVA with strict puts on and its AsyncioDispatcher; pythonSoftIOC serves CA "
+        "CA and PVA with strict puts on and its AsyncioDispatcher (whose thread takes EPICS "
+        "priority 50 where real-time scheduling is allowed); pythonSoftIOC serves CA "
         "and PVA with its AsyncioDispatcher; the C reference is softIocPVA (CA and PVA); "
         "pcaspy and caproto serve CA only. S7 runs its IOCs (ours and softIocPVA) on "
         "network-namespace hosts with EPICS's default network settings, without real-time "
