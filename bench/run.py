@@ -244,7 +244,11 @@ def main(argv: list[str] | None = None) -> int:
             if scenario in TOGETHER:
                 t0 = time.monotonic()
                 runnable = {impl: exes[impl] for impl in impls if impl in exes}
-                together = TOGETHER[scenario](cfg, runnable) if runnable else {}
+                try:
+                    together = TOGETHER[scenario](cfg, runnable) if runnable else {}
+                except Exception as e:            # every implementation gets the error
+                    traceback.print_exc()
+                    together = dict.fromkeys(runnable, e)
                 together_s = time.monotonic() - t0
             for impl in impls:
                 entry: dict[str, Any] = {}
@@ -267,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
                     entry["na"] = str(e)
                 except Exception as e:
                     entry["error"] = f"{type(e).__name__}: {e}"
-                    traceback.print_exception(e)
+                    traceback.print_exception(type(e), e, e.__traceback__)
                 entry["seconds"] = round(time.monotonic() - t0 if together is None
                                          else together_s, 1)
                 shown = {k: fmt(v) for k, v in entry.get("median", {}).items()}

@@ -303,7 +303,7 @@ def s2_together(cfg: Config, exes: dict[str, str]) -> dict[str, list[Metrics] | 
     """S2 for every implementation at once, interleaved put by put.
 
     Every server runs for the whole scenario, each with PVs of its own, and
-    one client takes them in turn (A B C, then C B A, ...), so that a change
+    one client takes them in turn (in a fresh order each round), so that a change
     in the machine's load lands on every implementation alike instead of on
     whichever ran then.
     """
@@ -335,7 +335,11 @@ def s2_together(cfg: Config, exes: dict[str, str]) -> dict[str, list[Metrics] | 
                         out[impl] = e
                     continue
                 for impl, (_, pv) in targets.items():
-                    current[impl].update(s2_stats(res["times"][pv], res["timeouts"][pv], tag))
+                    if pv in res["failed"] or not res["times"][pv]:
+                        out[impl] = RuntimeError(f"{pv} did not connect")
+                    else:
+                        current[impl].update(
+                            s2_stats(res["times"][pv], res["timeouts"][pv], tag))
             for impl in servers:
                 runs[impl].append(current[impl])
         for impl in servers:

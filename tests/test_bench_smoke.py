@@ -84,3 +84,19 @@ def test_bench_quick_s2_side_by_side(tmp_path):
         for tag in ("", "blocking_", "pva_", "pva_blocking_"):
             assert 0 < run_metrics[f"{tag}p50_us"] <= run_metrics[f"{tag}max_us"], (impl, tag)
             assert run_metrics[f"{tag}timeouts"] == 0, (impl, tag)
+
+
+def test_s2_turns_are_fair():
+    """Each round takes every server once, in a fresh order, and no server gets
+    two puts in a row across rounds (so none waits behind its own leftovers)."""
+    from bench.clients.turns import turns
+
+    rounds = list(turns(["a", "b", "c"], 3000))
+    assert all(sorted(r) == ["a", "b", "c"] for r in rounds)
+    flat = [pv for r in rounds for pv in r]
+    assert all(x != y for x, y in zip(flat, flat[1:]))
+    firsts = {pv: sum(r[0] == pv for r in rounds) for pv in "abc"}
+    assert all(800 < n < 1200 for n in firsts.values()), firsts
+    assert list(turns(["a", "b"], 4)) in ([["a", "b"], ["a", "b"]] * 2,
+                                          [["b", "a"], ["b", "a"]] * 2)
+    assert list(turns(["a", "b", "c"], 50)) == rounds[:50]    # the same order every run

@@ -73,6 +73,36 @@ def serve(tmp_path, dispatcher: str, priority: str | None = None) -> IOCProcess:
     return IOCProcess([str(script)], wait_for="PRIO:SET", env=env)
 
 
+@pytest.mark.parametrize("priority, low, top, fifo", [
+    (50, 1, 99, 50), (59, 1, 99, 58), (10, 1, 99, 10), (99, 1, 99, 98), (0, 1, 99, 1),
+    (50, 1, 50, 25), (50, 1, 59, 29), (50, 1, 1, 1),
+])
+def test_mapping_is_epics_own(priority, low, top, fifo):
+    """osdThread.c: (int)(priority * ((max - min) / 100.0) + min), max if max == min."""
+    assert _dispatch.epics_to_fifo(priority, low, top) == fifo
+
+
+@pytest.mark.parametrize("limit, taken", [(99, 50), (50, 25), (1, 1), (0, None)])
+def test_rtprio_limit_lowers_the_top_as_in_epics(monkeypatch, limit, taken):
+    """With RLIMIT_RTPRIO = limit the highest FIFO priority allowed is found by
+    trying (EPICS's find_pri_range) and the EPICS scale spread up to it."""
+    state: dict[str, tuple[int, int]] = {}
+
+    def setscheduler(pid: int, policy: int, param: os.sched_param) -> None:
+        if policy != os.SCHED_OTHER and param.sched_priority > limit:
+            raise PermissionError(1, "Operation not permitted")
+        state["now"] = (policy, param.sched_priority)
+
+    monkeypatch.setattr(os, "sched_get_priority_min", lambda policy: 1)
+    monkeypatch.setattr(os, "sched_get_priority_max", lambda policy: 99)
+    monkeypatch.setattr(os, "sched_setscheduler", setscheduler)
+    assert _dispatch.take_epics_priority(50) is (taken is not None)
+    if taken is None:
+        assert "now" not in state                  # never left at a trial priority
+    else:
+        assert state["now"] == (os.SCHED_FIFO | os.SCHED_RESET_ON_FORK, taken)
+
+
 @pytest.mark.parametrize("text", ["abc", "100", "-1", "5.5"])
 def test_bad_priority_is_refused(monkeypatch, text):
     monkeypatch.setenv("PYTHONIOC_DISPATCHER_PRIORITY", text)
@@ -87,10 +117,12 @@ def test_bad_priority_is_refused(monkeypatch, text):
 def test_dispatcher_thread_has_epics_priority(tmp_path, dispatcher):
     with serve(tmp_path, dispatcher) as ioc:
         by_name = {name: (policy, prio) for name, policy, prio in threads(ioc.proc.pid)}
-        # The mapping is EPICS's: its callback thread (priority 59) has the FIFO
-        # priority our mapping gives 59, and the dispatcher the one it gives 50.
+        # EPICS runs dbCaLink at epicsThreadPriorityMedium (50): the dispatcher has
+        # the same FIFO priority; and cbLow (59) the one our mapping gives 59.
+        policy, medium = by_name["dbCaLink"]
+        assert policy == os.SCHED_FIFO
+        assert python_fifo_threads(ioc.proc.pid) == [medium]
         assert by_name["cbLow"] == (os.SCHED_FIFO, fifo_of(59))
-        assert python_fifo_threads(ioc.proc.pid) == [fifo_of(_dispatch.DEFAULT_PRIORITY)]
         assert ioc.caput("PRIO:SET", "7").returncode == 0   # caput -c waits for on_update
         assert float(ioc.caget("PRIO:ECHO")) == 14
 

@@ -17,9 +17,14 @@ import json
 import sys
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from epics import ca, dbr
+
+if TYPE_CHECKING:
+    from bench.clients.turns import turns
+else:
+    from turns import turns  # run as a script: its directory is on sys.path
 
 
 def connect(pv: str) -> Any:
@@ -32,32 +37,48 @@ def connect(pv: str) -> Any:
 
 def put_callback(pvs: list[str], count: int) -> dict[str, Any]:
     """``count`` rounds of put-callbacks (ca_put_callback + flush, wait for the
-    callback), one at a time, taking the PVs in turn (forwards, then backwards),
-    so that every server sees the machine's load alike."""
-    chids = {pv: connect(pv) for pv in pvs}
-    done = threading.Event()
-    usr = ctypes.py_object(done.set)            # pyepics's put handler calls args.usr()
+    callback), one at a time, taking the PVs in turn (``turns``), so that every
+    server sees the machine's load alike.  A PV that does not connect is left
+    out and named in ``failed``."""
+    ca.initialize_libca()
+    created = {pv: ca.create_channel(pv, connect=False, auto_cb=False) for pv in pvs}
+    chids = {pv: chid for pv, chid in created.items() if ca.connect_channel(chid, timeout=10.0)}
     libca = ca.libca
-    times: dict[str, list[float]] = {pv: [] for pv in pvs}
-    timeouts = dict.fromkeys(pvs, 0)
+    done = threading.Event()
+    current = [0]
+    callbacks = []              # kept alive: a late callback may still come
+
+    def finisher(token: int) -> Any:
+        def finish() -> None:   # a late callback of an earlier put is not this put's
+            if current[0] == token:
+                done.set()
+        obj = ctypes.py_object(finish)          # pyepics's put handler calls args.usr()
+        callbacks.append(obj)
+        return obj
+
+    times: dict[str, list[float]] = {pv: [] for pv in chids}
+    timeouts = dict.fromkeys(chids, 0)
     # Values always change (the servers skip on_update for unchanged values).
     base = time.time() % 1000
     deadline = time.monotonic() + 60 * len(pvs)  # bounded in time as well as count
-    order = list(pvs)
-    for i in range(count):
+    rounds = 0
+    for order in turns(list(chids), count):
+        rounds += 1
         for pv in order:
+            current[0] += 1
+            usr = finisher(current[0])
             done.clear()
-            data = (ctypes.c_double * 1)(base + i + 1)
+            data = (ctypes.c_double * 1)(base + rounds)
             t0 = time.perf_counter()
             libca.ca_array_put_callback(dbr.DOUBLE, 1, chids[pv], data, ca._CB_PUTWAIT, usr)
             libca.ca_flush_io()
             if not done.wait(5.0):
                 timeouts[pv] += 1
             times[pv].append(time.perf_counter() - t0)
-        order.reverse()
         if time.monotonic() > deadline:
             break
-    return {"count": i + 1, "timeouts": timeouts, "times": times}
+    return {"count": rounds, "timeouts": timeouts, "times": times,
+            "failed": [pv for pv in pvs if pv not in chids]}
 
 
 def monitor_count(pv: str, seconds: float) -> dict[str, Any]:

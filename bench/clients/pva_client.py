@@ -11,36 +11,48 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from p4p.client.thread import Context
+
+if TYPE_CHECKING:
+    from bench.clients.turns import turns
+else:
+    from turns import turns  # run as a script: its directory is on sys.path
 
 
 def put_wait(targets: list[dict[str, Any]], count: int) -> dict[str, Any]:
     """``count`` rounds of puts, each waiting for the server's completion, one
-    at a time, taking the PVs in turn (forwards, then backwards)."""
+    at a time, taking the PVs in turn (``turns``).  A PV that does not connect
+    is left out and named in ``failed``."""
     contexts = {t["pv"]: Context("pva", conf=t["conf"], useenv=False, nt=False)
                 for t in targets}
     try:
+        connected = {}
         for pv, ctx in contexts.items():
-            ctx.get(pv, timeout=10.0)               # connected
-        times: dict[str, list[float]] = {pv: [] for pv in contexts}
-        timeouts = dict.fromkeys(contexts, 0)
+            try:
+                ctx.get(pv, timeout=10.0)
+                connected[pv] = ctx
+            except Exception:
+                pass
+        times: dict[str, list[float]] = {pv: [] for pv in connected}
+        timeouts = dict.fromkeys(connected, 0)
         base = time.time() % 1000                   # values always change
         deadline = time.monotonic() + 60 * len(contexts)
-        order = list(contexts)
-        for i in range(count):
+        rounds = 0
+        for order in turns(list(connected), count):
+            rounds += 1
             for pv in order:
                 t0 = time.perf_counter()
                 try:
-                    contexts[pv].put(pv, base + i + 1, wait=True, timeout=5.0)
+                    connected[pv].put(pv, base + rounds, wait=True, timeout=5.0)
                 except TimeoutError:
                     timeouts[pv] += 1
                 times[pv].append(time.perf_counter() - t0)
-            order.reverse()
             if time.monotonic() > deadline:
                 break
-        return {"count": i + 1, "timeouts": timeouts, "times": times}
+        return {"count": rounds, "timeouts": timeouts, "times": times,
+                "failed": [pv for pv in contexts if pv not in connected]}
     finally:
         for ctx in contexts.values():
             ctx.close()

@@ -17,7 +17,6 @@ import functools
 import inspect
 import logging
 import os
-import resource
 import select
 import threading
 from collections.abc import Callable, Sequence
@@ -52,32 +51,56 @@ def dispatcher_priority() -> int | None:
     return priority
 
 
+def epics_to_fifo(priority: int, low: int, top: int) -> int:
+    """The SCHED_FIFO priority of an EPICS thread of ``priority`` (0-99) when
+    the FIFO priorities EPICS may use run from low to top (osdThread.c)."""
+    if top == low:
+        return top
+    return int(priority * ((top - low) / 100.0) + low)
+
+
+def _may_take(fifo: int) -> bool:
+    try:
+        # 0: this thread (Linux).  Threads and processes it starts (an executor's
+        # workers, subprocesses) begin in the normal class, not at this priority.
+        os.sched_setscheduler(0, os.SCHED_FIFO | os.SCHED_RESET_ON_FORK, os.sched_param(fifo))
+        return True
+    except OSError:
+        return False
+
+
 def take_epics_priority(priority: int | None) -> bool:
     """Give the calling thread the real-time priority an EPICS thread of
     ``priority`` has, if this process may use real-time scheduling (the EPICS
     core then gives its own threads SCHED_FIFO priorities; without the right
-    every thread stays in the normal class and so does this one).
+    every thread stays in the normal class and so does this one).  True if
+    the priority was taken.
 
-    The mapping is EPICS's own (``osdThread.c``): the EPICS scale 0-99 spread
-    over SCHED_FIFO's range, whose top is ``RLIMIT_RTPRIO`` for a process
-    allowed only that far.  True if the priority was taken.
+    As EPICS does (``find_pri_range`` in osdThread.c), the top of the range is
+    the highest FIFO priority this process may take (``RLIMIT_RTPRIO`` may
+    stop it below the system's maximum), found by trying them in this thread.
     """
     if priority is None or not hasattr(os, "sched_setscheduler"):
         return False
-    low = os.sched_get_priority_min(os.SCHED_FIFO)
-    tops = [os.sched_get_priority_max(os.SCHED_FIFO)]
-    limit = resource.getrlimit(resource.RLIMIT_RTPRIO)[0]
-    if limit != resource.RLIM_INFINITY and low <= limit < tops[0]:
-        tops.append(int(limit))
-    for top in tops:
-        param = os.sched_param(int(low + (top - low) * priority / 100))
-        try:
-            # 0: this thread (Linux).  Threads and processes it starts (an executor's
-            # workers, subprocesses) begin in the normal class, not at this priority.
-            os.sched_setscheduler(0, os.SCHED_FIFO | os.SCHED_RESET_ON_FORK, param)
+    try:
+        low = os.sched_get_priority_min(os.SCHED_FIFO)
+        top = os.sched_get_priority_max(os.SCHED_FIFO)
+        if not _may_take(low):
+            return False
+        floor = low
+        while floor < top:                      # the highest priority allowed
+            middle = (floor + top) // 2
+            if _may_take(middle):
+                floor = middle + 1
+            else:
+                top = middle
+        if not _may_take(top):
+            top -= 1
+        if _may_take(epics_to_fifo(priority, low, top)):
             return True
-        except OSError:
-            continue
+    except Exception:                            # never stop a dispatcher from starting
+        log.exception("could not give the dispatcher's thread EPICS priority %s", priority)
+    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))   # not left at a trial one
     return False
 
 
