@@ -100,7 +100,10 @@ def take_epics_priority(priority: int | None) -> bool:
             return True
     except Exception:                            # never stop a dispatcher from starting
         log.exception("could not give the dispatcher's thread EPICS priority %s", priority)
-    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))   # not left at a trial one
+    try:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))   # not left at a trial one
+    except OSError:
+        pass
     return False
 
 
