@@ -246,8 +246,7 @@ def main(argv: list[str] | None = None) -> int:
                 runnable = {impl: exes[impl] for impl in impls if impl in exes}
                 try:
                     together = TOGETHER[scenario](cfg, runnable) if runnable else {}
-                except Exception as e:            # every implementation gets the error
-                    traceback.print_exc()
+                except Exception as e:    # every implementation gets it (printed below)
                     together = dict.fromkeys(runnable, e)
                 together_s = time.monotonic() - t0
             for impl in impls:

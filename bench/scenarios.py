@@ -1,4 +1,5 @@
-"""The benchmark scenarios S1-S7: each runs one implementation once.
+"""The benchmark scenarios S1-S7: each runs one implementation once, except
+that the runner measures S2 for every implementation at once (``TOGETHER``).
 
 A scenario function takes the run's Config, the implementation and its
 interpreter (or softIoc binary) and returns {metric: value} for one run;

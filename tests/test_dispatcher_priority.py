@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
 
@@ -13,22 +15,28 @@ from softioc import _dispatch
 from softioc.asyncio_dispatcher import AsyncioDispatcher
 from softioc.testing import IOCProcess
 
+T = TypeVar("T")
 
-def may_use_realtime() -> bool:
-    """Whether a thread of this process may take SCHED_FIFO (tried in a thread of its own)."""
-    result: list[bool] = []
 
-    def probe() -> None:
-        try:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
-            result.append(True)
-        except OSError:
-            result.append(False)
-
-    thread = threading.Thread(target=probe)
+def in_thread(func: Callable[[], T]) -> T:
+    """func() run in a thread of its own (scheduling changes stay there)."""
+    result: list[T] = []
+    thread = threading.Thread(target=lambda: result.append(func()))
     thread.start()
     thread.join()
     return result[0]
+
+
+def may_use_realtime() -> bool:
+    """Whether a thread of this process may take SCHED_FIFO."""
+    def probe() -> bool:
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+            return True
+        except OSError:
+            return False
+
+    return in_thread(probe)
 
 
 realtime = pytest.mark.skipif(not may_use_realtime(),
@@ -139,35 +147,23 @@ def test_priority_can_be_chosen_or_refused(tmp_path):
 def fifo_of(epics_priority: int) -> int:
     """The SCHED_FIFO priority a thread of epics_priority gets, read back from a
     thread that took it."""
-    got: list[int] = []
-
-    def take() -> None:
+    def take() -> int:
         assert _dispatch.take_epics_priority(epics_priority)
-        got.append(os.sched_getparam(0).sched_priority)
+        return os.sched_getparam(0).sched_priority
 
-    thread = threading.Thread(target=take)
-    thread.start()
-    thread.join()
-    return got[0]
+    return in_thread(take)
 
 
 @realtime
 def test_threads_started_from_the_dispatcher_thread_are_normal():
     """An executor's worker or a thread on_update starts does not inherit the
     real-time priority."""
-    seen: list[tuple[int, int]] = []
+    def child() -> tuple[int, int]:
+        return os.sched_getscheduler(0), os.sched_getparam(0).sched_priority
 
-    def child() -> None:
-        seen.append((os.sched_getscheduler(0), os.sched_getparam(0).sched_priority))
-
-    def dispatcher_thread() -> None:
+    def dispatcher_thread() -> tuple[int, int]:
         assert _dispatch.take_epics_priority(_dispatch.DEFAULT_PRIORITY)
         assert os.sched_getscheduler(0) & ~os.SCHED_RESET_ON_FORK == os.SCHED_FIFO
-        inner = threading.Thread(target=child)
-        inner.start()
-        inner.join()
+        return in_thread(child)
 
-    thread = threading.Thread(target=dispatcher_thread)
-    thread.start()
-    thread.join()
-    assert seen == [(os.SCHED_OTHER, 0)]
+    assert in_thread(dispatcher_thread) == (os.SCHED_OTHER, 0)
