@@ -3,8 +3,10 @@
 import os
 import time
 
+import pytest
+
 from softioc import testing
-from softioc.testing import IOCProcess
+from softioc.testing import IOCProcess, epics_tool
 
 DEMO = ["-m", "softioc", "demo"]
 
@@ -42,4 +44,38 @@ def test_monitor_lines_iterate_like_a_pipe():
                 if "hello" in line:
                     break
             ioc.caput("DEMO:MESSAGE", "again")
-        assert any("again" in line for line in mon.stdout)
+            for line in mon.stdout:                     # the iteration goes on live
+                if "again" in line:
+                    break
+            ioc.caput("DEMO:MESSAGE", "last")
+        # The block's end waited for the monitor to catch up, and iteration
+        # after the block ends where the monitor's output ended.
+        assert any("last" in line for line in mon.stdout)
+        assert list(mon.stdout) == []
+
+
+LATE_DB = """
+record(ao, "LATE:SET") {
+    field(FLNK, "LATE:DELAY")
+}
+record(calcout, "LATE:DELAY") {
+    field(INPA, "LATE:SET")
+    field(CALC, "A")
+    field(ODLY, "0.2")
+    field(OUT, "LATE:ECHO PP")
+}
+record(ao, "LATE:ECHO") {}
+"""
+
+
+@pytest.mark.parametrize("tool", ["camonitor", "pvmonitor"])
+def test_monitor_end_waits_for_an_update_still_on_its_way(tmp_path, tool):
+    """An update 0.2 s after the caput, past the block's end, is still in the output."""
+    db = tmp_path / "late.db"
+    db.write_text(LATE_DB)
+    with IOCProcess([epics_tool("softIocPVA"), "-d", str(db)], python=False,
+                    wait_for="LATE:ECHO") as ioc:
+        with testing.monitor(ioc, "LATE:ECHO", tool=tool) as mon:
+            mon.stdout.readline()                       # connected: the first value
+            ioc.caput("LATE:SET", "7", callback=False)   # returns before ECHO changes
+        assert [line.split()[-1] for line in mon.stdout.read().splitlines()] == ["7"]

@@ -340,6 +340,7 @@ class _Output(io.TextIOBase):
         self._text = ""
         self._pos = 0
         self._eof = False
+        self._last = time.monotonic()
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._pump, args=(pipe,), daemon=True)
         self._thread.start()
@@ -349,10 +350,22 @@ class _Output(io.TextIOBase):
             for line in pipe:
                 with self._cond:
                     self._text += line
+                    self._last = time.monotonic()
                     self._cond.notify_all()
         with self._cond:
             self._eof = True
             self._cond.notify_all()
+
+    def settle(self, quiet: float, timeout: float) -> None:
+        """Wait until nothing has arrived for ``quiet`` s (at most ``timeout`` s)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not self._eof:
+                now = time.monotonic()
+                left = min(self._last + quiet, deadline) - now
+                if left <= 0:
+                    return
+                self._cond.wait(left)
 
     def finish(self, timeout: float) -> None:
         """Wait (up to ``timeout`` s) for the end of the output and the pipe's close."""
@@ -386,10 +399,21 @@ class _Output(io.TextIOBase):
             return text
 
 
+MONITOR_QUIET = 0.5
+"""Seconds without output after which :func:`monitor` thinks its monitor has caught up."""
+MONITOR_SETTLE = 5.0
+"""The longest :func:`monitor`'s end waits for its monitor to catch up."""
+
+
 @contextlib.contextmanager
 def monitor(ioc: IOCProcess, *pvs: str, tool: str = "camonitor",
             options: Sequence[str] = ()) -> Iterator[subprocess.Popen[str]]:
     """A camonitor/pvmonitor subprocess, stopped (SIGINT) at the end of the block.
+
+    Before stopping it, the block's end waits until the monitor has printed
+    nothing for ``MONITOR_QUIET`` s (at most ``MONITOR_SETTLE`` s), so an update
+    caused just before the end (a ``caput`` returns before the monitor prints)
+    is still in its output.
 
     Its ``stdout`` reads as a pipe would, in the block and after it (what the
     monitor printed stays readable); the real pipe is read by a thread and
@@ -405,6 +429,7 @@ def monitor(ioc: IOCProcess, *pvs: str, tool: str = "camonitor",
     try:
         yield proc
     finally:
+        output.settle(MONITOR_QUIET, MONITOR_SETTLE)
         proc.send_signal(signal.SIGINT)
         try:
             proc.wait(5)
