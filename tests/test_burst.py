@@ -14,9 +14,10 @@ N = 1000
 LINE = re.compile(r"^(BURST:\d+)\s+\S+\s+\S+\s+(-?\d+)")
 
 
-def final_values(ioc, command, rounds, done_count, tmp_path):
+def final_values(ioc, command, expected, done_count, tmp_path):
     pvs = [f"BURST:{i}" for i in range(N)]
-    sink = open(tmp_path / "camonitor.txt", "w+")  # a file: a full pipe would stall camonitor
+    path = tmp_path / "camonitor.txt"
+    sink = open(path, "w")  # a file: a full pipe would stall camonitor
     monitor = subprocess.Popen(
         ["stdbuf", "-oL", epics_tool("camonitor"), "-w", "10", *pvs], env=ioc.env,
         stdout=sink, stderr=subprocess.STDOUT, text=True,
@@ -28,15 +29,22 @@ def final_values(ioc, command, rounds, done_count, tmp_path):
         while ioc.caget("BURST:DONE") != str(done_count) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert ioc.caget("BURST:DONE") == str(done_count)
-        time.sleep(2.0)  # let the monitor drain
+        # let the monitor drain: until it shows every final value (or 30 s)
+        deadline = time.monotonic() + 30
+        while last_values(path) != expected and time.monotonic() < deadline:
+            time.sleep(0.2)
     finally:
         monitor.terminate()
         monitor.wait(timeout=10)
-        sink.seek(0)
-        out = sink.read()
         sink.close()
+    return last_values(path)
+
+
+def last_values(path):
+    """The last value of each record in camonitor's output so far (read through
+    a file of its own: moving the shared offset would move camonitor's writes)."""
     last = {}
-    for line in out.splitlines():
+    for line in path.read_text().splitlines():
         m = LINE.match(line)
         if m:
             last[m.group(1)] = int(m.group(2))
@@ -47,6 +55,7 @@ def final_values(ioc, command, rounds, done_count, tmp_path):
 def test_burst_no_stale(threads, tmp_path):
     with IOCProcess([str(IOCS / "burst_ioc.py")], wait_for="BURST:DONE") as ioc:
         rounds = 5
-        last = final_values(ioc, f"burst({threads}, {rounds})", rounds, 1, tmp_path)
-        stale = [i for i in range(N) if last.get(f"BURST:{i}") != rounds * 10000 + i]
+        expected = {f"BURST:{i}": rounds * 10000 + i for i in range(N)}
+        last = final_values(ioc, f"burst({threads}, {rounds})", expected, 1, tmp_path)
+        stale = [i for i in range(N) if last.get(f"BURST:{i}") != expected[f"BURST:{i}"]]
         assert stale == [], f"{len(stale)} of {N} records stale, e.g. {stale[:5]}"

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from softioc.testing import IOCProcess
+from softioc.testing import IOCProcess, wait_until
 
 from .clients import python_client
 from .conftest import IOCS
@@ -41,8 +41,9 @@ def test_server_threads_keep_one_thread_state_each():
             ioc.caput("TS:OUT", str(i))              # each caput: a new client thread
             ioc.caput("TS:CHECKED", str(i))
         ioc.wait_value("TS:WRITES", "21")
-        time.sleep(0.3)
-        assert int(ioc.caget("TS:STATES")) <= before + 1
+        # the last client's server thread may take a moment to leave
+        wait_until(lambda: int(ioc.caget("TS:STATES")) <= before + 1, timeout=10,
+                   what=f"TS:STATES back to at most {before + 1}")
 
 
 PUT_TIMES = """
@@ -66,5 +67,5 @@ def test_busy_python_does_not_hold_up_client_writes(kind):
     with IOCProcess([str(IOCS / "busy_ioc.py"), kind], wait_for="BUSY:OUT") as ioc:
         out = python_client(ioc, PUT_TIMES, timeout=60)
         median = float(out.split("median")[-1])
-        assert median < 0.02, out
+        assert median < 0.035, out      # ~0.05 when each put waits for the GIL
         ioc.wait_value("BUSY:COUNT", "20", timeout=20)      # every on_update ran

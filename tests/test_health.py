@@ -69,7 +69,7 @@ def test_records_counts_builder_and_db_records(ioc):
 def test_uptime_and_heartbeat_count_up(ioc):
     uptime, beat = int(ioc.caget("HLTH:UPTIME")), int(ioc.caget("HLTH:HEARTBEAT"))
     assert int(ioc.wait_value("HLTH:HEARTBEAT", lambda t: int(t) > beat)) > beat
-    assert int(ioc.wait_value("HLTH:UPTIME", lambda t: int(t) > uptime, timeout=3)) > uptime
+    assert int(ioc.wait_value("HLTH:UPTIME", lambda t: int(t) > uptime, timeout=10)) > uptime
 
 
 def test_limits_and_units(ioc):
@@ -99,13 +99,17 @@ def test_pva_clients_follow_pvmonitor(ioc):
 
 def test_cpu_alarm_when_busy(ioc):
     assert ioc.wait_value("HLTH:CPU.SEVR", lambda t: t == "NO_ALARM") == "NO_ALARM"
+    # A low HIHI for this test: on a loaded machine the busy thread may get
+    # well under the 40 % of the default limit.
+    ioc.caput("HLTH:CPU.HIHI", "10")
     ioc.send("start_burn()")
     try:
         testing.wait_until(lambda: "HIHI MAJOR" in ioc.run_tool("caget", "-a", "HLTH:CPU").stdout,
-                           timeout=10, what="HLTH:CPU in HIHI MAJOR alarm")
+                           timeout=20, what="HLTH:CPU in HIHI MAJOR alarm")
     finally:
         ioc.send("stop_burn()")
-    assert ioc.wait_value("HLTH:CPU.SEVR", lambda t: t == "NO_ALARM", timeout=5) == "NO_ALARM"
+        ioc.caput("HLTH:CPU.HIHI", "40")
+    assert ioc.wait_value("HLTH:CPU.SEVR", lambda t: t == "NO_ALARM", timeout=10) == "NO_ALARM"
 
 
 def test_pva_serves_the_alarm_too(ioc):
@@ -137,11 +141,16 @@ def test_cpu_reading_right_after_start_is_not_inflated():
     health._proc = psutil.Process()
     health._cpu_mark = (time.monotonic(), health._cpu_seconds())
     health._cpu_last = 0.0
-    readings = []
+    readings, expected = [], []
     for _ in range(3):
-        end = time.monotonic() + 0.3
-        while time.monotonic() < end:       # busy: one core, about 100 %
+        health._cpu_percent()
+        wall, cpu = time.monotonic(), time.process_time()
+        end = wall + 0.3
+        while time.monotonic() < end:       # busy: one core, about 100 % if not loaded
             pass
         readings += [health._cpu_percent(), health._cpu_percent()]
+        # what this process really got, however loaded the machine is
+        expected.append(100 * (time.process_time() - cpu) / (time.monotonic() - wall))
     assert all(0 <= r <= 100 * (os.cpu_count() or 1) for r in readings), readings
-    assert readings[-1] == readings[-2] > 50, readings
+    assert readings[-1] == readings[-2], readings
+    assert abs(readings[-1] - expected[-1]) < 15, (readings, expected)

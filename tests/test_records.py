@@ -105,7 +105,7 @@ def test_on_update_name(ioc):
 def test_always_update_and_action(ioc):
     ioc.caput("REC:ALWAYS", "0")
     ioc.caput("REC:ALWAYS", "0")
-    log = log_has(ioc, "ALWAYS=0")
+    log = log_has(ioc, "ALWAYS=0", 2)
     assert log.count("ALWAYS=0") == 2
     ioc.caput("REC:ACT", "1")
     ioc.caput("REC:ACT", "1")

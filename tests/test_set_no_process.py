@@ -5,6 +5,7 @@ forward link; the record's next processing posts a change from the value
 set (a client putting back the value it had before is seen, and on_update
 runs for it)."""
 
+import itertools
 import time
 
 from softioc.testing import IOCProcess, monitor
@@ -23,7 +24,9 @@ def test_set_without_processing_reaches_monitors():
     with IOCProcess([str(IOCS / "noprocess_ioc.py")], wait_for="NP:MODE") as ioc:
         calc_before = ioc.caget("NP:CALC")
         with monitor(ioc, "NP:MODE", "NP:WAVE", options=["-n"]) as camon:
-            time.sleep(1.0)        # the monitors' first values
+            first = []              # the monitors' first values
+            while {"NP:MODE", "NP:WAVE"} - {line.split()[0] for line in first if line.strip()}:
+                first.append(camon.stdout.readline())
             ioc.send("out.set(2, process=False); wave.set([7, 8], process=False)")
             ioc.send("print('SET DONE')")
             _wait_output(ioc, "SET DONE")
@@ -32,11 +35,17 @@ def test_set_without_processing_reaches_monitors():
             assert "UPDATES []" in _wait_output(ioc, "UPDATES")
             assert ioc.caget("NP:CALC") == calc_before
             assert "rror" not in ioc.caput("NP:MODE", "1").stdout
-            ioc.send("print('UPDATES', updates, 'END')")
-            # on_update runs: the put changed the value from the one set
-            assert "UPDATES [1] END" in _wait_output(ioc, "UPDATES [1] END")
-            time.sleep(1.0)
-        lines = [line.split() for line in camon.stdout.read().splitlines()]
+            # on_update runs (in the dispatcher, maybe after caput -c returned):
+            # the put changed the value from the one set
+            deadline = time.monotonic() + 10
+            for n in itertools.count():
+                ioc.send(f"print('UPDATES', updates, 'END{n}')")
+                out = _wait_output(ioc, f"END{n}")
+                if f"UPDATES [1] END{n}" in out or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            assert f"UPDATES [1] END{n}" in out
+        lines = [line.split() for line in ("".join(first) + camon.stdout.read()).splitlines()]
         # camonitor -n: NAME DATE TIME VALUE... [STATUS SEVERITY]
         modes = [line[3] for line in lines if line and line[0] == "NP:MODE"]
         waves = [line[3:] for line in lines if line and line[0] == "NP:WAVE"]

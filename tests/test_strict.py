@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from softioc.testing import IOCProcess, epics_tool, pva_context
+from softioc.testing import IOCProcess, epics_tool, pva_context, wait_until
 
 IOCS = Path(__file__).parent / "iocs"
 REJECT = "reject"
@@ -705,7 +705,7 @@ from softioc import asyncio_dispatcher, builder, softioc
 builder.SetDeviceName("LS")
 builder.longStringOut("BIG", "start", length=256)
 async def slow(value):
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(2.5)
 builder.mbbOut("BUSY", "A", "B", "C", on_update=slow, blocking=True)
 builder.longOut("READY", 0)
 builder.LoadDatabase()
@@ -742,8 +742,8 @@ def test_put_callback_restarted_on_a_busy_record_is_refused(tmp_path: Path) -> N
     with running(IOCProcess([str(script)], wait_for="LS:READY")) as ioc:
         first = subprocess.Popen([epics_tool("caput"), "-c", "-w", "10", "LS:BUSY", "1"],
                                  env=ioc.env, stdout=subprocess.PIPE, text=True)
-        time.sleep(0.3)                 # LS:BUSY is now PACT for about a second
-        assert ioc.caget("LS:BUSY.PACT") == "1"
+        wait_until(lambda: ioc.caget("LS:BUSY.PACT") == "1", timeout=10, interval=0.02,
+                   what="LS:BUSY busy (PACT) for 2.5 s")
         bad = ioc.run_tool("caput", "-c", "-w", "10", "LS:BUSY", "7", check=False)
         assert "Channel write request failed" in bad.stdout, bad.stdout
         first.communicate(timeout=20)
@@ -761,8 +761,8 @@ def test_another_clients_bad_put_to_a_busy_record_fails_itself_only(tmp_path: Pa
         first = subprocess.Popen([epics_tool("caput"), "-c", "-w", "10", "LS:BUSY", "1"],
                                  env=ioc.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                  text=True)
-        time.sleep(0.3)                 # LS:BUSY is now PACT for about a second
-        assert ioc.caget("LS:BUSY.PACT") == "1"
+        wait_until(lambda: ioc.caget("LS:BUSY.PACT") == "1", timeout=10, interval=0.02,
+                   what="LS:BUSY busy (PACT) for 2.5 s")
         ioc.run_tool("caput", "-w", "5", "LS:BUSY", "7", check=False)      # no callback
         out, _ = first.communicate(timeout=20)
         assert first.returncode == 0 and "failed" not in out.lower(), out

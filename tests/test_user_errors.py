@@ -96,7 +96,7 @@ def test_blocking_put_that_succeeds_is_told_so(ioc):
 
 
 def test_put_waiting_behind_a_failed_write_succeeds(ioc):
-    # A plain caput starts a write that fails after 1 s; a caput -c sent while
+    # A plain caput starts a write that fails after 2 s; a caput -c sent while
     # it runs waits for it, then makes its own write, which succeeds: only the
     # put whose own write failed is told so.
     assert ioc.caput("ERR:SLOW", "-1", callback=False).returncode == 0

@@ -240,7 +240,10 @@ class IOCProcess:
 
     def run_tool(self, tool: str, *args: str, check: bool = True,
                  timeout: float = 20.0) -> subprocess.CompletedProcess[str]:
-        """Run an EPICS tool with this IOC's client environment."""
+        """Run an EPICS tool with this IOC's client environment (a CA tool
+        given no ``-w`` waits 5 s for its channel, not its default 1 s)."""
+        if tool in ("caget", "caput", "cainfo") and "-w" not in args:
+            args = ("-w", "5", *args)
         result = subprocess.run(
             [epics_tool(tool), *args], env=self.env, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, timeout=timeout,
@@ -357,12 +360,14 @@ class _Output(io.TextIOBase):
             self._cond.notify_all()
 
     def settle(self, quiet: float, timeout: float) -> None:
-        """Wait until nothing has arrived for ``quiet`` s (at most ``timeout`` s)."""
-        deadline = time.monotonic() + timeout
+        """Wait until nothing has arrived for ``quiet`` s, counted from now at
+        the earliest (at most ``timeout`` s)."""
+        start = time.monotonic()
+        deadline = start + timeout
         with self._cond:
             while not self._eof:
                 now = time.monotonic()
-                left = min(self._last + quiet, deadline) - now
+                left = min(max(self._last, start) + quiet, deadline) - now
                 if left <= 0:
                     return
                 self._cond.wait(left)

@@ -18,7 +18,7 @@ async def aboom(value):
 
 
 async def slow_boom(value):
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(2.0)
     if value < 0:
         raise ValueError(f"slow boom {value}")
 
