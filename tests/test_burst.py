@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from softioc.testing import IOCProcess, epics_tool
+from softioc.testing import IOCProcess, epics_tool, wait_until
 
 from .conftest import IOCS
 
@@ -23,16 +23,24 @@ def final_values(ioc, command, expected, done_count, tmp_path):
         stdout=sink, stderr=subprocess.STDOUT, text=True,
     )
     try:
-        time.sleep(2.0)  # all 1000 channels connected and initial values in
+        # all 1000 channels connected and their initial values in
+        wait_until(lambda: len(last_values(path)) == N, timeout=30,
+                   what=f"camonitor's first values of all {N} records")
         ioc.send(command)
         deadline = time.monotonic() + 30
         while ioc.caget("BURST:DONE") != str(done_count) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert ioc.caget("BURST:DONE") == str(done_count)
-        # let the monitor drain: until it shows every final value (or 30 s)
+        # let the monitor drain: until it shows every final value (or 30 s),
+        # then until it has printed nothing more for a second (a stale value
+        # posted after a final one would show up there)
         deadline = time.monotonic() + 30
         while last_values(path) != expected and time.monotonic() < deadline:
             time.sleep(0.2)
+        size = -1
+        while size != path.stat().st_size and time.monotonic() < deadline:
+            size = path.stat().st_size
+            time.sleep(1.0)
     finally:
         monitor.terminate()
         monitor.wait(timeout=10)

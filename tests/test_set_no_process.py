@@ -24,9 +24,11 @@ def test_set_without_processing_reaches_monitors():
     with IOCProcess([str(IOCS / "noprocess_ioc.py")], wait_for="NP:MODE") as ioc:
         calc_before = ioc.caget("NP:CALC")
         with monitor(ioc, "NP:MODE", "NP:WAVE", options=["-n"]) as camon:
-            first = []              # the monitors' first values
+            first = []              # the monitors' first values (camonitor -w 5)
             while {"NP:MODE", "NP:WAVE"} - {line.split()[0] for line in first if line.strip()}:
-                first.append(camon.stdout.readline())
+                line = camon.stdout.readline()
+                assert line and "Not connected" not in line, first + [line]
+                first.append(line)
             ioc.send("out.set(2, process=False); wave.set([7, 8], process=False)")
             ioc.send("print('SET DONE')")
             _wait_output(ioc, "SET DONE")

@@ -22,7 +22,7 @@ def assert_updating(ioc):
     assert ioc.caget("DEMO:WAVE") != first
 
 
-def wait_exit(ioc, within=4.0):
+def wait_exit(ioc, within=2.0):
     start = time.monotonic()
     code = ioc.proc.wait(timeout=10)
     elapsed = time.monotonic() - start

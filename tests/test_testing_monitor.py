@@ -61,7 +61,7 @@ record(ao, "LATE:SET") {
 record(calcout, "LATE:DELAY") {
     field(INPA, "LATE:SET")
     field(CALC, "A")
-    field(ODLY, "0.2")
+    field(ODLY, "0.1")
     field(OUT, "LATE:ECHO PP")
 }
 record(ao, "LATE:ECHO") {}
@@ -70,7 +70,7 @@ record(ao, "LATE:ECHO") {}
 
 @pytest.mark.parametrize("tool", ["camonitor", "pvmonitor"])
 def test_monitor_end_waits_for_an_update_still_on_its_way(tmp_path, tool):
-    """An update 0.2 s after the caput, past the block's end, is still in the output."""
+    """An update 0.1 s after the caput, past the block's end, is still in the output."""
     db = tmp_path / "late.db"
     db.write_text(LATE_DB)
     with IOCProcess([epics_tool("softIocPVA"), "-d", str(db)], python=False,

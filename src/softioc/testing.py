@@ -406,24 +406,29 @@ class _Output(io.TextIOBase):
 
 MONITOR_QUIET = 0.5
 """Seconds without output after which :func:`monitor` thinks its monitor has caught up."""
-MONITOR_SETTLE = 5.0
-"""The longest :func:`monitor`'s end waits for its monitor to catch up."""
 
 
 @contextlib.contextmanager
 def monitor(ioc: IOCProcess, *pvs: str, tool: str = "camonitor",
-            options: Sequence[str] = ()) -> Iterator[subprocess.Popen[str]]:
+            options: Sequence[str] = (), settle: float = 5.0,
+            ) -> Iterator[subprocess.Popen[str]]:
     """A camonitor/pvmonitor subprocess, stopped (SIGINT) at the end of the block.
 
-    Before stopping it, the block's end waits until the monitor has printed
-    nothing for ``MONITOR_QUIET`` s (at most ``MONITOR_SETTLE`` s), so an update
-    caused just before the end (a ``caput`` returns before the monitor prints)
-    is still in its output.
+    When the block ends without an exception, its end first waits until the
+    monitor has printed nothing for ``MONITOR_QUIET`` s, counted from there
+    (at most ``settle`` s; 0: no wait), so an update caused just before the
+    end (a ``caput`` returns before the monitor prints) is still in its
+    output.  A PV that changes more often than that makes the end wait the
+    whole ``settle``; a test that needs one update should rather read until
+    it arrives, in the block.  camonitor given no ``-w`` waits 5 s for its
+    channels, not its default 1 s.
 
     Its ``stdout`` reads as a pipe would, in the block and after it (what the
     monitor printed stays readable); the real pipe is read by a thread and
     closed when the monitor has ended, so there is nothing for you to close.
     """
+    if tool == "camonitor" and "-w" not in options:
+        options = ("-w", "5", *options)
     proc = subprocess.Popen(
         [epics_tool(tool), *options, *pvs], env=ioc.env, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True,
@@ -433,8 +438,8 @@ def monitor(ioc: IOCProcess, *pvs: str, tool: str = "camonitor",
     proc.stdout = cast(IO[str], output)
     try:
         yield proc
+        output.settle(MONITOR_QUIET, settle)
     finally:
-        output.settle(MONITOR_QUIET, MONITOR_SETTLE)
         proc.send_signal(signal.SIGINT)
         try:
             proc.wait(5)

@@ -120,7 +120,7 @@ def test_dev_ioc_stats_names(client, psi_ioc):
     assert client.get("PSI-STATS:RECORD_CNT", like=0) == client.get("PSI-STATS:RECORDS", like=0)
     assert client.get("PSI-STATS:EPICS_VERS").startswith("7.")
     # A camonitor holds one CA circuit open: the count sees it.
-    with testing.monitor(psi_ioc, "PSI-STATS:HEARTBEAT"):
+    with testing.monitor(psi_ioc, "PSI-STATS:HEARTBEAT", settle=0):
         assert eventually(lambda: client.get("PSI-STATS:CA_CLNT_CNT", like=0) >= 1, True)
     beat = client.get("PSI-STATS:HEARTBEAT", like=0)
     assert eventually(lambda: client.get("PSI-STATS:HEARTBEAT", like=0) > beat, True)
