@@ -1,7 +1,6 @@
 """softioc.health: every record answers with plausible values, the client
 counts follow real CA and PVA clients, and CPU alarms when the IOC is busy."""
 
-import contextlib
 import os
 import platform
 import socket
@@ -27,19 +26,6 @@ def ioc():
     with IOCProcess([str(IOCS / "health_ioc.py")], wait_for="HLTH:HEARTBEAT") as ioc:
         ioc.fixture_start = start
         yield ioc
-
-
-@contextlib.contextmanager
-def monitor(ioc, *pvs, tool="camonitor", settle=5.0):
-    """testing.monitor, and its output pipe closed afterwards."""
-    proc = None
-    try:
-        with testing.monitor(ioc, *pvs, tool=tool, settle=settle) as proc:
-            yield proc
-    finally:
-        if proc is not None:
-            proc.stdout.read()
-            proc.stdout.close()
 
 
 def test_every_record_answers(ioc):
@@ -81,7 +67,7 @@ def test_limits_and_units(ioc):
 
 
 def test_ca_clients_while_camonitor_connected(ioc):
-    with monitor(ioc, "HLTH:HEARTBEAT", "APP:A", settle=0):
+    with testing.monitor(ioc, "HLTH:HEARTBEAT", "APP:A", settle=0):
         # camonitor's circuit and 2 channels, and caget's own while it reads
         assert 1 <= int(ioc.wait_value("HLTH:CA_CLIENTS", lambda t: int(t) >= 1)) <= 2
         assert 2 <= int(ioc.wait_value("HLTH:CA_CHANNELS", lambda t: int(t) >= 2)) <= 3
@@ -91,7 +77,7 @@ def test_ca_clients_while_camonitor_connected(ioc):
 
 def test_pva_clients_follow_pvmonitor(ioc):
     assert ioc.wait_value("HLTH:PVA_CLIENTS", lambda t: t == "0") == "0"
-    with monitor(ioc, "HLTH:HEARTBEAT", tool="pvmonitor", settle=0) as mon:
+    with testing.monitor(ioc, "HLTH:HEARTBEAT", tool="pvmonitor", settle=0) as mon:
         assert ioc.wait_value("HLTH:PVA_CLIENTS", lambda t: t == "1") == "1"
     assert mon.returncode is not None
     assert ioc.wait_value("HLTH:PVA_CLIENTS", lambda t: t == "0") == "0"

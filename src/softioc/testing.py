@@ -190,6 +190,14 @@ def wait_until(check: Callable[[], T], timeout: float = 5.0, interval: float = 0
         time.sleep(interval)
 
 
+def _ca_wait(tool: str, args: Sequence[str]) -> Sequence[str]:
+    """``args`` with ``-w 5`` first for a CA tool given no ``-w``: its default
+    1 s to connect fails on a loaded machine."""
+    if tool in ("caget", "caput", "cainfo", "camonitor") and "-w" not in args:
+        return ("-w", "5", *args)
+    return args
+
+
 class IOCProcess:
     """An IOC subprocess (``python ARGS...`` by default) on its own ports.
 
@@ -242,10 +250,8 @@ class IOCProcess:
                  timeout: float = 20.0) -> subprocess.CompletedProcess[str]:
         """Run an EPICS tool with this IOC's client environment (a CA tool
         given no ``-w`` waits 5 s for its channel, not its default 1 s)."""
-        if tool in ("caget", "caput", "cainfo") and "-w" not in args:
-            args = ("-w", "5", *args)
         result = subprocess.run(
-            [epics_tool(tool), *args], env=self.env, stdout=subprocess.PIPE,
+            [epics_tool(tool), *_ca_wait(tool, args)], env=self.env, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, timeout=timeout,
         )
         if check and result.returncode != 0:
@@ -254,12 +260,12 @@ class IOCProcess:
 
     def caget(self, pv: str, *options: str) -> str:
         """The value ``caget -t`` prints (options e.g. ``-d DBR_CTRL_DOUBLE``)."""
-        return self.run_tool("caget", "-t", "-w", "5", *options, pv).stdout.strip()
+        return self.run_tool("caget", "-t", *options, pv).stdout.strip()
 
     def caput(self, pv: str, *values: str, callback: bool = True,
               options: Sequence[str] = ()) -> subprocess.CompletedProcess[str]:
         """``caput [-c] pv values``; returns the finished process (check stdout)."""
-        flags = ["-c", "-w", "10"] if callback else ["-w", "5"]
+        flags = ["-c", "-w", "10"] if callback else []
         return self.run_tool("caput", *flags, *options, pv, *values, check=False)
 
     def wait_value(self, pv: str, expected: str | Callable[[str], bool],
@@ -427,10 +433,8 @@ def monitor(ioc: IOCProcess, *pvs: str, tool: str = "camonitor",
     monitor printed stays readable); the real pipe is read by a thread and
     closed when the monitor has ended, so there is nothing for you to close.
     """
-    if tool == "camonitor" and "-w" not in options:
-        options = ("-w", "5", *options)
     proc = subprocess.Popen(
-        [epics_tool(tool), *options, *pvs], env=ioc.env, stdout=subprocess.PIPE,
+        [epics_tool(tool), *_ca_wait(tool, options), *pvs], env=ioc.env, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True,
     )
     assert proc.stdout is not None
