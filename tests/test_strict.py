@@ -35,7 +35,7 @@ from softioc.testing import IOCProcess, epics_tool, pva_context, wait_until
 
 IOCS = Path(__file__).parent / "iocs"
 REJECT = "reject"
-OUTSIDE = "converted before EPICS sees it"
+OUTSIDE = "converted by the client before sending"
 
 sys.path.insert(0, str(IOCS))
 import strict_ioc  # noqa: E402
@@ -52,7 +52,7 @@ class Case:
     dbr: str | None         # CA request type ("ca" only)
     value: Any
     legal: Any = REJECT     # strict mode: refused, or the value it stores
-    outside: bool = False   # converted before the IOC sees it (client or QSRV2)
+    outside: bool = False   # converted by the client before the IOC sees it
     name: str = ""
 
 
@@ -212,15 +212,16 @@ def corpus() -> list[Case]:
         typed("legal number", kind, field, dbr, [v], legal)
 
     # PV Access (p4p): values travel in the field's own type, so what reaches
-    # EPICS's conversions is an enum or menu index (QSRV2 casts it to 16 bits).
+    # EPICS's conversions is an enum or menu index.  It travels as an int32
+    # that QSRV2 casts to 16 bits: 65538 would be state 2, 65536 state 0.
     both = ("pva", "pva-wait")
     for kind in ["bo", "soft_bo"]:
-        for v in [2, 70000, -1, 16]:
+        for v in [2, 70000, -1, 16, 65536, 65537]:
             add("index with no state", kind, "VAL", v, protos=both)
     for kind in ["mbbo", "soft_mbbo"]:
-        for v in [3, 16, 70000, -1]:
+        for v in [3, 16, 70000, -1, 65538, 131072]:
             add("index with no state", kind, "VAL", v, protos=both)
-    for v in [10, -1, 70000]:
+    for v in [10, -1, 70000, 65537]:
         add("menu index with no choice", "ao", "SCAN", v, protos=both)
     add("menu index with no choice", "bo", "OMSL", 2, protos=both)
     add("menu index with no choice", "mbbo", "ZRSV", 4, protos=both)
@@ -232,12 +233,11 @@ def corpus() -> list[Case]:
                                   ("longout", "VAL", 7, 7),
                                   ("stringout", "VAL", "s" * 60, "s" * 39)]:
         add("legal", kind, field, v, legal, protos=both)
-    # Converted by the client (p4p casts to the field's PVA type) or by
-    # QSRV2 (int32 index to 16 bits) before EPICS sees the put: out of reach.
+    # Converted by the client (p4p casts to the field's PVA type) before the
+    # IOC sees the put: out of reach.
     for kind, field, v in [("longout", "VAL", 1e13), ("longout", "VAL", 2147483648.0),
                            ("longout", "VAL", math.nan), ("ao", "PREC", 40000),
-                           ("mbbo", "ZRVL", -1), ("bo", "VAL", 65537),
-                           ("mbbo", "VAL", 65538)]:
+                           ("mbbo", "ZRVL", -1)]:
         add(OUTSIDE, kind, field, v, protos=both, outside=True)
 
     for i, case in enumerate(cases):
@@ -331,21 +331,35 @@ def run_caput(ioc: Any, case: Case) -> str:
 
 # How each client says "refused", in its own words: the server's answer
 # (ECA_PUTFAIL over CA, a RemoteError over PVA), or the client's own refusal
-# to convert (caput's enum check, p4p's ValueError).  Anything else (no
-# callback, a timeout, a lost connection) is not a refusal but a failed test.
-REFUSALS = {
+# to convert before sending (caput's enum check, p4p's ValueError).  Anything
+# else (no callback, a timeout, a lost connection) is not a refusal but a
+# failed test.
+IOC_REFUSALS = {
     "ca": ("Channel write request failed",),
-    "caput": ("occured writing data: Channel write request failed", "Enum string value"),
-    "pva": ("RemoteError: ", "ValueError: "),
-    "pva-wait": ("RemoteError: ", "ValueError: "),
+    "caput": ("occured writing data: Channel write request failed",),
+    "pva": ("RemoteError: ",),
+    "pva-wait": ("RemoteError: ",),
 }
+CLIENT_REFUSALS = {
+    "ca": (), "caput": ("Enum string value",),
+    "pva": ("ValueError: ",), "pva-wait": ("ValueError: ",),
+}
+
+
+def refused_by(proto: str, status: str) -> str | None:
+    """"the IOC" or "the client" if a put's status is a refusal in that
+    client's own words, else None."""
+    for who, refusals in (("the IOC", IOC_REFUSALS), ("the client", CLIENT_REFUSALS)):
+        words = refusals[proto]
+        if (status.startswith(words) if proto.startswith("pva")
+                else any(text in status for text in words)):
+            return who
+    return None
 
 
 def refused(proto: str, status: str) -> bool:
     """Whether a put's status is a refusal in that client's own words."""
-    if proto.startswith("pva"):
-        return status.startswith(REFUSALS[proto])
-    return any(text in status for text in REFUSALS[proto])
+    return refused_by(proto, status) is not None
 
 
 def plain(value: Any) -> Any:
@@ -423,11 +437,12 @@ def same(a: Any, b: Any) -> bool:
 
 
 def outcome(case: Case, result: dict[str, Any]) -> str:
-    """rejected (told, unchanged), converted (accepted as documented), silent
-    (told success but not stored as sent), or broken (told failure, changed)."""
+    """refused by the IOC or by the client (told, unchanged), converted
+    (accepted as documented), silent (told success but not stored as sent),
+    or broken (told failure, changed)."""
     unchanged = same(result["after"], result["before"])
     if not result["ok"]:
-        return "rejected" if unchanged else "broken"
+        return f"refused by {refused_by(case.proto, result['status'])}" if unchanged else "broken"
     if case.legal is not REJECT and same(result["after"], case.legal):
         return "converted"
     return "silent"
@@ -503,8 +518,8 @@ def test_strict_refuses_every_bad_put(strict_on: Any) -> None:
     for case, result in zip(CASES, results):
         if case.outside:
             continue
-        want = "rejected" if case.legal is REJECT else "converted"
-        got = outcome(case, result)
+        want = "refused" if case.legal is REJECT else "converted"
+        got = outcome(case, result).replace(" by the IOC", "").replace(" by the client", "")
         if got != want:
             wrong.append((pv(case), case.proto, case.dbr, case.value, case.legal, got, result))
     assert not wrong, "\n".join(map(repr, wrong))
@@ -525,7 +540,7 @@ def test_strict_ioc_still_answers_after_the_corpus(strict_on: Any) -> None:
 
 
 def test_outside_conversions_are_the_clients(strict_on: Any, strict_off: Any) -> None:
-    """What p4p (or QSRV2's index cast) changes is the same with strict on or off."""
+    """What p4p changes before sending is the same with strict on or off."""
     _, on = strict_on
     for case, a, b in zip(CASES, on, strict_off):
         if case.outside:
@@ -578,6 +593,59 @@ def test_pva_blocking_bad_put_keeps_the_record(strict_on: Any) -> None:
         assert ioc.caget(f"{scan.name}.SCAN") == "Passive"
     finally:
         ctx.close()
+
+
+ENUM_IOC = '''
+from softioc import builder, pva, softioc
+mbb = builder.mbbOut("EN:MBB", "A", "B", "C", initial_value=1)
+builder.boolOut("EN:BO", ZNAM="Off", ONAM="On", initial_value=1)
+pva.Group("EN:GRP", {"m": pva.Field(mbb, putorder=0)})
+builder.longOut("EN:READY", 0)
+builder.LoadDatabase()
+softioc.iocInit()
+softioc.interactive_ioc(globals())
+'''
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_pva_enum_index_beyond_16_bits(tmp_path: Path, strict: bool) -> None:
+    """An NTEnum index travels as an int32 and QSRV2 casts it to 16 bits
+    (65538 is state 2, 131072 and 65536 state 0).  Strict puts refuse an
+    index with no state as sent, blocking or not, to a record or through a
+    group PV, as over CA; plain EPICS stores the cast value and reports
+    success."""
+    from p4p.client.thread import RemoteError
+
+    script = tmp_path / "enum_ioc.py"
+    script.write_text(ENUM_IOC)
+    env = {"PYTHONIOC_STRICT_PUTS": "YES" if strict else "NO"}
+    with running(IOCProcess([str(script)], wait_for="EN:READY", env=env)) as ioc:
+        ctx = pva_context(ioc)
+        try:
+            for name, index, cast in [("EN:MBB", 65538, 2), ("EN:MBB", 131072, 0),
+                                      ("EN:BO", 65536, 0)]:
+                for wait in (True, False):
+                    ctx.put(name, {"value.index": 1}, wait=True, timeout=5)
+                    if strict:
+                        with pytest.raises(RemoteError, match="no such state or choice"):
+                            ctx.put(name, {"value.index": index}, wait=wait, timeout=5)
+                    else:
+                        ctx.put(name, {"value.index": index}, wait=wait, timeout=5)
+                    got = ctx.get(name, timeout=5).raw["value"]["index"]
+                    assert got == (1 if strict else cast), (name, index, wait)
+            for wait in (True, False):
+                ctx.put("EN:GRP", {"m.value.index": 1}, wait=True, timeout=5)
+                if strict:
+                    with pytest.raises(RemoteError, match="no such state or choice"):
+                        ctx.put("EN:GRP", {"m.value.index": 65538}, wait=wait, timeout=5)
+                else:
+                    ctx.put("EN:GRP", {"m.value.index": 65538}, wait=wait, timeout=5)
+                assert ioc.caget("EN:MBB") == ("B" if strict else "C"), wait
+            ctx.put("EN:GRP", {"m.value.index": 2}, wait=True, timeout=5)   # a state: stored
+            assert ioc.caget("EN:MBB") == "C"
+        finally:
+            ctx.close()
+        assert ioc.proc.poll() is None, ioc.output()
 
 
 def test_caput_tool_reports_the_failure(strict_on: Any) -> None:
@@ -641,16 +709,25 @@ def test_database_links_are_strict_too(tmp_path: Path) -> None:
 
 
 def test_outcome_table(strict_on: Any, strict_off: Any) -> None:
-    """The table of the docs: with strict puts only what never reaches EPICS
-    is silent."""
+    """The table of the docs, as this run measures it: with strict puts every
+    bad put is refused (by the IOC, or by its client before sending), every
+    legal one converted, and only what the client changes before sending is
+    silent."""
     bad = sum(1 for c in CASES if c.legal is REJECT and not c.outside)
     legal = sum(1 for c in CASES if c.legal is not REJECT)
     outside = sum(1 for c in CASES if c.outside)
-    assert f"| **all** | {len(CASES)} | {bad} / {legal} / {outside} |" in table(
-        strict_on[1], strict_off)
+    text = table(strict_on[1], strict_off)
+    total = text.splitlines()[-1].split("|")[3]
+    ioc, client, converted, silent = (int(n) for n in total.split("/"))
+    assert (ioc + client, converted, silent) == (bad, legal, outside)
+    docs = (Path(__file__).parents[1] / "docs" / "strict-puts.md").read_text()
+    assert text in docs, f"docs/strict-puts.md's table is not this run's:\n{text}"
 
 
 # ---- the outcome table of docs/strict-puts.md ---------------------------------
+
+COLUMNS = ("refused by the IOC", "refused by the client", "converted", "silent")
+
 
 def table(on: list[dict[str, Any]], off: list[dict[str, Any]]) -> str:
     rows: dict[str, Counter[str]] = {}
@@ -661,19 +738,21 @@ def table(on: list[dict[str, Any]], off: list[dict[str, Any]]) -> str:
         row["puts"] += 1
         row["on " + outcome(case, a)] += 1
         row["off " + outcome(case, b)] += 1
-    lines = ["| input class | puts | strict on: rejected / converted / silent "
-             "| strict off: rejected / converted / silent |", "|---|---:|---|---|"]
+    head = " / ".join(c.replace("refused by the ", "") + " refused" if c.startswith("refused")
+                      else c for c in COLUMNS)
+    lines = [f"| input class | puts | strict on: {head} | strict off: {head} |",
+             "|---|---:|---|---|"]
     total: Counter[str] = Counter()
+
+    def cells(row: Counter[str], mode: str) -> str:
+        return " / ".join(str(row[f"{mode} {c}"]) for c in COLUMNS)
+
     for cls, row in rows.items():
         total.update(row)
-        lines.append(f"| {cls} | {row['puts']} | {row['on rejected']} / {row['on converted']} / "
-                     f"{row['on silent']} | {row['off rejected']} / {row['off converted']} / "
-                     f"{row['off silent']} |")
+        lines.append(f"| {cls} | {row['puts']} | {cells(row, 'on')} | {cells(row, 'off')} |")
     for mode in ("on", "off"):
         assert not total[f"{mode} broken"], f"strict {mode}: refused puts that changed the value"
-    lines.append(f"| **all** | {total['puts']} | {total['on rejected']} / "
-                 f"{total['on converted']} / {total['on silent']} | {total['off rejected']} / "
-                 f"{total['off converted']} / {total['off silent']} |")
+    lines.append(f"| **all** | {total['puts']} | {cells(total, 'on')} | {cells(total, 'off')} |")
     return "\n".join(lines)
 
 
@@ -733,10 +812,13 @@ def test_pva_text_longer_than_a_256_byte_long_string(tmp_path: Path) -> None:
             ctx.close()
 
 
-def test_put_callback_restarted_on_a_busy_record_is_refused(tmp_path: Path) -> None:
-    """A put-callback that waits for a busy record (PACT) is restarted by
-    dbNotify from a callback thread: its refusal fails the put-callback
-    (processNotify.status), over CA and over PVA, and the IOC keeps running."""
+@pytest.mark.parametrize("client", ["ca", "pva"])
+def test_put_callback_restarted_on_a_busy_record_is_refused(tmp_path: Path, client: str) -> None:
+    """A bad put-callback to a busy record (PACT) is refused and the IOC keeps
+    running.  Over CA the put-callback waits and is restarted by dbNotify from
+    a callback thread: its refusal fails it through processNotify.status.  Over
+    PVA QSRV2's blocking put (and p4p's) is checked before QSRV2 waits, so it
+    is refused at once, with the reason, while the record is still busy."""
     script = tmp_path / "busy_ioc.py"
     script.write_text(LONG_IOC)
     with running(IOCProcess([str(script)], wait_for="LS:READY")) as ioc:
@@ -744,9 +826,21 @@ def test_put_callback_restarted_on_a_busy_record_is_refused(tmp_path: Path) -> N
                                  env=ioc.env, stdout=subprocess.PIPE, text=True)
         wait_until(lambda: ioc.caget("LS:BUSY.PACT") == "1", timeout=10, interval=0.02,
                    what="LS:BUSY busy (PACT) for 2.5 s")
-        bad = ioc.run_tool("caput", "-c", "-w", "10", "LS:BUSY", "7", check=False)
-        assert "Channel write request failed" in bad.stdout, bad.stdout
-        first.communicate(timeout=20)
+        if client == "ca":
+            bad = ioc.run_tool("caput", "-c", "-w", "10", "LS:BUSY", "7", check=False)
+            assert "Channel write request failed" in bad.stdout, bad.stdout
+        else:
+            from p4p.client.thread import RemoteError
+
+            ctx = pva_context(ioc)
+            try:
+                with pytest.raises(RemoteError, match="no such state or choice"):
+                    ctx.put("LS:BUSY", {"value.index": 65538}, wait=True, timeout=10)
+                assert ioc.caget("LS:BUSY.PACT") == "1"       # refused while busy
+            finally:
+                ctx.close()
+        out, _ = first.communicate(timeout=20)
+        assert first.returncode == 0 and "New : LS:BUSY" in out, out
         assert ioc.caget("LS:BUSY") == "B"
         ioc.caput("LS:BUSY", "2", options=["-c", "-w", "10"])
         assert ioc.caget("LS:BUSY") == "C"

@@ -10,14 +10,18 @@
  * server, the source is put behind a thin wrapper (pvxs::server::Source,
  * ChannelControl and ConnectOp are pvxs's public interfaces for exactly
  * this: a source of channels and their operations).  The wrapper forwards
- * everything; only a blocking put first gets pyioc_strict_check(), which
- * looks at the value exactly as QSRV2 will pass it to dbPut (an NTEnum
- * index cast to 16 bits, a long string with its NUL).  A refused put gets
- * the refusal's text as its error, before QSRV2 has seen it (unless QSRV2
- * would not let the client write at all: then QSRV2 answers).  While QSRV2
- * runs its handler for a blocking put, strict.c is told (a thread-local
- * mark), so a conversion that still refuses (the record's states changed
- * in between) never fails dbPut under dbNotify.
+ * everything; a blocking put first gets pyioc_strict_check(), which looks
+ * at the value as QSRV2 will pass it to dbPut (a long string with its NUL).
+ * A refused put gets the refusal's text as its error, before QSRV2 has
+ * seen it (unless QSRV2 would not let the client write at all: then QSRV2
+ * answers).  While QSRV2 runs its handler for a blocking put, strict.c is
+ * told (a thread-local mark), so a conversion that still refuses (the
+ * record's states changed in between) never fails dbPut under dbNotify.
+ *
+ * An NTEnum index travels as an int32 that QSRV2 casts to 16 bits before
+ * dbPut (65538 would be stored as state 2 and reported as success), so
+ * every put, blocking or not, of an index outside 0..65535 is refused here,
+ * as sent, through the single-record source and the group source alike.
  */
 #include <functional>
 #include <memory>
@@ -40,6 +44,7 @@
 extern "C" {
 long pyioc_strict_check(dbChannel *chan, short dbrType, const void *buf, long nRequest);
 void pyioc_strict_mark_blocking(dbChannel *chan);
+long pyioc_strict_enum_index(epicsInt64 index);
 void pyioc_putlog_refused_put(dbChannel *chan, const char *user, const char *host);
 long pyioc_install_strict_puts(int enable);
 int pyioc_strict_puts_enabled(void);
@@ -50,7 +55,8 @@ namespace {
 using namespace pvxs;
 using namespace pvxs::server;
 
-const char *const single_source = "qsrvSingle";     /* QSRV2's name for it */
+const char *const single_source = "qsrvSingle";     /* QSRV2's names for them */
+const char *const group_source = "qsrvGroup";
 
 typedef std::shared_ptr<dbChannel> Chan;
 
@@ -76,8 +82,14 @@ bool blocking(const Value& pvRequest)
 }
 
 /* The strict check of the dbPut QSRV2 will make for this value (its
- * IOCSource::put with the single-record mapping), 0 if it passes. */
-long check(dbChannel *chan, const Value& top)
+ * IOCSource::put with the single-record mapping), 0 if it passes.
+ *
+ * An NTEnum index travels as an int32 and QSRV2 casts it to 16 bits before
+ * dbPut (65538 would store state 2): an index outside 0..65535 is checked
+ * as the int32 it is, for every put, blocking or not, as CA checks one.
+ * Everything else is checked here only for a blocking put: strict.c
+ * refuses the others in dbPut, where QSRV2 reports the failure. */
+long check(dbChannel *chan, const Value& top, bool block)
 {
     Value value = top["value"];
     if (!value || !value.isMarked(true, true))
@@ -90,12 +102,31 @@ long check(dbChannel *chan, const Value& top)
         /* Other scalars arrive in the field's own type: nothing to convert. */
         if (dbChannelFinalFieldType(chan) != DBR_ENUM)
             return 0;
-        epicsInt16 index = value.as<int16_t>();  /* QSRV2's cast */
-        return pyioc_strict_check(chan, DBR_ENUM, &index, 1);
+        epicsInt32 index = value.as<int32_t>();
+        if (!block && index >= 0 && index <= 0xffff)
+            return 0;
+        return pyioc_strict_check(chan, DBR_LONG, &index, 1);
     }
-    if (dbChannelFinalFieldType(chan) == DBR_CHAR && value.type() == TypeCode::String) {
+    if (block && dbChannelFinalFieldType(chan) == DBR_CHAR && value.type() == TypeCode::String) {
         std::string text(value.as<std::string>());
         return pyioc_strict_check(chan, DBR_CHAR, text.c_str(), (long)text.size() + 1);
+    }
+    return 0;
+}
+
+/* A put to a group PV: its fields are not mapped to records here, so only
+ * what no record could take is refused, an NTEnum index outside 0..65535
+ * (QSRV2 casts it to 16 bits); dbPut checks the rest. */
+long check_group(const Value& top)
+{
+    for (auto fld : top.iall()) {
+        if (fld.type() != TypeCode::Struct || fld.id() != "enum_t")
+            continue;
+        Value index = fld["index"];
+        if (index && index.isMarked(false, false)) {
+            if (long status = pyioc_strict_enum_index(index.as<int64_t>()))
+                return status;
+        }
     }
     return 0;
 }
@@ -196,15 +227,25 @@ struct GuardedOp : public ConnectOp {
     {
         auto handler(std::move(fn));
         /* The operation's pvRequest is fixed: blocking or not, for all its puts. */
-        Chan ch(chan && blocking(pvRequest()) ? chan : Chan());
-        inner->onPut([handler, ch](std::unique_ptr<ExecOp>&& op, Value&& value) {
+        bool block = blocking(pvRequest());
+        Chan ch(chan);
+        inner->onPut([handler, ch, block](std::unique_ptr<ExecOp>&& op, Value&& value) {
             if (!ch) {
-                handler(std::move(op), std::move(value));
+                long status = 0;
+                try {
+                    status = check_group(value);
+                } catch (std::exception&) {
+                    status = 0;             /* QSRV2 reports what it cannot convert */
+                }
+                if (status)
+                    op->error(status_text(status));
+                else
+                    handler(std::move(op), std::move(value));
                 return;
             }
             long status;
             try {
-                status = check(ch.get(), value);
+                status = check(ch.get(), value, block);
             } catch (std::exception&) {
                 status = 0;                 /* QSRV2 reports what it cannot convert */
             }
@@ -227,6 +268,10 @@ struct GuardedOp : public ConnectOp {
                     op->error(status_text(status));
                     return;
                 }
+            }
+            if (!block) {
+                handler(std::move(op), std::move(value));
+                return;
             }
             pyioc_strict_mark_blocking(ch.get());
             try {
@@ -281,8 +326,9 @@ private:
 
 struct GuardedSource : public Source {
     std::shared_ptr<Source> inner;
+    bool group;                             /* QSRV2's group source */
 
-    explicit GuardedSource(const std::shared_ptr<Source>& src) :inner(src) {}
+    GuardedSource(const std::shared_ptr<Source>& src, bool group) :inner(src), group(group) {}
     virtual ~GuardedSource() {}
 
     virtual void onSearch(Search& op) override { inner->onSearch(op); }
@@ -292,8 +338,8 @@ struct GuardedSource : public Source {
      * back, so the next source (qsrvGroup) still gets it. */
     virtual void onCreate(std::unique_ptr<ChannelControl>&& op) override
     {
-        Chan chan(open_channel(op->name()));
-        if (!chan) {
+        Chan chan(group ? Chan() : open_channel(op->name()));
+        if (!chan && !group) {
             inner->onCreate(std::move(op));
             return;
         }
@@ -335,8 +381,12 @@ void guard_hook(initHookState state) noexcept
         auto src(srv.getSource(single_source, 0));
         if (src) {
             srv.removeSource(single_source, 0);
-            srv.addSource(single_source, std::make_shared<GuardedSource>(src), 0);
+            srv.addSource(single_source, std::make_shared<GuardedSource>(src, false), 0);
             guarded = true;
+            if (auto grp = srv.getSource(group_source, 1)) {
+                srv.removeSource(group_source, 1);
+                srv.addSource(group_source, std::make_shared<GuardedSource>(grp, true), 1);
+            }
             return;
         }
     } catch (std::exception& e) {
