@@ -42,7 +42,7 @@ def test_help_explains_every_command():
 
 
 def test_screen_of_a_described_ioc(tmp_path):
-    pytest.importorskip("pvi")
+    pytest.importorskip("pvi", reason="pip install 'epics-pythonioc[screen]' (pvi)")
     script = tmp_path / "pump_ioc.py"
     script.write_text(SCRIPT)
     start = time.monotonic()
@@ -68,7 +68,7 @@ def test_screen_of_a_described_ioc(tmp_path):
 
 
 def test_screen_default_name_and_script_without_iocinit(tmp_path):
-    pytest.importorskip("pvi")
+    pytest.importorskip("pvi", reason="pip install 'epics-pythonioc[screen]' (pvi)")
     (tmp_path / "mine.py").write_text(SCRIPT)
     assert pythonioc("screen", "mine.py", cwd=tmp_path).returncode == 0
     assert (tmp_path / "mine.bob").exists()

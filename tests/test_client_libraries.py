@@ -10,8 +10,8 @@ import pytest
 from .clients import python_client
 from .conftest import module_ioc
 
-pytest.importorskip("epics")
-pytest.importorskip("aioca")
+pytest.importorskip("epics", reason="pip install pyepics (in the test extra)")
+pytest.importorskip("aioca", reason="pip install aioca (in the test extra)")
 
 PYEPICS = """
 import json, threading

@@ -40,7 +40,8 @@ def may_use_realtime() -> bool:
 
 
 realtime = pytest.mark.skipif(not may_use_realtime(),
-                              reason="this process may not use real-time scheduling")
+                              reason="this process may not use real-time scheduling: run "
+                                     "the tests as root (or with CAP_SYS_NICE)")
 
 
 def threads(pid: int) -> list[tuple[str, int, int]]:

@@ -61,7 +61,10 @@ from softioc.testing import IOCProcess, client_env, epics_tool, free_port, monit
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 SNIPPET_DIR = DOCS / "snippets"
-SEED = ROOT.parent / "shared" / "seed" / "why-use-pythonioc.rst"
+# The founding page, outside the repository: beside it (shared/ next to a clone), or where
+# PYTHONIOC_SEED_PAGE says (.ci/run sets it: its tests run in a copy of the tree elsewhere).
+SEED = Path(os.environ.get("PYTHONIOC_SEED_PAGE")
+            or ROOT.parent / "shared" / "seed" / "why-use-pythonioc.rst")
 
 
 # ---- collecting the blocks -------------------------------------------------
@@ -650,7 +653,7 @@ def test_snippet(name: str, tmp_path: Path) -> None:
     """Start the snippet, replay the docs' sessions against it, check it."""
     spec = SNIPPETS[name]
     for module in spec.needs:
-        pytest.importorskip(module)
+        pytest.importorskip(module, reason=f"pip install {module} (in the test extra)")
     session = Session(name, spec, tmp_path)
     try:
         for block in _session_blocks(name):
@@ -728,7 +731,8 @@ def test_reference_names_every_public_name() -> None:
     assert not missing, f"not in docs/reference: {missing}"
 
 
-@pytest.mark.skipif(not SEED.exists(), reason="the founding page is not beside the repository")
+@pytest.mark.skipif(not SEED.exists(), reason=f"the founding page is not at {SEED}: run "
+                    "from a clone with shared/ beside it, or set PYTHONIOC_SEED_PAGE to the page")
 def test_why_page_keeps_the_founding_text() -> None:
     """explanations/why.rst is the founding page: its text and code, verbatim."""
     page = (DOCS / "explanations" / "why.rst").read_text().splitlines()
@@ -740,8 +744,8 @@ def test_why_page_keeps_the_founding_text() -> None:
 
 
 def test_docs_build_without_warnings(tmp_path: Path) -> None:
-    pytest.importorskip("sphinx")
-    pytest.importorskip("myst_parser")
+    pytest.importorskip("sphinx", reason="pip install 'epics-pythonioc[docs]' (sphinx)")
+    pytest.importorskip("myst_parser", reason="pip install 'epics-pythonioc[docs]' (myst-parser)")
     result = subprocess.run(
         [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
          "-d", str(tmp_path / "doctrees"), str(DOCS), str(tmp_path / "html")],
@@ -795,7 +799,7 @@ class Device:
 
 def run_average(block: Block, tmp: Path) -> None:
     """Averages 100 PVs of another IOC (EPICS's softIoc) with cothread.catools."""
-    pytest.importorskip("cothread")
+    pytest.importorskip("cothread", reason="pip install cothread (in the test extra)")
     (tmp / "devices.db").write_text(UPSTREAM_DB)
     (tmp / "average.py").write_text(block.text)
     upstream = IOCProcess([epics_tool("softIoc"), "-S", "-d", str(tmp / "devices.db")],
@@ -816,7 +820,7 @@ def run_average(block: Block, tmp: Path) -> None:
 
 def run_device(block: Block, tmp: Path) -> None:
     """Makes a record per device parameter, polled by a cothread."""
-    pytest.importorskip("cothread")
+    pytest.importorskip("cothread", reason="pip install cothread (in the test extra)")
     (tmp / "my_device_lib.py").write_text(MY_DEVICE_LIB)
     (tmp / "device_ioc.py").write_text(block.text)
     with IOCProcess([str(tmp / "device_ioc.py")], cwd=str(tmp),
@@ -832,7 +836,7 @@ PANDA = ROOT / "examples" / "panda"
 
 def run_panda(block: Block, tmp: Path) -> None:
     """The condensed PandA IOC, against examples/panda's simulated PandA."""
-    pytest.importorskip("pandablocks")
+    pytest.importorskip("pandablocks", reason="pip install pandablocks (in the test extra)")
     port = free_port()
     sim = subprocess.Popen([sys.executable, str(PANDA / "sim_server.py"), str(port),
                             "--exit-after", "60"], stdout=subprocess.PIPE, text=True)

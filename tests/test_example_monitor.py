@@ -22,9 +22,9 @@ import pytest
 
 from softioc.testing import IOCProcess, free_port
 
-yaml = pytest.importorskip("yaml", reason="examples/monitor needs pyyaml")
-pytest.importorskip("pvi", reason="examples/monitor needs pvi for its screen")
-psutil = pytest.importorskip("psutil", reason="examples/monitor needs psutil")
+yaml = pytest.importorskip("yaml", reason="examples/monitor needs pyyaml: pip install pyyaml")
+pytest.importorskip("pvi", reason="examples/monitor needs pvi for its screen: pip install pvi")
+psutil = pytest.importorskip("psutil", reason="examples/monitor needs psutil: pip install psutil")
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "monitor"
 P = "MONTEST"

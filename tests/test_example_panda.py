@@ -20,8 +20,10 @@ import pytest
 
 from softioc.testing import IOCProcess, free_port, wait_until
 
-pytest.importorskip("pandablocks", reason="examples/panda needs pandablocks")
-pytest.importorskip("pvi", reason="examples/panda needs pvi")
+pytest.importorskip("pandablocks", reason="examples/panda needs pandablocks: "
+                    "pip install 'epics-pythonioc[examples]'")
+pytest.importorskip("pvi", reason="examples/panda needs pvi: "
+                    "pip install 'epics-pythonioc[examples]'")
 
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "panda"

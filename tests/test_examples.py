@@ -15,7 +15,7 @@ import pytest
 
 from softioc.testing import IOCProcess, epics_tool, free_port, monitor, wait_until
 
-pytest.importorskip("cothread")
+pytest.importorskip("cothread", reason="the examples need cothread: pip install cothread")
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 UPSTREAM_DB = EXAMPLES / "upstream_devices.db"

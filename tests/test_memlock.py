@@ -25,7 +25,8 @@ def demo(env: dict[str, str]) -> IOCProcess:
 
 
 @pytest.mark.skipif(os.geteuid() != 0,
-                    reason="without real-time rights nothing could be locked anyway")
+                    reason="without real-time rights nothing could be locked anyway: run "
+                           "the tests as root")
 def test_memory_not_locked_by_default(monkeypatch):
     monkeypatch.delenv("PYTHONIOC_MEMLOCK", raising=False)
     with demo({}) as ioc:
@@ -33,7 +34,8 @@ def test_memory_not_locked_by_default(monkeypatch):
         assert ioc.caget("LCK:SETPOINT") != ""
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="EPICS locks memory only with real-time rights")
+@pytest.mark.skipif(os.geteuid() != 0,
+                    reason="EPICS locks memory only with real-time rights: run the tests as root")
 def test_memlock_yes_gives_epics_behaviour():
     with demo({"PYTHONIOC_MEMLOCK": "YES"}) as ioc:
         # mlockall(MCL_CURRENT | MCL_FUTURE): at least the interpreter and EPICS libraries.

@@ -132,9 +132,16 @@ def test_validate_rejection_reaches_client(ioc):
 
 
 def test_validate_without_callback_put(ioc):
-    # A plain ca_put (no callback) is refused too; the value stays.
-    ioc.caput("REC:VALID", "-1", callback=False)
-    assert ioc.caget("REC:VALID") == "50"
+    # A plain ca_put (no callback) is refused too; the value stays.  Its own
+    # start value, set here, so it needs no other test to have run first.
+    ok = ioc.caput("REC:VALID", "42")
+    assert ok.returncode == 0 and "New : REC:VALID" in ok.stdout, ok.stdout
+    assert ioc.caget("REC:VALID") == "42"
+    bad = ioc.caput("REC:VALID", "-1", callback=False)
+    # caput exits 0 here (the refusal comes back as a CA exception after the write).
+    assert "Channel write request failed" in bad.stdout, bad.stdout
+    assert ioc.caget("REC:VALID") == "42"
+    assert "VALID=-1" not in ioc.caget("REC:LOG", "-S")
 
 
 def test_validate_exception_refuses(ioc):

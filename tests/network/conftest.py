@@ -102,4 +102,5 @@ def as_nobody() -> None:
     this venv's tools (a venv in a private, mode-700 directory)."""
     if not _others_can_reach(Path(sys.prefix)):
         pytest.skip(f"runs a client as user nobody, who cannot reach {sys.prefix} "
-                    "(a directory on the way is not open to other users)")
+                    "(a directory on the way is not open to other users): chmod o+x every "
+                    "directory down to it, or make the venv where others can reach it")

@@ -53,10 +53,10 @@ _NAME = re.compile(rf"^{_PREFIX}(\d+)-[0-9a-f]{{4}}-")
 def network_unavailable() -> str | None:
     """Why namespaces cannot be built here (None if they can)."""
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        return "network namespaces need root"
-    for tool in ("ip", "unshare"):
+        return "network namespaces need root: run the tests as root"
+    for tool, package in (("ip", "iproute2"), ("unshare", "util-linux")):
         if shutil.which(tool) is None:
-            return f"the `{tool}` command is not installed"
+            return f"the `{tool}` command is not installed: apt-get install {package}"
     return None
 
 

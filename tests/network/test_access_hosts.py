@@ -48,7 +48,11 @@ def put(host: Host, protocol: str, pv: str, value: str,
 
 
 def read(net: Network, pv: str) -> str:
-    return net.hosts["opi"].tool("caget", "-t", "-w", "3", pv).stdout.strip()
+    """``caget -t`` on opi: the value, or AssertionError if caget failed (the real
+    binary's exit status: a failed read must not compare equal to another)."""
+    result = net.hosts["opi"].tool("caget", "-t", "-w", "3", pv)
+    assert result.returncode == 0, f"caget {pv} failed ({result.returncode}):\n{result.stdout}"
+    return result.stdout.strip()
 
 
 def written(ioc: Proc, pv: str) -> list[str]:

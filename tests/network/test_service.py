@@ -47,7 +47,8 @@ def test_unit_settings() -> None:
     assert shlex.split(unit["ExecStart"][0])[1:3] == ["run", "--non-interactive"]
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None,
+                    reason="no systemd-analyze: apt-get install systemd")
 def test_systemd_accepts_the_unit(tmp_path: Path) -> None:
     path = tmp_path / "oven-ioc.service"
     path.write_text(here(UNIT.read_text()))

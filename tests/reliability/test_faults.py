@@ -78,9 +78,13 @@ def test_shutdown_is_quick_clean_flushes_autosave_and_frees_ports(how: str, tmp_
         ioc.caput("SHUT:SP", "7")
         ioc.caput("SHUT:SP", "42.5")
         assert ioc.caget("SHUT:SP") == "42.5"
-        # Held while the IOC runs (so the check below can fail): the UDP
-        # ports, CA's search and PVA's search/broadcast port.
+        # Held while the IOC runs (so the checks below can fail): CA's TCP
+        # (circuits) and UDP (search) port, PVA's TCP and search/broadcast port.
+        # Both servers fall back to another TCP port when theirs is taken: bound
+        # here means they serve on the ports they were given.
+        assert not _port_free(ioc.ca_port), "CA TCP port not bound"
         assert not _port_free(ioc.ca_port, socket.SOCK_DGRAM), "CA UDP port not bound"
+        assert not _port_free(ioc.pva_port), "PVA TCP port not bound"
         assert not _port_free(ioc.pva_udp, socket.SOCK_DGRAM), "PVA UDP port not bound"
         start = time.monotonic()
         if how == "end of stdin":

@@ -16,7 +16,7 @@ import pytest
 
 from softioc.testing import client_env, free_port
 
-pytest.importorskip("hypothesis")
+pytest.importorskip("hypothesis", reason="pip install hypothesis (in the test extra)")
 
 TARGETS = Path(__file__).parent / "fuzz_targets.py"
 EXAMPLES = os.environ.get("PYTHONIOC_FUZZ_EXAMPLES", "150")
