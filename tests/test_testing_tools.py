@@ -1,10 +1,14 @@
-"""softioc.testing.epics_tool gives tools whose exit status can be trusted."""
+"""softioc.testing.epics_tool gives tools whose exit status can be trusted;
+IOCProcess cleans up after an IOC that never starts."""
 
+import gc
 import subprocess
+import warnings
+from pathlib import Path
 
 import pytest
 
-from softioc.testing import client_env, epics_tool, free_port
+from softioc.testing import IOCProcess, client_env, epics_tool, free_port
 
 
 def test_tool_exits_nonzero_for_a_missing_pv():
@@ -37,3 +41,17 @@ def test_wait_until_times_out_with_the_last_result():
     with pytest.raises(TimeoutError, match=r"the door.*last: 0"):
         wait_until(lambda: 0, timeout=0.2, interval=0.01, what="the door")
     assert 0.2 <= time.monotonic() - start < 2
+
+
+def test_an_ioc_that_dies_at_start_leaves_no_pipe_open(tmp_path: Path) -> None:
+    """IOCProcess stops what it started when the IOC never answers: no
+    process, and no pipe left for the garbage collector to warn about."""
+    script = tmp_path / "dies.py"
+    script.write_text("raise SystemExit(3)\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(RuntimeError, match=r"IOC exited \(3\)") as info:
+            IOCProcess([str(script)], wait_for="NO:SUCH:PV", timeout=10)
+        del info                    # its traceback holds the IOCProcess
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)], caught

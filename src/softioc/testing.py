@@ -246,7 +246,11 @@ class IOCProcess:
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         if wait_for:
-            self.wait_for_pv(wait_for, timeout)
+            try:
+                self.wait_for_pv(wait_for, timeout)
+            except BaseException:
+                self.stop()             # no process or pipe left behind
+                raise
 
     def wait_for_pv(self, pv: str, timeout: float = 30.0) -> None:
         """Wait until ``caget pv`` answers (or the IOC dies)."""
