@@ -14,7 +14,7 @@ from __future__ import annotations
 import ctypes
 from typing import Any
 
-from . import _ext, fields
+from . import _ext, _lifecycle, fields
 from ._dso import epics_lib
 
 __all__ = [
@@ -61,7 +61,10 @@ def install_pv_logging(acf_file: str | None = None) -> None:
 
 def dbLoadDatabase(database: str, path: str | None = None,
                    substitutions: str | None = None) -> None:
-    """EPICS's dbLoadDatabase: a .dbd or .db file, before iocInit."""
+    """EPICS's dbLoadDatabase: a .dbd or .db file, before iocInit (EPICS's own
+    record types and device support are loaded first, as pythonSoftIOC does
+    on import, so a ``device()`` or a record of them can be the first thing)."""
+    _lifecycle.ensure_dbd()
     _ext.load_database(database, path, substitutions)
 
 
