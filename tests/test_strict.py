@@ -600,6 +600,12 @@ from softioc import builder, pva, softioc
 mbb = builder.mbbOut("EN:MBB", "A", "B", "C", initial_value=1)
 builder.boolOut("EN:BO", ZNAM="Off", ONAM="On", initial_value=1)
 pva.Group("EN:GRP", {"m": pva.Field(mbb, putorder=0)})
+# QSRV2 skips a field without putorder, and refuses one of a disabled record.
+skipped = builder.mbbOut("EN:SKIP", "A", "B", "C", initial_value=1)
+pva.Group("EN:MIX", {"m": pva.Field(skipped), "l": pva.Field(builder.longOut("EN:LO", 0),
+                                                               putorder=1)})
+disabled = builder.mbbOut("EN:DIS", "A", "B", "C", initial_value=1, DISP=1)
+pva.Group("EN:DGRP", {"m": pva.Field(disabled, putorder=0)})
 builder.longOut("EN:READY", 0)
 builder.LoadDatabase()
 softioc.iocInit()
@@ -643,6 +649,13 @@ def test_pva_enum_index_beyond_16_bits(tmp_path: Path, strict: bool) -> None:
                 assert ioc.caget("EN:MBB") == ("B" if strict else "C"), wait
             ctx.put("EN:GRP", {"m.value.index": 2}, wait=True, timeout=5)   # a state: stored
             assert ioc.caget("EN:MBB") == "C"
+            # QSRV2's own rules come first: a field it skips is not refused...
+            ctx.put("EN:MIX", {"m.value.index": 65538, "l.value": 42}, wait=True, timeout=5)
+            assert (ioc.caget("EN:SKIP"), ioc.caget("EN:LO")) == ("B", "42")
+            # ... and a client it would not let write gets its answer.
+            with pytest.raises(RemoteError, match="Disabled"):
+                ctx.put("EN:DGRP", {"m.value.index": 65538}, wait=True, timeout=5)
+            assert ioc.caget("EN:DIS") == "B"
         finally:
             ctx.close()
         assert ioc.proc.poll() is None, ioc.output()
@@ -817,28 +830,29 @@ def test_put_callback_restarted_on_a_busy_record_is_refused(tmp_path: Path, clie
     """A bad put-callback to a busy record (PACT) is refused and the IOC keeps
     running.  Over CA the put-callback waits and is restarted by dbNotify from
     a callback thread: its refusal fails it through processNotify.status.  Over
-    PVA QSRV2's blocking put (and p4p's) is checked before QSRV2 waits, so it
-    is refused at once, with the reason, while the record is still busy."""
+    PVA QSRV2's blocking put is checked before QSRV2 waits, so it never
+    reaches dbNotify's restart: it is refused at once, with the reason.  The
+    first put-callback still completes and stores its value."""
+    from p4p.client.thread import RemoteError
+
     script = tmp_path / "busy_ioc.py"
     script.write_text(LONG_IOC)
     with running(IOCProcess([str(script)], wait_for="LS:READY")) as ioc:
-        first = subprocess.Popen([epics_tool("caput"), "-c", "-w", "10", "LS:BUSY", "1"],
-                                 env=ioc.env, stdout=subprocess.PIPE, text=True)
-        wait_until(lambda: ioc.caget("LS:BUSY.PACT") == "1", timeout=10, interval=0.02,
-                   what="LS:BUSY busy (PACT) for 2.5 s")
-        if client == "ca":
-            bad = ioc.run_tool("caput", "-c", "-w", "10", "LS:BUSY", "7", check=False)
-            assert "Channel write request failed" in bad.stdout, bad.stdout
-        else:
-            from p4p.client.thread import RemoteError
-
-            ctx = pva_context(ioc)
-            try:
+        ctx = pva_context(ioc)
+        try:
+            ctx.get("LS:BUSY", timeout=10)                   # connected before it is busy
+            first = subprocess.Popen([epics_tool("caput"), "-c", "-w", "10", "LS:BUSY", "1"],
+                                     env=ioc.env, stdout=subprocess.PIPE, text=True)
+            wait_until(lambda: ioc.caget("LS:BUSY.PACT") == "1", timeout=10, interval=0.02,
+                       what="LS:BUSY busy (PACT) for 2.5 s")
+            if client == "ca":
+                bad = ioc.run_tool("caput", "-c", "-w", "10", "LS:BUSY", "7", check=False)
+                assert "Channel write request failed" in bad.stdout, bad.stdout
+            else:
                 with pytest.raises(RemoteError, match="no such state or choice"):
                     ctx.put("LS:BUSY", {"value.index": 65538}, wait=True, timeout=10)
-                assert ioc.caget("LS:BUSY.PACT") == "1"       # refused while busy
-            finally:
-                ctx.close()
+        finally:
+            ctx.close()
         out, _ = first.communicate(timeout=20)
         assert first.returncode == 0 and "New : LS:BUSY" in out, out
         assert ioc.caget("LS:BUSY") == "B"

@@ -20,8 +20,9 @@
  *
  * An NTEnum index travels as an int32 that QSRV2 casts to 16 bits before
  * dbPut (65538 would be stored as state 2 and reported as success), so
- * every put, blocking or not, of an index outside 0..65535 is refused here,
- * as sent, through the single-record source and the group source alike.
+ * every put, blocking or not, of an index outside 0..65535 is refused:
+ * through the single-record source here, as sent; through the group source
+ * in dbPut, where QSRV2's own checks come first (refuse_group_indexes).
  */
 #include <functional>
 #include <memory>
@@ -114,21 +115,25 @@ long check(dbChannel *chan, const Value& top, bool block)
     return 0;
 }
 
-/* A put to a group PV: its fields are not mapped to records here, so only
- * what no record could take is refused, an NTEnum index outside 0..65535
- * (QSRV2 casts it to 16 bits); dbPut checks the rest. */
-long check_group(const Value& top)
+/* A put to a group PV: its fields are not mapped to records here, and
+ * QSRV2 itself decides which of them it writes (putorder), who may write
+ * them (DISP, access security) and what the put log records.  So an NTEnum
+ * index outside 0..65535 that QSRV2 would cast to a state (65538 -> 2) is
+ * replaced by 65535, an index no enum or menu field has a state for: if
+ * QSRV2 writes that field at all, strict.c refuses it in dbPut with the
+ * reason ("no such state or choice"), and QSRV2 reports the failure (its
+ * group put does not go through dbNotify).  In range, dbPut checks the
+ * index as sent. */
+void refuse_group_indexes(Value& top)
 {
     for (auto fld : top.iall()) {
         if (fld.type() != TypeCode::Struct || fld.id() != "enum_t")
             continue;
         Value index = fld["index"];
-        if (index && index.isMarked(false, false)) {
-            if (long status = pyioc_strict_enum_index(index.as<int64_t>()))
-                return status;
-        }
+        if (index && index.isMarked(false, false) &&
+                pyioc_strict_enum_index(index.as<int64_t>()))
+            index = int32_t(65535);
     }
-    return 0;
 }
 
 std::string status_text(long status)
@@ -231,16 +236,14 @@ struct GuardedOp : public ConnectOp {
         Chan ch(chan);
         inner->onPut([handler, ch, block](std::unique_ptr<ExecOp>&& op, Value&& value) {
             if (!ch) {
-                long status = 0;
-                try {
-                    status = check_group(value);
-                } catch (std::exception&) {
-                    status = 0;             /* QSRV2 reports what it cannot convert */
+                if (pyioc_strict_puts_enabled()) {
+                    try {
+                        refuse_group_indexes(value);
+                    } catch (std::exception&) {
+                        /* QSRV2 reports what it cannot convert */
+                    }
                 }
-                if (status)
-                    op->error(status_text(status));
-                else
-                    handler(std::move(op), std::move(value));
+                handler(std::move(op), std::move(value));
                 return;
             }
             long status;
