@@ -60,9 +60,12 @@ METRICS: list[tuple[str, str, str, str]] = [
     ("S3", "sync_get_us", "S3 catime DBR_DOUBLE synchronous get (µs per op)", "lower"),
     ("S3", "get_latency_us", "S3 catime get latency, mean (µs)", "lower"),
     ("S4", "start_s", "S4 start until all {s4} records answer caget (s)", "lower"),
+    ("S4", "build_s", "S4 of which building the records in Python (s)", "lower"),
+    ("S4", "load_s", "S4 of which LoadDatabase (s)", "lower"),
+    ("S4", "init_s", "S4 of which iocInit (s)", "lower"),
     ("S4", "rss_mb", "S4 RSS with {s4} records (MB)", "lower"),
-    ("S4", "locked_mb", "S4 memory locked by mlockall (VmLck, MB)", ""),
-    ("S4", "rss_mb_unlocked", "S4 RSS, started without real-time/mlock rights (MB)", "lower"),
+    ("S4", "rss_mb_root", "S4 RSS started as root, mlockall() where it calls it (MB)", ""),
+    ("S4", "locked_mb_root", "S4 memory locked then (VmLck, MB)", ""),
     ("S5", "updates_per_s", "S5 1M-double waveform updates/s a client received", "higher"),
     ("S5", "sets_per_s", "S5 waveform sets/s by the server", "higher"),
     ("S5", "cpu_ms_per_set", "S5 server CPU per waveform set (ms)", "lower"),
@@ -187,6 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--impl", default=",".join(envs.ALL),
                         help=f"implementations (default: {','.join(envs.ALL)})")
     parser.add_argument("--repeats", type=int, help="runs per measurement (median taken)")
+    parser.add_argument("--s2-busy", action="store_true",
+                        help="S2 with a Python thread computing without pause in the server "
+                        "(ours and pythonSoftIOC only)")
+    parser.add_argument("--s4-records", type=int,
+                        help="S4: records (default 100000, 10000 quick)")
     parser.add_argument("--s7-iocs", type=int, help="S7: number of IOCs (default 10, 5 quick)")
     parser.add_argument("--s7-records", type=int,
                         help="S7: records per IOC (default 2000, 1000 quick)")
@@ -204,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in impls:
         if name not in envs.IMPLS:
             parser.error(f"unknown implementation {name} (have {', '.join(envs.IMPLS)})")
-    for name, top in (("s7_iocs", None), ("s7_records", None), ("s7_hosts", S7_MAX_HOSTS)):
+    for name, top in (("s4_records", None), ("s7_iocs", None), ("s7_records", None),
+                      ("s7_hosts", S7_MAX_HOSTS)):
         value = getattr(args, name)
         if value is not None and (value < 1 or (top is not None and value > top)):
             parser.error(f"--{name.replace('_', '-')} must be at least 1"
@@ -233,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = Config.make(args.quick, work, client)
     if args.repeats:
         cfg.repeats = args.repeats
-    for name in ("s7_iocs", "s7_records", "s7_hosts"):
+    cfg.s2_busy = args.s2_busy
+    for name in ("s4_records", "s7_iocs", "s7_records", "s7_hosts"):
         if getattr(args, name) is not None:
             setattr(cfg, name, getattr(args, name))
     results: dict[str, Any] = {}
@@ -297,9 +307,11 @@ def main(argv: list[str] | None = None) -> int:
         "CA and PVA with strict puts on and its AsyncioDispatcher (whose thread takes EPICS "
         "priority 50 where real-time scheduling is allowed); pythonSoftIOC serves CA "
         "and PVA with its AsyncioDispatcher; the C reference is softIocPVA (CA and PVA); "
-        "pcaspy and caproto serve CA only. S7 runs its IOCs (ours and softIocPVA) on "
-        "network-namespace hosts with EPICS's default network settings, without real-time "
-        "or memory-locking rights.",
+        "pcaspy and caproto serve CA only. S4 starts every server, and S7 its IOCs, "
+        "without real-time or memory-locking rights (setpriv, prlimit); S7 runs its IOCs "
+        "(ours and softIocPVA) on network-namespace hosts with EPICS's default network "
+        "settings." + (" S2 with --s2-busy: a Python thread in the server computing "
+                       "without pause." if cfg.s2_busy else ""),
         "",
         table(results, impls, cfg),
         "",

@@ -51,6 +51,7 @@ class Config:
     s1_seconds: float = 3.0
     s1b_records: int = 1000
     s2_puts: int = 2000
+    s2_busy: bool = False            # a Python thread computing without pause in the server
     s4_records: int = 100_000
     s5_length: int = 1_000_000
     s5_seconds: float = 4.0
@@ -278,6 +279,10 @@ PVA_SERVERS = ("ours", "pythonsoftioc", "softioc-c")
 
 
 def s2_server(cfg: Config, impl: str, exe: str, prefix: str) -> proc.Server:
+    if cfg.s2_busy:
+        if impl not in ("ours", "pythonsoftioc"):
+            raise NotApplicable("--s2-busy: a busy Python thread in ours and pythonSoftIOC")
+        return start(impl, exe, "S2", {"prefix": prefix, "busy": True})
     if impl == "softioc-c":
         server = start_softioc_c(exe, cfg, "s2", f'record(ao, "{prefix}AO") {{}}\n'
                                  f'record(ao, "{prefix}AOB") {{}}\n')
@@ -413,10 +418,17 @@ def s3(cfg: Config, impl: str, exe: str) -> list[Metrics]:
 
 def unprivileged() -> list[str] | None:
     """A command prefix that starts a process without real-time scheduling or memory
-    locking (as a normal user would run it); None when not root or without setpriv."""
-    if os.geteuid() != 0 or not shutil.which("setpriv"):
+    locking, even as root: no capabilities (``setpriv``), and RLIMIT_MEMLOCK and
+    RLIMIT_RTPRIO low enough that ``mlockall()`` and SCHED_FIFO fail without them
+    (``prlimit``); None without those tools."""
+    if not shutil.which("prlimit"):
         return None
-    return ["setpriv", "--bounding-set", "-sys_nice,-ipc_lock", "--"]
+    limits = ["prlimit", "--memlock=65536:65536", "--rtprio=0:0", "--"]
+    if os.geteuid() != 0:
+        return limits
+    if not shutil.which("setpriv"):
+        return None
+    return ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--", *limits]
 
 
 def s4_start(cfg: Config, impl: str, exe: str, prefix: list[str]) -> Metrics:
@@ -438,20 +450,29 @@ def s4_start(cfg: Config, impl: str, exe: str, prefix: list[str]) -> Metrics:
         value = proc.run_tool(server.env, "caget", "-t", "-w", "5", last).stdout.strip()
         if float(value) != n - 1:
             raise RuntimeError(f"{last} is {value!r}, expected {n - 1}")
-        return {"start_s": ready - t0, "rss_mb": mem.get("VmRSS"),
-                "locked_mb": mem.get("VmLck")}
+        run = {"start_s": ready - t0, "rss_mb": mem.get("VmRSS"),
+               "locked_mb": mem.get("VmLck")}
+        if impl in ("ours", "pythonsoftioc"):     # where the time went (softioc_server.py)
+            run.update(json.loads(server.expect("PHASES", 5)))
+        return run
     finally:
         server.stop()
 
 
 def s4(cfg: Config, impl: str, exe: str) -> list[Metrics]:
+    """Every implementation on equal terms (no real-time or memory-locking rights);
+    as root, also once with root's rights, where the C softIoc and pythonSoftIOC
+    call mlockall() (context: VmLck and the RSS it inflates)."""
     runs: list[Metrics] = []
     prefix = unprivileged()
+    if prefix is None:
+        raise NotApplicable("S4 needs prlimit (and setpriv as root) to start every "
+                            "server without real-time or memory-locking rights")
     for _ in range(cfg.repeats):
-        run = s4_start(cfg, impl, exe, [])
-        run["rss_mb_unlocked"] = None
-        if prefix:
-            run["rss_mb_unlocked"] = s4_start(cfg, impl, exe, prefix)["rss_mb"]
+        run = s4_start(cfg, impl, exe, prefix)
+        if os.geteuid() == 0:
+            root = s4_start(cfg, impl, exe, [])
+            run.update(rss_mb_root=root["rss_mb"], locked_mb_root=root["locked_mb"])
         runs.append(run)
     return runs
 

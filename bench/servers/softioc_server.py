@@ -23,6 +23,7 @@ from typing import Any
 from softioc import builder, softioc
 from softioc.asyncio_dispatcher import AsyncioDispatcher
 
+t_imported = time.perf_counter()
 scenario = sys.argv[1]
 params: dict[str, Any] = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
 records: dict[str, Any] = {}
@@ -58,8 +59,20 @@ elif scenario == "S5":
 else:
     raise SystemExit(f"unknown scenario {scenario}")
 
+t_built = time.perf_counter()
 builder.LoadDatabase()
+t_loaded = time.perf_counter()
 softioc.iocInit(AsyncioDispatcher())   # the defaults: CA and PVA served (both libraries)
+if scenario == "S4":
+    print("PHASES " + json.dumps({"build_s": t_built - t_imported, "load_s": t_loaded - t_built,
+                                  "init_s": time.perf_counter() - t_loaded}), flush=True)
+if params.get("busy"):                 # S2 --s2-busy: Python never waits, as in heavy work
+    def spin() -> None:
+        n = 0
+        while True:
+            n += 1
+
+    threading.Thread(target=spin, daemon=True).start()
 print("READY", flush=True)
 if scenario == "S7":
     while True:                        # serve until SIGTERM (Python's default: exit)
