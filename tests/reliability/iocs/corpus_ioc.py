@@ -1,7 +1,12 @@
-"""Every builder record type, in and out, for the bad-put corpus (test_bad_puts.py)."""
+"""Every builder record type, in and out, for the bad-put corpus (test_bad_puts.py).
 
-from softioc import builder, softioc
+The one argument is the put log's file: which client puts reached a record."""
 
+import sys
+
+from softioc import builder, putlog, softioc
+
+putlog.enable(file=sys.argv[1])
 builder.SetDeviceName("BAD")
 builder.aIn("AI", 1.5)
 builder.boolIn("BI", 0, ZNAM="Off", ONAM="On")
