@@ -32,9 +32,22 @@ qsrvguard = DSO(
     extra_link_args=get_config_var("LDFLAGS"),
 )
 
+# PV Access PVs beside the records (softioc.pva.PV, Image, Table): PVXS
+# SharedPVs on QSRV2's server, p4p Values in and out; imported when first used.
+pvaserver = Extension(
+    name="softioc._pvaserver",
+    sources=["src/softioc/_ext/pvaserver.cpp"],
+    include_dirs=[epicscorelibs.path.include_path, pvxslibs.path.include_path],
+    dsos=["epicscorelibs.lib.Com", "pvxslibs.lib.pvxs", "pvxslibs.lib.pvxsIoc"],
+    define_macros=get_config_var("CPPFLAGS"),
+    extra_compile_args=get_config_var("CXXFLAGS") + ["-Wall"],
+    extra_link_args=get_config_var("LDFLAGS"),
+    language="c++",
+)
+
 setup(
     x_dsos=[qsrvguard],
-    ext_modules=[ext],
+    ext_modules=[ext, pvaserver],
     install_requires=[
         epicscorelibs.version.abi_requires(),
         pvxslibs.version.abi_requires(),

@@ -85,6 +85,9 @@ def check_new(full: str, duplicates: bool = True) -> None:
     db = ioc.database
     if full in db.pending or full in db.loaded or _ext.record_exists(full):
         raise ValueError(f"record {full!r} already exists")
+    pvs = ioc.features.get("pvs")           # PVA-only PVs (softioc._sharedpvs)
+    if pvs is not None and pvs.has(full):
+        raise ValueError(f"{full!r} is already a PV Access PV of this IOC")
 
 
 def create_alias(name: str, alias: str) -> None:

@@ -1,4 +1,6 @@
-"""PV Access extras: group PVs (several records served as one structure) and NTTable.
+"""PV Access extras: group PVs (several records served as one structure) and
+NTTable of records; and PVs that are no record (`PV`, `Image`, `Table`, from
+``softioc._sharedpvs``), made and closed at any time.
 
 Every record is served over PV Access by QSRV2 as it is (NTScalar, NTEnum,
 NTScalarArray with alarm, timeStamp, display and control).  A *group* is one
@@ -35,11 +37,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import _database, _lifecycle, builder
+from . import _database, _lifecycle, _sharedpvs, builder
 from ._ioc import IOC, ioc
 from ._record import Record
+from ._sharedpvs import PV, Image, Table
 
-__all__ = ["Field", "Group", "NTTable", "disable", "enabled"]
+__all__ = ["Field", "Group", "Image", "NTTable", "PV", "Table", "disable", "enabled", "served"]
+
+served = _sharedpvs.served
 
 _MAPPING_TYPES = ("scalar", "plain", "any", "meta", "proc")
 
@@ -77,6 +82,8 @@ class _Groups:
         self.groups: dict[str, tuple[str | None, dict[str, Field], bool]] = {}
         # db records (not builder records) that carry a part of a group: name -> (record, info)
         self.extra_info: dict[str, tuple[Any, dict[str, Any]]] = {}
+        # every group name declared, loaded or not (PVA-only PVs may not take one)
+        self.names: set[str] = set()
         ioc.hooks.before_load.append(self.attach)
 
     def info_for_records(self) -> dict[str, dict[str, Any]]:
@@ -135,13 +142,16 @@ def _group(name: str, fields: Mapping[str, Record | Field], *,
     if not fields:
         raise ValueError("a group needs at least one field")
     groups = _groups().groups
-    if name in groups:
+    if name in groups or name in _groups().names:
         raise ValueError(f"group {name!r} already declared")
+    if name in _sharedpvs.served():
+        raise ValueError(f"{name!r} is already a PV Access PV of this IOC")
     mapped = {k: v if isinstance(v, Field) else Field(v) for k, v in fields.items()}
     for key in mapped:
         if key and not all(part.isidentifier() for part in key.split(".")):
             raise ValueError(f"group field name {key!r} must be dotted identifiers")
     groups[name] = (id, mapped, atomic)
+    _groups().names.add(name)
 
 
 def NTTable(name: str, columns: Mapping[str, Record], *,  # noqa: N802

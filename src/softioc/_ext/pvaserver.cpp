@@ -1,0 +1,350 @@
+/* PV Access PVs beside the records, on the IOC's own PV Access server.
+ *
+ * QSRV2 serves the records from pvxs::ioc::server(); PVXS lets any PV be
+ * added to that running server and removed again (Server::addPV/removePV,
+ * one pvxs::server::SharedPV each), next to QSRV2's sources, on the same
+ * port.  This module is that and no more: a SharedPV that Python opens,
+ * posts to and closes, added under a name and removed, and a client's put
+ * handed to a Python callable with an operation to complete.
+ *
+ * Values cross as p4p Values, through p4p's C API (the capsules its Cython
+ * module exports in __pyx_capi__: pvxs_extract, pvxs_pack), so p4p builds
+ * the Normative Types and converts Python and numpy values; p4p and this
+ * module share the one libpvxs of the pvxslibs wheel.  Calls into PVXS are
+ * made without the GIL; PVXS calls back (a client's put) from its own
+ * threads, which take the GIL for the Python call.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <memory>
+#include <string>
+
+#include <pvxs/data.h>
+#include <pvxs/iochooks.h>
+#include <pvxs/server.h>
+#include <pvxs/sharedpv.h>
+#include <pvxs/source.h>
+
+namespace {
+
+using pvxs::Value;
+using pvxs::server::ExecOp;
+using pvxs::server::SharedPV;
+
+Value (*extract)(PyObject *);           /* p4p Value -> pvxs::Value (invalid if not one) */
+PyObject *(*pack)(const Value&);        /* pvxs::Value -> new p4p Value */
+
+struct Gil {
+    PyGILState_STATE state;
+    Gil() :state(PyGILState_Ensure()) {}
+    ~Gil() { PyGILState_Release(state); }
+};
+
+/* A reference to a Python object that PVXS may drop from any thread. */
+struct PyRef {
+    PyObject *obj;
+    explicit PyRef(PyObject *o) :obj(o) { Py_INCREF(o); }
+    ~PyRef()
+    {
+        if (Py_IsInitialized()) {
+            Gil gil;
+            Py_DECREF(obj);
+        }
+    }
+};
+
+/* Run f without the GIL; a C++ exception becomes a Python RuntimeError. */
+template<typename F>
+bool without_gil(F f)
+{
+    std::string error;
+    Py_BEGIN_ALLOW_THREADS
+    try {
+        f();
+    } catch (std::exception& e) {
+        error = e.what();
+    }
+    Py_END_ALLOW_THREADS
+    if (!error.empty()) {
+        PyErr_SetString(PyExc_RuntimeError, error.c_str());
+        return false;
+    }
+    return true;
+}
+
+/* ---- a client's put, to be completed once --------------------------------- */
+
+struct OpObject {
+    PyObject_HEAD
+    ExecOp *op;                         /* owned; nullptr once completed */
+};
+
+PyObject *op_done(OpObject *self, PyObject *args, PyObject *kwds)
+{
+    static const char *kwlist[] = {"error", nullptr};
+    const char *error = nullptr;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|z", (char **)kwlist, &error))
+        return nullptr;
+    ExecOp *op = self->op;
+    if (!op) {
+        PyErr_SetString(PyExc_RuntimeError, "this put was already completed");
+        return nullptr;
+    }
+    self->op = nullptr;
+    std::string text(error ? error : "");
+    bool ok = without_gil([op, error, &text]() {
+        std::unique_ptr<ExecOp> owned(op);
+        if (error)
+            owned->error(text);
+        else
+            owned->reply();
+    });
+    if (!ok)
+        return nullptr;
+    Py_RETURN_NONE;
+}
+
+PyObject *op_client(OpObject *self, PyObject *)
+{
+    if (!self->op) {
+        PyErr_SetString(PyExc_RuntimeError, "this put was already completed");
+        return nullptr;
+    }
+    auto cred(self->op->credentials());
+    return Py_BuildValue("(sss)", self->op->peerName().c_str(),
+                         cred ? cred->method.c_str() : "", cred ? cred->account.c_str() : "");
+}
+
+void op_dealloc(OpObject *self)
+{
+    if (ExecOp *op = self->op) {
+        self->op = nullptr;
+        without_gil([op]() {
+            std::unique_ptr<ExecOp> owned(op);
+            owned->error("the IOC dropped this put");
+        });
+    }
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+PyMethodDef op_methods[] = {
+    {"done", (PyCFunction)(void (*)(void))op_done, METH_VARARGS | METH_KEYWORDS,
+     "done(error=None): tell the client the put succeeded, or failed with error."},
+    {"client", (PyCFunction)op_client, METH_NOARGS,
+     "client() -> (peer address, authentication method, account)."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+PyTypeObject OpType = {PyVarObject_HEAD_INIT(nullptr, 0) "softioc._pvaserver.Put"};
+
+/* ---- a PV ----------------------------------------------------------------- */
+
+struct PVObject {
+    PyObject_HEAD
+    SharedPV *pv;
+};
+
+/* PV(on_put): on_put(value, put) is called, from a PVXS thread with the GIL,
+ * for each client put; None: clients may not write. */
+int pv_init(PVObject *self, PyObject *args, PyObject *)
+{
+    PyObject *on_put;
+    if (!PyArg_ParseTuple(args, "O", &on_put))
+        return -1;
+    if (on_put != Py_None && !PyCallable_Check(on_put)) {
+        PyErr_SetString(PyExc_TypeError, "on_put must be callable or None");
+        return -1;
+    }
+    delete self->pv;
+    self->pv = new SharedPV(SharedPV::buildReadonly());
+    if (on_put == Py_None)
+        return 0;
+    auto handler(std::make_shared<PyRef>(on_put));
+    self->pv->onPut([handler](SharedPV&, std::unique_ptr<ExecOp>&& op, Value&& value) {
+        if (!Py_IsInitialized()) {
+            op->error("the IOC is stopping");
+            return;
+        }
+        Gil gil;
+        PyObject *packed = pack(value);
+        OpObject *put = PyObject_New(OpObject, &OpType);
+        if (!packed || !put) {
+            Py_XDECREF(packed);
+            Py_XDECREF(put);
+            PyErr_Print();
+            op->error("the IOC could not take this put");
+            return;
+        }
+        put->op = op.release();
+        PyObject *result = PyObject_CallFunctionObjArgs(handler->obj, packed, put, nullptr);
+        if (!result)
+            PyErr_Print();                  /* on_put reports its own errors */
+        Py_XDECREF(result);
+        Py_DECREF(packed);
+        Py_DECREF(put);                     /* not completed: the client is told */
+    });
+    return 0;
+}
+
+void pv_dealloc(PVObject *self)
+{
+    if (SharedPV *pv = self->pv) {
+        self->pv = nullptr;
+        without_gil([pv]() { delete pv; });
+    }
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+SharedPV *the_pv(PVObject *self)
+{
+    if (!self->pv)
+        PyErr_SetString(PyExc_RuntimeError, "SharedPV not initialised");
+    return self->pv;
+}
+
+bool value_of(PyObject *obj, Value& value)
+{
+    value = extract(obj);
+    if (!value) {
+        PyErr_Format(PyExc_TypeError, "a p4p Value is needed, not %.100s", Py_TYPE(obj)->tp_name);
+        return false;
+    }
+    return true;
+}
+
+PyObject *pv_open(PVObject *self, PyObject *obj)
+{
+    Value value;
+    SharedPV *pv = the_pv(self);
+    if (!pv || !value_of(obj, value))
+        return nullptr;
+    if (!without_gil([pv, &value]() { pv->open(value); }))
+        return nullptr;
+    Py_RETURN_NONE;
+}
+
+PyObject *pv_post(PVObject *self, PyObject *obj)
+{
+    Value value;
+    SharedPV *pv = the_pv(self);
+    if (!pv || !value_of(obj, value))
+        return nullptr;
+    if (!without_gil([pv, &value]() { pv->post(value); }))
+        return nullptr;
+    Py_RETURN_NONE;
+}
+
+PyObject *pv_current(PVObject *self, PyObject *)
+{
+    Value value;
+    SharedPV *pv = the_pv(self);
+    if (!pv || !without_gil([pv, &value]() { value = pv->fetch(); }))
+        return nullptr;
+    return pack(value);
+}
+
+PyObject *pv_close(PVObject *self, PyObject *)
+{
+    SharedPV *pv = the_pv(self);
+    if (!pv || !without_gil([pv]() { pv->close(); }))
+        return nullptr;
+    Py_RETURN_NONE;
+}
+
+/* Serve it as name on the IOC's server, or stop serving name. */
+PyObject *pv_add(PVObject *self, PyObject *args)
+{
+    const char *name;
+    if (!PyArg_ParseTuple(args, "s", &name))
+        return nullptr;
+    std::string pvname(name);
+    SharedPV *pv = the_pv(self);
+    if (!pv || !without_gil([pv, &pvname]() { pvxs::ioc::server().addPV(pvname, *pv); }))
+        return nullptr;
+    Py_RETURN_NONE;
+}
+
+PyMethodDef pv_methods[] = {
+    {"open", (PyCFunction)pv_open, METH_O, "open(value): its type and first value."},
+    {"post", (PyCFunction)pv_post, METH_O, "post(value): a new value (changed fields)."},
+    {"current", (PyCFunction)pv_current, METH_NOARGS, "current() -> the value served."},
+    {"close", (PyCFunction)pv_close, METH_NOARGS, "close(): disconnect its clients."},
+    {"add", (PyCFunction)pv_add, METH_VARARGS, "add(name): serve it under name."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+PyTypeObject PVType = {PyVarObject_HEAD_INIT(nullptr, 0) "softioc._pvaserver.SharedPV"};
+
+PyObject *remove_pv(PyObject *, PyObject *args)
+{
+    const char *name;
+    if (!PyArg_ParseTuple(args, "s", &name))
+        return nullptr;
+    std::string pvname(name);
+    if (!without_gil([&pvname]() { pvxs::ioc::server().removePV(pvname); }))
+        return nullptr;
+    Py_RETURN_NONE;
+}
+
+PyMethodDef module_methods[] = {
+    {"remove", remove_pv, METH_VARARGS, "remove(name): stop serving the PV name."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "softioc._pvaserver",
+                          "PVXS SharedPVs on the IOC's PV Access server.", -1, module_methods};
+
+/* p4p's C API: a capsule of its Cython module's __pyx_capi__. */
+void *p4p_api(PyObject *capi, const char *name)
+{
+    PyObject *capsule = PyDict_GetItemString(capi, name);
+    if (!capsule) {
+        PyErr_Format(PyExc_ImportError, "p4p._p4p has no %s in its C API", name);
+        return nullptr;
+    }
+    return PyCapsule_GetPointer(capsule, PyCapsule_GetName(capsule));
+}
+
+} // namespace
+
+PyMODINIT_FUNC PyInit__pvaserver(void)
+{
+    PyObject *p4p = PyImport_ImportModule("p4p._p4p");
+    if (!p4p)
+        return nullptr;
+    PyObject *capi = PyObject_GetAttrString(p4p, "__pyx_capi__");
+    Py_DECREF(p4p);
+    if (!capi)
+        return nullptr;
+    extract = (Value (*)(PyObject *))p4p_api(capi, "pvxs_extract");
+    pack = (PyObject * (*)(const Value&))(extract ? p4p_api(capi, "pvxs_pack") : nullptr);
+    Py_DECREF(capi);
+    if (!extract || !pack)
+        return nullptr;
+
+    OpType.tp_basicsize = sizeof(OpObject);
+    OpType.tp_flags = Py_TPFLAGS_DEFAULT;
+    OpType.tp_doc = "A client's put to a SharedPV: done() completes it once.";
+    OpType.tp_dealloc = (destructor)op_dealloc;
+    OpType.tp_methods = op_methods;
+    PVType.tp_basicsize = sizeof(PVObject);
+    PVType.tp_flags = Py_TPFLAGS_DEFAULT;
+    PVType.tp_doc = "SharedPV(on_put): a PVXS SharedPV (read-only unless on_put).";
+    PVType.tp_new = PyType_GenericNew;
+    PVType.tp_init = (initproc)pv_init;
+    PVType.tp_dealloc = (destructor)pv_dealloc;
+    PVType.tp_methods = pv_methods;
+    if (PyType_Ready(&OpType) < 0 || PyType_Ready(&PVType) < 0)
+        return nullptr;
+    PyObject *module = PyModule_Create(&module_def);
+    if (!module)
+        return nullptr;
+    Py_INCREF(&PVType);
+    if (PyModule_AddObject(module, "SharedPV", (PyObject *)&PVType) < 0) {
+        Py_DECREF(&PVType);
+        Py_DECREF(module);
+        return nullptr;
+    }
+    return module;
+}

@@ -1,0 +1,628 @@
+"""PV Access PVs beside the records: values, images and tables that are no
+record, served by the IOC's own PV Access server (QSRV2's, on its port), made
+and closed at any time, before or after ``iocInit``.
+
+Each is a PVXS ``SharedPV`` added to the running server (``softioc._pvaserver``,
+a small C++ module); p4p builds their Normative Types and converts values, so
+p4p is needed (``pip install 'epics-pythonioc[pva]'``).  The PVs of this
+process are the IOC's ``pvs`` feature (``softioc._ioc``): made before
+``iocInit`` they are served from ``iocInit``; ``close()`` removes one and its
+name can be used again.
+
+A client's put runs ``on_put(value)`` in the IOC's dispatcher, as a record's
+``on_update``; it may be a coroutine function.  Raising, or returning
+``False``, refuses the put and the client is told why; otherwise the value is
+served.  A value the PV's type cannot hold exactly (a fraction into an
+integer, a string into a number, an index with no choice, a wrong shape) is
+refused, from a client or from Python, never changed.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import numbers
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from . import _database, _lazy, _lifecycle
+from ._ioc import IOC, ioc
+
+__all__ = ["PV", "Image", "Table", "served"]
+
+OnPut = Callable[[Any], Any]
+
+# p4p type codes of numpy dtypes (kind, itemsize) -> code
+_CODES = {("b", 1): "?", ("i", 1): "b", ("u", 1): "B", ("i", 2): "h", ("u", 2): "H",
+          ("i", 4): "i", ("u", 4): "I", ("i", 8): "l", ("u", 8): "L", ("f", 4): "f",
+          ("f", 8): "d"}
+IMAGE_DTYPES = ("int8", "uint8", "int16", "uint16", "int32", "uint32", "float32", "float64")
+_COLUMN_TYPES: dict[Any, str] = {str: "s", float: "d", int: "l", bool: "?"}
+
+
+class _PVs:
+    """The PVA-only PVs of this IOC: served ones by name, and those made
+    before ``iocInit`` waiting to be served."""
+
+    def __init__(self, owner: IOC) -> None:
+        self.lock = threading.Lock()
+        self.served: dict[str, _SharedPV] = {}
+        self.waiting: list[_SharedPV] = []
+        owner.hooks.before_init.append(self.check)
+        owner.hooks.after_init.append(self.start)
+        owner.hooks.at_shutdown.append(self.stop)
+
+    def has(self, name: str) -> bool:
+        """Is name a PVA-only PV of this IOC, served or waiting for iocInit?"""
+        with self.lock:
+            return name in self.served or any(pv.name == name for pv in self.waiting)
+
+    def check(self) -> None:
+        """At iocInit: PVs made before it need PV Access served."""
+        if self.waiting and not _lifecycle.pva_enabled():
+            names = ", ".join(pv.name for pv in self.waiting)
+            raise RuntimeError(f"iocInit(): PV Access is off, but PVA-only PVs were made: {names}")
+
+    def start(self) -> None:
+        with self.lock:
+            waiting, self.waiting = self.waiting, []
+        for pv in waiting:
+            pv.serve()
+
+    def stop(self) -> None:
+        with self.lock:
+            pvs = list(self.served.values()) + self.waiting
+        for pv in pvs:
+            try:
+                pv.close()
+            except Exception:           # the server may already be gone
+                pass
+
+
+def _pvs() -> _PVs:
+    return ioc.plug("pvs", _PVs)
+
+
+def served() -> list[str]:
+    """The names of the PVA-only PVs this IOC serves now."""
+    return sorted(_pvs().served)
+
+
+def _server() -> Any:
+    """The C++ module (imports p4p): after a clear check that PVA is on."""
+    if not _lifecycle.pva_enabled():
+        raise RuntimeError("PV Access is off in this IOC (PYTHONIOC_PVA=NO, pva.disable() or "
+                           "iocInit(enable_pva=False)): PVA-only PVs need it")
+    try:
+        import p4p  # noqa: F401
+    except ImportError as e:
+        raise ImportError(f"PVA-only PVs need p4p: pip install 'epics-pythonioc[pva]' ({e})") \
+            from e
+    _lifecycle.ensure_dbd()             # PVXS's IOC library, process-wide
+    from . import _pvaserver
+
+    return _pvaserver
+
+
+def _now(timestamp: float | None) -> tuple[int, int]:
+    seconds = time.time() if timestamp is None else float(timestamp)
+    whole = math.floor(seconds)
+    return int(whole), int((seconds - whole) * 1e9)
+
+
+class _SharedPV:
+    """What every PVA-only PV has: a name, a p4p type, a served value."""
+
+    def __init__(self, name: str, on_put: OnPut | None, writeable: bool | None) -> None:
+        self._server = _server()
+        self.name = _database.full_name(name)
+        self._check_name(self.name)
+        if on_put is not None and not callable(on_put):
+            raise TypeError(f"{self.name}: on_put must be callable, got {on_put!r}")
+        self._on_put = on_put
+        self.writeable = bool(on_put is not None if writeable is None else writeable)
+        self._lock = threading.Lock()
+        self._pv = self._server.SharedPV(self._client_put if self.writeable else None)
+        self._closed = False
+        self._value: Any = None
+
+    @staticmethod
+    def _check_name(full: str) -> None:
+        _database.check_new(full)
+        groups = ioc.features.get("pva")         # softioc.pva's groups, if any
+        if groups is not None and full in groups.names:
+            raise ValueError(f"{full!r} is already a PV Access group")
+
+
+    def _open(self, value: Any, raw: Any) -> None:
+        """Serve the first value: at once if the IOC runs, else from iocInit."""
+        self._value = value
+        self._pv.open(raw)
+        pvs = _pvs()
+        with pvs.lock:
+            if not _lifecycle.is_running():
+                pvs.waiting.append(self)
+                return
+        self.serve()
+
+    def serve(self) -> None:
+        """Add it to the IOC's PV Access server (from iocInit, or at once)."""
+        pvs = _pvs()
+        with pvs.lock:
+            if self._closed:
+                return
+            if self.name in pvs.served:
+                raise ValueError(f"{self.name!r} is already a PV Access PV of this IOC")
+            pvs.served[self.name] = self
+        self._pv.add(self.name)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError(f"{self.name}: the PV was closed")
+
+    def get(self) -> Any:
+        """The value served now (as last posted or written by a client)."""
+        return self._value
+
+    def close(self) -> None:
+        """Stop serving it (clients see a disconnect); its name is free again.
+        Closing a closed PV does nothing."""
+        pvs = _pvs()
+        with pvs.lock:
+            if self._closed:
+                return
+            self._closed = True
+            was_served = pvs.served.get(self.name) is self
+            if was_served:
+                del pvs.served[self.name]
+            if self in pvs.waiting:
+                pvs.waiting.remove(self)
+        if was_served:
+            self._server.remove(self.name)
+        self._pv.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<{type(self).__name__} {self.name} {state}>"
+
+    # ---- client puts ---------------------------------------------------------
+
+    def _client_put(self, raw: Any, put: Any) -> None:
+        """From a PVXS thread: hand the put to the IOC's dispatcher."""
+        try:
+            value = self._from_client(raw)
+        except (TypeError, ValueError) as e:
+            put.done(error=str(e))
+            return
+        _lifecycle.dispatcher()(self._run_on_put, (value, put))
+
+    def _run_on_put(self, value: Any, put: Any) -> Any:
+        if self._closed:
+            put.done(error=f"{self.name} was closed")
+            return None
+        try:
+            result = self._on_put(value) if self._on_put is not None else None
+        except Exception as e:
+            put.done(error=f"{self.name}: {type(e).__name__}: {e}")
+            return None
+        if inspect.isawaitable(result):
+            return self._finish_later(value, put, result)
+        self._finish(value, put, result)
+        return None
+
+    async def _finish_later(self, value: Any, put: Any, pending: Any) -> None:
+        try:
+            result = await pending
+        except Exception as e:
+            put.done(error=f"{self.name}: {type(e).__name__}: {e}")
+            return
+        self._finish(value, put, result)
+
+    def _finish(self, value: Any, put: Any, result: Any) -> None:
+        if result is False:
+            put.done(error=f"{self.name}: the put was refused by on_put")
+            return
+        try:
+            if not self._closed:
+                self._post_checked(value, None, None, None)
+        except Exception as e:
+            put.done(error=f"{self.name}: {type(e).__name__}: {e}")
+            return
+        put.done()
+
+    # ---- for each kind --------------------------------------------------------
+
+    def _from_client(self, raw: Any) -> Any:
+        raise NotImplementedError
+
+    def _post_checked(self, value: Any, severity: int | None, message: str | None,
+                      timestamp: float | None) -> None:
+        raise NotImplementedError
+
+
+def _alarm(severity: int | None, message: str | None) -> dict[str, Any]:
+    alarm: dict[str, Any] = {}
+    if severity is not None:
+        if severity not in (0, 1, 2, 3):
+            raise ValueError(f"severity must be 0 (none), 1 (minor), 2 (major) or 3 (invalid), "
+                             f"got {severity!r}")
+        alarm["severity"] = int(severity)
+        alarm["status"] = 0 if severity == 0 else 1
+    if message is not None:
+        alarm["message"] = str(message)
+    return alarm
+
+
+def _exact_int(value: Any, what: str, lo: int, hi: int) -> int:
+    """value as an int if it is one exactly and fits [lo, hi]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{what}: an integer is needed, got {value!r}")
+    if isinstance(value, numbers.Integral):
+        number = int(value)
+    else:
+        real = float(value)
+        if not real.is_integer():
+            raise ValueError(f"{what}: {value!r} is not a whole number")
+        number = int(real)
+    if not lo <= number <= hi:
+        raise ValueError(f"{what}: {number} is out of range ({lo} to {hi})")
+    return number
+
+
+def _array(value: Any, code: str, what: str) -> Any:
+    """A numpy array of the p4p type code, if value converts to it exactly."""
+    np = _lazy.numpy
+    if code == "s":
+        if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+            raise TypeError(f"{what}: a sequence of str is needed")
+        return list(value)
+    dtype = np.dtype({"?": "bool", "b": "int8", "B": "uint8", "h": "int16", "H": "uint16",
+                      "i": "int32", "I": "uint32", "l": "int64", "L": "uint64",
+                      "f": "float32", "d": "float64"}[code])
+    given = np.asarray(value)
+    if given.dtype.kind not in "biuf":
+        raise TypeError(f"{what}: numbers are needed, got {given.dtype} values")
+    if given.ndim != 1:
+        raise ValueError(f"{what}: a 1-D array is needed, got shape {given.shape}")
+    if np.can_cast(given.dtype, dtype, "safe"):
+        return given.astype(dtype, copy=False)
+    with np.errstate(all="ignore"):
+        cast = given.astype(dtype)
+    same = cast.astype(given.dtype) == given
+    if given.dtype.kind == "f":
+        same |= np.isnan(given) & np.isnan(cast.astype(given.dtype))
+    if not bool(np.all(same)):
+        raise ValueError(f"{what}: the values do not fit {dtype} exactly")
+    return cast
+
+
+def _code_of(initial: Any) -> str:
+    """The p4p type code of the value field for this initial value."""
+    np = _lazy.numpy
+    if isinstance(initial, (bool, np.bool_)):
+        return "?"
+    if isinstance(initial, numbers.Integral):
+        return "l"
+    if isinstance(initial, numbers.Real):
+        return "d"
+    if isinstance(initial, str):
+        return "s"
+    if isinstance(initial, np.ndarray) or isinstance(initial, (list, tuple)):
+        if isinstance(initial, (list, tuple)) and initial and all(
+                isinstance(v, str) for v in initial):
+            return "as"
+        array = np.asarray(initial)
+        if array.ndim != 1:
+            raise ValueError(f"a 1-D array is needed, got shape {array.shape}")
+        code = _CODES.get((array.dtype.kind, array.dtype.itemsize))
+        if code is None:
+            raise TypeError(f"no PV Access type for arrays of {array.dtype}")
+        return "a" + code
+    raise TypeError(f"no PV Access type for {initial!r}: give a number, bool, str, "
+                    "a 1-D array, or choices=[...]")
+
+
+_RANGES = {"b": (-2**7, 2**7 - 1), "B": (0, 2**8 - 1), "h": (-2**15, 2**15 - 1),
+           "H": (0, 2**16 - 1), "i": (-2**31, 2**31 - 1), "I": (0, 2**32 - 1),
+           "l": (-2**63, 2**63 - 1), "L": (0, 2**64 - 1)}
+
+
+class PV(_SharedPV):
+    """A PV Access PV of one value (no record): NTScalar, NTScalarArray or NTEnum.
+
+    Its type follows ``initial``: a bool, int (int64), float (double), str,
+    a 1-D numpy array or sequence (its dtype; a sequence of str is a string
+    array), or with ``choices`` an NTEnum whose ``initial`` is an index or a
+    choice.  Numbers carry ``display`` (``units``, ``precision``,
+    ``display_limits``, ``description``) and ``control`` (``control_limits``)
+    metadata.  ``on_put`` makes it writeable by clients (``writeable=True``
+    without one just stores what they write).
+    """
+
+    def __init__(self, name: str, initial: Any, *, on_put: OnPut | None = None,
+                 writeable: bool | None = None, choices: Sequence[str] | None = None,
+                 units: str = "", precision: int | None = None,
+                 display_limits: tuple[float, float] | None = None,
+                 control_limits: tuple[float, float] | None = None,
+                 description: str = "") -> None:
+        from p4p.nt import NTEnum, NTScalar
+
+        super().__init__(name, on_put, writeable)
+        self._choices = None if choices is None else [str(c) for c in choices]
+        if self._choices is not None:
+            if not self._choices:
+                raise ValueError(f"{self.name}: choices must not be empty")
+            self._code = "enum"
+            self._nt = NTEnum(display=True)
+        else:
+            self._code = _code_of(initial)
+            self._nt = NTScalar(self._code, display=True, control=True, form=True)
+        self._template = self._nt.type
+        meta: dict[str, Any] = {"display": {"description": str(description)}}
+        if self._code not in ("?", "s", "as", "enum"):
+            meta["display"].update(units=str(units))
+            if precision is not None:
+                meta["display"]["precision"] = _exact_int(precision, "precision", 0, 17)
+            if display_limits is not None:
+                meta["display"].update(limitLow=display_limits[0], limitHigh=display_limits[1])
+            if control_limits is not None:
+                meta["control"] = {"limitLow": control_limits[0],
+                                   "limitHigh": control_limits[1]}
+        elif self._code == "enum":
+            meta["value"] = {"choices": self._choices}
+        value = self._checked(initial)
+        raw = self._raw(value, meta, 0, "", None)
+        self._open(value, raw)
+
+    def _checked(self, value: Any) -> Any:
+        what = f"{self.name}"
+        code = self._code
+        if code == "enum":
+            assert self._choices is not None
+            if isinstance(value, str):
+                if value not in self._choices:
+                    raise ValueError(f"{what}: {value!r} is not one of {self._choices}")
+                return self._choices.index(value)
+            index = _exact_int(value, what, 0, len(self._choices) - 1)
+            return index
+        if code == "?":
+            if isinstance(value, bool) or (isinstance(value, numbers.Integral)
+                                           and int(value) in (0, 1)):
+                return bool(value)
+            raise TypeError(f"{what}: a bool (or 0/1) is needed, got {value!r}")
+        if code == "s":
+            if not isinstance(value, str):
+                raise TypeError(f"{what}: a str is needed, got {value!r}")
+            return value
+        if code == "d":
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise TypeError(f"{what}: a number is needed, got {value!r}")
+            return float(value)
+        if code in _RANGES:
+            return _exact_int(value, what, *_RANGES[code])
+        return _array(value, code[1:], what)
+
+    def _raw(self, value: Any, meta: dict[str, Any], severity: int | None,
+             message: str | None, timestamp: float | None) -> Any:
+        from p4p import Value
+
+        seconds, nanoseconds = _now(timestamp)
+        fields: dict[str, Any] = dict(meta)
+        if self._code == "enum":
+            fields["value"] = dict(meta.get("value", {}), index=value)
+        else:
+            fields["value"] = value
+        fields["alarm"] = _alarm(severity, message)
+        fields["timeStamp"] = {"secondsPastEpoch": seconds, "nanoseconds": nanoseconds}
+        return Value(self._template, fields)
+
+    def post(self, value: Any, *, severity: int | None = None, message: str | None = None,
+             timestamp: float | None = None) -> None:
+        """Serve a new value (monitors get it), with an alarm ``severity``
+        (0-3) and ``message`` if given, time-stamped now unless ``timestamp``
+        (seconds since 1970) is given.  A value the type cannot hold exactly
+        raises TypeError or ValueError and nothing changes."""
+        self._check_open()
+        self._post_checked(self._checked(value), severity, message, timestamp)
+
+    def _post_checked(self, value: Any, severity: int | None, message: str | None,
+                      timestamp: float | None) -> None:
+        raw = self._raw(value, {}, severity, message, timestamp)
+        with self._lock:
+            self._pv.post(raw)
+            self._value = value
+
+    def get(self) -> Any:
+        """The value served now: for an enum, its index."""
+        return self._value
+
+    def _from_client(self, raw: Any) -> Any:
+        changed = raw.changedSet()
+        if self._code == "enum":
+            if "value.choices" in changed:
+                raise ValueError(f"{self.name}: the choices are read-only")
+            if "value.index" not in changed and "value" not in changed:
+                raise ValueError(f"{self.name}: a put must write value.index")
+            return self._checked(raw["value.index"])
+        if not any(f == "value" for f in changed):
+            raise ValueError(f"{self.name}: a put must write the value field")
+        return self._checked(raw["value"])
+
+
+class Image(_SharedPV):
+    """An NTNDArray PV (a camera image, as areaDetector's PVA plugin serves one).
+
+    ``dtype`` (int8 to uint32, float32, float64) and ``shape`` ((height,
+    width) for mono, (height, width, 3) for RGB) fix what ``post`` takes; a
+    client that writes is refused unless ``on_put`` is given.  ``post``
+    fills ``dimension`` (innermost first), ``uniqueId`` (counting from 1),
+    ``dataTimeStamp``, ``codec`` (none), the sizes and ``attribute``
+    (``ColorMode`` 0 mono, 2 RGB1, and the ``attributes`` given).
+    """
+
+    def __init__(self, name: str, *, dtype: str, shape: Sequence[int],
+                 on_put: OnPut | None = None, writeable: bool | None = None) -> None:
+        from p4p.nt import NTNDArray
+
+        np = _lazy.numpy
+        super().__init__(name, on_put, writeable)
+        if str(np.dtype(dtype)) not in IMAGE_DTYPES:
+            raise TypeError(f"{self.name}: dtype must be one of {', '.join(IMAGE_DTYPES)}")
+        self.dtype = np.dtype(dtype)
+        self.shape = tuple(_exact_int(n, f"{self.name}: shape", 1, 2**31 - 1) for n in shape)
+        if len(self.shape) not in (2, 3) or (len(self.shape) == 3 and self.shape[2] != 3):
+            raise ValueError(f"{self.name}: shape must be (height, width) or "
+                             f"(height, width, 3), got {tuple(shape)}")
+        self._nt = NTNDArray()
+        self._unique_id = 0
+        frame = np.zeros(self.shape, self.dtype)
+        self._open(frame, self._raw(frame, {}, None, None))
+
+    def _checked(self, frame: Any) -> Any:
+        np = _lazy.numpy
+        if not isinstance(frame, np.ndarray):
+            raise TypeError(f"{self.name}: a numpy array is needed, got {type(frame).__name__}")
+        if frame.shape != self.shape:
+            raise ValueError(f"{self.name}: shape {frame.shape}, this image is {self.shape}")
+        if frame.dtype != self.dtype:
+            raise TypeError(f"{self.name}: dtype {frame.dtype}, this image is {self.dtype}")
+        return frame
+
+    def _raw(self, frame: Any, attributes: Mapping[str, Any], severity: int | None,
+             message: str | None, timestamp: float | None = None) -> Any:
+        attrib = {"ColorMode": 0 if frame.ndim == 2 else 2, **attributes}
+        raw = self._nt.wrap(frame, attrib=attrib)
+        seconds, nanoseconds = _now(timestamp)
+        stamp = {"secondsPastEpoch": seconds, "nanoseconds": nanoseconds}
+        raw["uniqueId"] = self._unique_id
+        raw["timeStamp"] = stamp
+        raw["dataTimeStamp"] = stamp
+        raw["codec.name"] = ""
+        alarm = _alarm(severity, message)
+        if alarm:
+            raw["alarm"] = alarm
+        return raw
+
+    def post(self, frame: Any, *, attributes: Mapping[str, Any] | None = None,
+             severity: int | None = None, message: str | None = None,
+             timestamp: float | None = None) -> None:
+        """Serve a new frame: a numpy array of this image's dtype and shape
+        (C order: rows first).  ``attributes`` become NTAttributes (name to a
+        number or str).  A wrong frame raises and nothing changes."""
+        self._check_open()
+        attrs = dict(attributes or {})
+        for key, value in attrs.items():
+            if not isinstance(key, str) or not isinstance(value, (numbers.Real, str)):
+                raise TypeError(f"{self.name}: attributes map str to a number or str, "
+                                f"got {key!r}: {value!r}")
+        self._post_frame(self._checked(frame), attrs, severity, message, timestamp)
+
+    def _post_frame(self, frame: Any, attributes: Mapping[str, Any], severity: int | None,
+                    message: str | None, timestamp: float | None) -> None:
+        with self._lock:
+            self._unique_id = self._unique_id % (2**31 - 1) + 1
+            self._pv.post(self._raw(frame, attributes, severity, message, timestamp))
+            self._value = frame
+
+    def _post_checked(self, value: Any, severity: int | None, message: str | None,
+                      timestamp: float | None) -> None:
+        self._post_frame(value, {}, severity, message, timestamp)
+
+    def _from_client(self, raw: Any) -> Any:
+        np = _lazy.numpy
+        data = raw["value"]
+        if data is None:
+            raise ValueError(f"{self.name}: a put must write the value")
+        dims = [d["size"] for d in raw["dimension"]] if raw.changed("dimension") else []
+        frame = np.asarray(data)
+        shape = tuple(reversed(dims)) if dims else self.shape
+        if frame.size != math.prod(shape):
+            raise ValueError(f"{self.name}: {frame.size} values for shape {shape}")
+        return self._checked(frame.reshape(shape))
+
+
+class Table(_SharedPV):
+    """An NTTable PV of typed columns: ``columns={"name": str, "x": float, "n": int}``
+    (str, float, int (int64) or bool, or a p4p type code such as ``"i"``),
+    labelled by ``labels`` (default: the column names).  ``post`` takes a
+    mapping of column name to a sequence; every column, all of one length."""
+
+    def __init__(self, name: str, columns: Mapping[str, Any], *,
+                 labels: Sequence[str] | None = None, initial: Mapping[str, Any] | None = None,
+                 on_put: OnPut | None = None, writeable: bool | None = None) -> None:
+        from p4p.nt import NTTable
+
+        super().__init__(name, on_put, writeable)
+        if not columns:
+            raise ValueError(f"{self.name}: a table needs at least one column")
+        self.columns: dict[str, str] = {}
+        for column, kind in columns.items():
+            if not isinstance(column, str) or not column.isidentifier():
+                raise ValueError(f"{self.name}: column name {column!r} must be an identifier")
+            code = _COLUMN_TYPES.get(kind, kind if isinstance(kind, str) else None)
+            if code not in ("s", "d", "f", "?", *_RANGES):
+                raise TypeError(f"{self.name}: column {column!r} type must be str, float, "
+                                f"int, bool or a p4p scalar type code, got {kind!r}")
+            self.columns[column] = code
+        self.labels = [str(x) for x in (labels if labels is not None else self.columns)]
+        if len(self.labels) != len(self.columns):
+            raise ValueError(f"{self.name}: {len(self.labels)} labels for "
+                             f"{len(self.columns)} columns")
+        self._nt = NTTable(list(self.columns.items()))
+        value = self._checked(initial if initial is not None else {c: [] for c in self.columns})
+        self._open(value, self._raw(value, None, None, None, labels=True))
+
+    def _checked(self, table: Any) -> dict[str, Any]:
+        if not isinstance(table, Mapping):
+            raise TypeError(f"{self.name}: a mapping of column name to values is needed")
+        missing = set(self.columns) - set(table)
+        extra = set(table) - set(self.columns)
+        if missing or extra:
+            raise ValueError(f"{self.name}: columns {sorted(self.columns)} are needed"
+                             + (f"; missing {sorted(missing)}" if missing else "")
+                             + (f"; unknown {sorted(extra)}" if extra else ""))
+        checked = {c: _array(list(table[c]) if self.columns[c] != "s" else table[c],
+                             self.columns[c], f"{self.name}: column {c!r}")
+                   for c in self.columns}
+        lengths = {c: len(v) for c, v in checked.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"{self.name}: columns of different lengths {lengths}")
+        return checked
+
+    def _raw(self, table: dict[str, Any], severity: int | None, message: str | None,
+             timestamp: float | None, labels: bool = False) -> Any:
+        from p4p import Value
+
+        seconds, nanoseconds = _now(timestamp)
+        fields: dict[str, Any] = {
+            "value": table, "alarm": _alarm(severity, message),
+            "timeStamp": {"secondsPastEpoch": seconds, "nanoseconds": nanoseconds}}
+        if labels:
+            fields["labels"] = self.labels
+        return Value(self._nt.type, fields)
+
+    def post(self, table: Mapping[str, Sequence[Any]], *, severity: int | None = None,
+             message: str | None = None, timestamp: float | None = None) -> None:
+        """Serve new rows: every column, as a sequence, all of one length."""
+        self._check_open()
+        self._post_checked(self._checked(table), severity, message, timestamp)
+
+    def _post_checked(self, value: Any, severity: int | None, message: str | None,
+                      timestamp: float | None) -> None:
+        raw = self._raw(value, severity, message, timestamp)
+        with self._lock:
+            self._pv.post(raw)
+            self._value = value
+
+    def get(self) -> dict[str, Any]:
+        """The table served now: column name to values."""
+        return dict(self._value)
+
+    def _from_client(self, raw: Any) -> Any:
+        if raw.changed("labels"):
+            raise ValueError(f"{self.name}: the labels are read-only")
+        current = self._value
+        return self._checked({c: raw[f"value.{c}"] if raw.changed(f"value.{c}") else current[c]
+                              for c in self.columns})
