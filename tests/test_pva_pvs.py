@@ -6,6 +6,7 @@ refused with a reason, the IOC serving on."""
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import subprocess
 import sys
@@ -27,8 +28,14 @@ _marks = itertools.count()
 
 
 @pytest.fixture(scope="module")
-def ioc() -> Iterator[IOCProcess]:
-    with IOCProcess([str(IOCS / "pvs_ioc.py")], wait_for="PVS:READY") as started:
+def putlog_file(tmp_path_factory: Any) -> Path:
+    return Path(tmp_path_factory.mktemp("putlog")) / "puts.jsonl"
+
+
+@pytest.fixture(scope="module")
+def ioc(putlog_file: Path) -> Iterator[IOCProcess]:
+    with IOCProcess([str(IOCS / "pvs_ioc.py"), str(putlog_file)],
+                    wait_for="PVS:READY") as started:
         yield started
 
 
@@ -241,6 +248,29 @@ def test_pvs_come_and_go_while_the_ioc_runs(ioc: IOCProcess, ctx: Any) -> None:
     assert shell(ioc, "print(pva.served())") == "OK"
     assert "'PVS:LATE'" in ioc.output()
     assert shell(ioc, "late.close()") == "OK"
+
+
+def test_access_security_and_the_put_log(ioc: IOCProcess, ctx: Any, putlog_file: Path) -> None:
+    """The IOC's ACF covers these PVs as it covers records (asg=), and a
+    put allowed under TRAPWRITE is in the put log, refused or not."""
+    with pytest.raises(RemoteError, match="Put not permitted"):
+        ctx.put("PVS:LOCKED", 2.0, wait=True, timeout=5)
+    assert ctx.get("PVS:LOCKED", timeout=5) == 1.0
+    assert shell(ioc, "count.post(20)") == "OK"                # not a client's: not logged
+    ctx.put("PVS:COUNT", 21, wait=True, timeout=5)
+    with pytest.raises(RemoteError, match="refused by on_put"):
+        ctx.put("PVS:COUNT", 13, wait=True, timeout=5)
+
+    def last_two() -> list[dict[str, Any]] | None:
+        lines = putlog_file.read_text().splitlines() if putlog_file.exists() else []
+        found = [json.loads(x) for x in lines if '"PVS:COUNT"' in x][-2:]
+        return found if len(found) == 2 and found[-1]["refused"] else None
+
+    logged = wait_until(last_two, timeout=10, what="the two puts in the put log")
+    assert [(e["protocol"], e["field"], e["old"], e["new"], e["refused"]) for e in logged] == [
+        ("pva", "value", "20", "21", False), ("pva", "value", "21", "21", True)], logged
+    assert logged[0]["host"] == "127.0.0.1" and logged[0]["user"]
+    assert not [e for e in putlog_file.read_text().splitlines() if "PVS:LOCKED" in e]
 
 
 PVA_OFF = textwrap.dedent('''

@@ -115,8 +115,12 @@ def _now(timestamp: float | None) -> tuple[int, int]:
 class _SharedPV:
     """What every PVA-only PV has: a name, a p4p type, a served value."""
 
-    def __init__(self, name: str, on_put: OnPut | None, writeable: bool | None) -> None:
+    def __init__(self, name: str, on_put: OnPut | None, writeable: bool | None,
+                 asg: str = "DEFAULT") -> None:
         self._server = _server()
+        if not isinstance(asg, str) or not asg:
+            raise ValueError(f"asg must be an access security group's name, got {asg!r}")
+        self.asg = asg
         self.name = _database.full_name(name)
         self._check_name(self.name)
         if on_put is not None and not callable(on_put):
@@ -190,47 +194,51 @@ class _SharedPV:
     # ---- client puts ---------------------------------------------------------
 
     def _client_put(self, raw: Any, put: Any) -> None:
-        """From a PVXS thread: hand the put to the IOC's dispatcher."""
+        """From a PVXS thread: access security, then the dispatcher."""
+        client = _Client(self.name, self.asg, put, self._value)
+        if not client.may_write:
+            put.done(error="Put not permitted")       # QSRV2's words for a record
+            return
         try:
             value = self._from_client(raw)
         except (TypeError, ValueError) as e:
-            put.done(error=str(e))
+            client.complete(put, e, None)
             return
-        _lifecycle.dispatcher()(self._run_on_put, (value, put))
+        _lifecycle.dispatcher()(self._run_on_put, (value, put, client))
 
-    def _run_on_put(self, value: Any, put: Any) -> Any:
+    def _run_on_put(self, value: Any, put: Any, client: _Client) -> Any:
         if self._closed:
-            put.done(error=f"{self.name} was closed")
+            client.complete(put, RuntimeError(f"{self.name}: the PV was closed"), None)
             return None
         try:
             result = self._on_put(value) if self._on_put is not None else None
         except Exception as e:
-            put.done(error=f"{self.name}: {type(e).__name__}: {e}")
+            client.complete(put, e, None)
             return None
         if inspect.isawaitable(result):
-            return self._finish_later(value, put, result)
-        self._finish(value, put, result)
+            return self._finish_later(value, put, client, result)
+        self._finish(value, put, client, result)
         return None
 
-    async def _finish_later(self, value: Any, put: Any, pending: Any) -> None:
+    async def _finish_later(self, value: Any, put: Any, client: _Client, pending: Any) -> None:
         try:
             result = await pending
         except Exception as e:
-            put.done(error=f"{self.name}: {type(e).__name__}: {e}")
+            client.complete(put, e, None)
             return
-        self._finish(value, put, result)
+        self._finish(value, put, client, result)
 
-    def _finish(self, value: Any, put: Any, result: Any) -> None:
+    def _finish(self, value: Any, put: Any, client: _Client, result: Any) -> None:
         if result is False:
-            put.done(error=f"{self.name}: the put was refused by on_put")
+            client.complete(put, ValueError(f"{self.name}: the put was refused by on_put"), None)
             return
         try:
             if not self._closed:
                 self._post_checked(value, None, None, None)
         except Exception as e:
-            put.done(error=f"{self.name}: {type(e).__name__}: {e}")
+            client.complete(put, e, None)
             return
-        put.done()
+        client.complete(put, None, value)
 
     # ---- for each kind --------------------------------------------------------
 
@@ -240,6 +248,56 @@ class _SharedPV:
     def _post_checked(self, value: Any, severity: int | None, message: str | None,
                       timestamp: float | None) -> None:
         raise NotImplementedError
+
+
+class _Client:
+    """Who makes a put, what access security says of it (asked as QSRV2 asks
+    it of a record: the peer's address, the account, then its roles), and
+    its entry in the put log under a TRAPWRITE rule."""
+
+    def __init__(self, name: str, asg: str, put: Any, old: Any) -> None:
+        from . import _pvaserver
+
+        peer, method, account, roles = put.client()
+        self.name, self.old, self.time = name, old, time.time()
+        self.host = peer[1:].split("]")[0] if peer.startswith("[") else peer.rsplit(":", 1)[0]
+        if self.host.startswith("::ffff:") and "." in self.host:
+            self.host = self.host[7:]
+        first = account.rsplit("/", 1)[-1] if method == "ca" else f"{method}/{account}"
+        self.user = first
+        self.may_write = self.trap = False
+        for user in [first, *(f"role/{role}" for role in roles)]:
+            self.may_write, self.trap = _pvaserver.access(asg, user, self.host)
+            if self.may_write:
+                self.user = user
+                break
+
+    def complete(self, put: Any, error: Exception | None, value: Any) -> None:
+        """Tell the client (the error's text names the PV), then the put log."""
+        if error is None:
+            put.done()
+        else:
+            text = str(error)           # ours name the PV; on_put's own get its type
+            put.done(error=text if text.startswith(self.name)
+                     else f"{self.name}: {type(error).__name__}: {text}")
+        put_log = ioc.features.get("putlog")
+        if self.trap and put_log is not None:
+            new = self.old if error is not None else value
+            put_log.add(self.time, "pva", self.host, self.user, self.name, "value",
+                        _text(self.old), _text(new), error is not None)
+
+
+def _text(value: Any) -> str:
+    """A value as the put log shows one: arrays by their first 8 elements."""
+    np = _lazy.numpy
+    if isinstance(value, (list, tuple)) or type(value).__module__ == "numpy":
+        items = list(np.asarray(value).ravel()[:8]) if not isinstance(value, (list, tuple)) \
+            else list(value[:8])
+        more = len(value) > 8 if hasattr(value, "__len__") else False
+        return "[" + ", ".join(map(str, items)) + (", ...]" if more else "]")
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_text(v)}" for k, v in value.items()) + "}"
+    return str(value)
 
 
 def _alarm(severity: int | None, message: str | None) -> dict[str, Any]:
@@ -346,10 +404,10 @@ class PV(_SharedPV):
                  units: str = "", precision: int | None = None,
                  display_limits: tuple[float, float] | None = None,
                  control_limits: tuple[float, float] | None = None,
-                 description: str = "") -> None:
+                 description: str = "", asg: str = "DEFAULT") -> None:
         from p4p.nt import NTEnum, NTScalar
 
-        super().__init__(name, on_put, writeable)
+        super().__init__(name, on_put, writeable, asg)
         self._choices = None if choices is None else [str(c) for c in choices]
         if self._choices is not None:
             if not self._choices:
@@ -463,11 +521,12 @@ class Image(_SharedPV):
     """
 
     def __init__(self, name: str, *, dtype: str, shape: Sequence[int],
-                 on_put: OnPut | None = None, writeable: bool | None = None) -> None:
+                 on_put: OnPut | None = None, writeable: bool | None = None,
+                 asg: str = "DEFAULT") -> None:
         from p4p.nt import NTNDArray
 
         np = _lazy.numpy
-        super().__init__(name, on_put, writeable)
+        super().__init__(name, on_put, writeable, asg)
         if str(np.dtype(dtype)) not in IMAGE_DTYPES:
             raise TypeError(f"{self.name}: dtype must be one of {', '.join(IMAGE_DTYPES)}")
         self.dtype = np.dtype(dtype)
@@ -551,10 +610,11 @@ class Table(_SharedPV):
 
     def __init__(self, name: str, columns: Mapping[str, Any], *,
                  labels: Sequence[str] | None = None, initial: Mapping[str, Any] | None = None,
-                 on_put: OnPut | None = None, writeable: bool | None = None) -> None:
+                 on_put: OnPut | None = None, writeable: bool | None = None,
+                 asg: str = "DEFAULT") -> None:
         from p4p.nt import NTTable
 
-        super().__init__(name, on_put, writeable)
+        super().__init__(name, on_put, writeable, asg)
         if not columns:
             raise ValueError(f"{self.name}: a table needs at least one column")
         self.columns: dict[str, str] = {}

@@ -26,7 +26,10 @@ Recording never delays a put: the IOC's servers fill a fixed pool of
 falls behind, puts beyond the pool are counted, not recorded, and a warning
 says how many.  Puts refused by access security are not seen (the servers
 refuse them before any record is involved); writes from Python
-(``record.set()``, ``dbpf``) are not client writes and are not logged.  Only
+(``record.set()``, ``dbpf``) are not client writes and are not logged.
+Puts to PVA-only PVs (``softioc.pva.PV``, ``Image``, ``Table``) are logged
+the same way, under their access security group's ``TRAPWRITE``, as field
+``value``.  Only
 writes allowed by an access rule with ``TRAPWRITE`` are seen, as pythonIOC's
 default rules are; keep ``TRAPWRITE`` in your own ACF.  Values are shown as
 text: strings up to 40 characters (long strings and char arrays up to 127),
@@ -98,6 +101,9 @@ class _PutLog:
         self.to_logger = False          # enable() was called
         self.listeners: list[Listener] = []
         self.latest: list[str] = []
+        # puts to PVA-only PVs (softioc._sharedpvs), which no C listener sees
+        self.queued: list[Put] = []
+        self.queue_lock = threading.Lock()
         self.stopping = False
         self.thread = threading.Thread(target=self.run, name="pythonioc-putlog", daemon=True)
 
@@ -112,6 +118,9 @@ class _PutLog:
             if dropped:
                 log.warning("%d client puts not recorded: the put log fell behind", dropped)
             puts = [Put(*entry) for entry in raw]
+            with self.queue_lock:
+                puts += self.queued
+                self.queued = []
             for put in puts:
                 if self.to_logger:
                     log.log(logging.WARNING if put.refused else logging.INFO, "%s", put,
@@ -131,6 +140,13 @@ class _PutLog:
                 self.record.set(text.decode(errors="ignore"))
         except Exception:
             log.exception("the put log could not record puts")
+
+    def add(self, *fields: Any) -> None:
+        """A put the C listener cannot see (to a PVA-only PV): Put(*fields),
+        recorded by the put log's thread like the others."""
+        with self.queue_lock:
+            self.queued.append(Put(*fields))
+        _ext.putlog_wake()
 
     def stop(self) -> None:
         self.stopping = True

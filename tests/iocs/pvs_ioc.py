@@ -1,11 +1,23 @@
 """PVA-only PVs (softioc.pva's PV, Image, Table) beside records, for tests/test_pva_pvs.py."""
 
 import asyncio
+import sys
 
 import numpy as np
 
-from softioc import asyncio_dispatcher, builder, pva, softioc
+from softioc import access, asyncio_dispatcher, builder, putlog, pva, softioc
 
+# Writes to PVs of group LOCKED are refused; the others are logged (TRAPWRITE).
+access.load_acf("""
+ASG(DEFAULT) {
+    RULE(1, READ)
+    RULE(1, WRITE, TRAPWRITE)
+}
+ASG(LOCKED) {
+    RULE(1, READ)
+}
+""")
+putlog.enable(file=sys.argv[1])
 builder.SetDeviceName("PVS")
 rec = builder.aOut("REC", 1.0)
 pva.Group("GRP", {"rec": rec})
@@ -36,6 +48,7 @@ mode = pva.PV("MODE", "Off", choices=["Off", "On", "Auto"], on_put=mode_put)
 arr = pva.PV("ARR", np.arange(4, dtype=np.int32), writeable=True)
 names = pva.PV("NAMES", ["a", "b"], writeable=True)
 ro = pva.PV("RO", 7)
+locked = pva.PV("LOCKED", 1.0, writeable=True, asg="LOCKED")
 failing = pva.PV("FAIL", 0.0, on_put=fail_put)
 img = pva.Image("IMG", dtype="uint16", shape=(4, 6))
 rgb = pva.Image("RGB", dtype="uint8", shape=(2, 3, 3))

@@ -17,8 +17,12 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
+
+#include <asLib.h>
 
 #include <pvxs/data.h>
 #include <pvxs/iochooks.h>
@@ -112,8 +116,21 @@ PyObject *op_client(OpObject *self, PyObject *)
         return nullptr;
     }
     auto cred(self->op->credentials());
-    return Py_BuildValue("(sss)", self->op->peerName().c_str(),
-                         cred ? cred->method.c_str() : "", cred ? cred->account.c_str() : "");
+    std::vector<std::string> roles;
+    try {
+        if (cred)
+            for (const auto& role : cred->roles())  /* (looks the account up) */
+                roles.push_back(role);
+    } catch (std::exception&) {
+    }
+    PyObject *names = PyTuple_New((Py_ssize_t)roles.size());
+    for (size_t i = 0; names && i < roles.size(); i++)
+        PyTuple_SET_ITEM(names, (Py_ssize_t)i, PyUnicode_FromString(roles[i].c_str()));
+    if (!names)
+        return nullptr;
+    return Py_BuildValue("(sssN)", cred ? cred->peer.c_str() : self->op->peerName().c_str(),
+                         cred ? cred->method.c_str() : "", cred ? cred->account.c_str() : "",
+                         names);
 }
 
 void op_dealloc(OpObject *self)
@@ -178,8 +195,14 @@ int pv_init(PVObject *self, PyObject *args, PyObject *)
         }
         put->op = op.release();
         PyObject *result = PyObject_CallFunctionObjArgs(handler->obj, packed, put, nullptr);
-        if (!result)
-            PyErr_Print();                  /* on_put reports its own errors */
+        if (!result) {
+            PyErr_PrintEx(0);               /* (0: the traceback keeps no put alive) */
+            if (ExecOp *pending = put->op) {
+                put->op = nullptr;
+                std::unique_ptr<ExecOp> owned(pending);
+                owned->error("the IOC could not take this put (see its log)");
+            }
+        }
         Py_XDECREF(result);
         Py_DECREF(packed);
         Py_DECREF(put);                     /* not completed: the client is told */
@@ -287,8 +310,35 @@ PyObject *remove_pv(PyObject *, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* access(asg, user, host) -> (may write, TRAPWRITE): what the IOC's access
+ * security rules say of a put by user at host to a member of asg, asked as
+ * rsrv and QSRV2 ask it of a record's VAL (access level 0). */
+PyObject *access(PyObject *, PyObject *args)
+{
+    const char *asg, *user, *host;
+    if (!PyArg_ParseTuple(args, "sss", &asg, &user, &host))
+        return nullptr;
+    if (!asActive)
+        return Py_BuildValue("(OO)", Py_True, Py_False);
+    std::vector<char> hostname(host, host + strlen(host) + 1);
+    ASMEMBERPVT member = nullptr;
+    ASCLIENTPVT client = nullptr;
+    bool may = false, trap = false;
+    if (asAddMember(&member, asg) == 0 && member) {
+        if (asAddClient(&client, member, 0, user, hostname.data()) == 0 && client) {
+            may = asCheckPut(client);
+            trap = may && client->trapMask;
+            asRemoveClient(&client);
+        }
+        asRemoveMember(&member);
+    }
+    return Py_BuildValue("(OO)", may ? Py_True : Py_False, trap ? Py_True : Py_False);
+}
+
 PyMethodDef module_methods[] = {
     {"remove", remove_pv, METH_VARARGS, "remove(name): stop serving the PV name."},
+    {"access", access, METH_VARARGS,
+     "access(asg, user, host) -> (may write, TRAPWRITE), from the IOC's access security."},
     {nullptr, nullptr, 0, nullptr},
 };
 
