@@ -607,6 +607,21 @@ def check_pva(s: Session) -> None:
     assert "x column: [5.0, 6.0]" in ioc.output()
 
 
+def check_pvs(s: Session) -> None:
+    ioc = s.ioc
+    # the p4p block of the page replaced the samples: C3's PV came, A1's went
+    assert "7.25" in ioc.pvget("LAB:SAMPLE:C3:X")
+    gone = subprocess.run([epics_tool("pvget"), "-w", "1", "LAB:SAMPLE:A1:X"], env=ioc.env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert gone.returncode != 0, gone.stdout
+    assert "mode -> 1" in ioc.output()
+    ioc.send("temperature.post(22.5, severity=1, message='warm')")
+    testing.wait_until(lambda: "22.5" in ioc.pvget("LAB:TEMPERATURE"),
+                       what="LAB:TEMPERATURE posted from the shell")
+    assert "MINOR" in ioc.pvget("LAB:TEMPERATURE")
+    s.stop(ioc)
+
+
 def check_thermostat_tests(s: Session) -> None:
     pass        # the page's console block ran the tests and checked "3 passed"
 
@@ -625,6 +640,7 @@ SNIPPETS: dict[str, Snippet] = {
     "access_hosts_ioc.py": Snippet("RF:PHASE", check_access_hosts),
     "putlog_ioc.py": Snippet("OVEN:SETPOINT", check_putlog),
     "pva_ioc.py": Snippet("STAGE:X", check_pva, needs=("p4p",)),
+    "pvs_ioc.py": Snippet("LAB:EXPOSURE", check_pvs, needs=("p4p",)),
     "alias_ioc.py": Snippet("BL01:PUMP:SPEED", check_aliases),
     "health_ioc.py": Snippet("BL01-IOC-01:HEALTH:HEARTBEAT", check_health),
     "test_thermostat_ioc.py": Snippet(check=check_thermostat_tests, ioc=False, needs=("p4p",)),
