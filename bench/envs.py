@@ -29,6 +29,7 @@ class Impl:
     packages: tuple[str, ...] = ()      # pip requirements of its venv; () = no venv
     check: str = ""                     # python code that must import in the venv
     kind: str = "python"                # "python" or "softioc-binary"
+    scenarios: tuple[str, ...] = ()     # the only scenarios it takes part in; () = all
     notes: list[str] = field(default_factory=list)
 
 
@@ -41,6 +42,9 @@ IMPLS: dict[str, Impl] = {
     "caproto": Impl("caproto", "caproto", ("caproto", "numpy"),
                     check="import caproto.asyncio.server"),
     "softioc-c": Impl("softioc-c", "C softIocPVA (EPICS base)", kind="softioc-binary"),
+    # p4p's own PV Access server (SharedPV): the reference of S8 only.
+    "p4p": Impl("p4p", "p4p server", ("p4p", "numpy"), check="import p4p.server.thread",
+                scenarios=("S8",)),
 }
 ALL = list(IMPLS)
 # Not compared: the CA clients of S2 and S5 (libca through pyepics), when this

@@ -75,6 +75,14 @@ METRICS: list[tuple[str, str, str, str]] = [
     ("S6", "max_ms", "S6 upstream change to AVERAGE seen, max (ms)", "lower"),
     ("S6", "updates_per_s", "S6 AVERAGE updates/s a client received", "higher"),
     ("S6", "cpu_pct", "S6 averaging IOC CPU (% of one core)", "lower"),
+    ("S8", "posted_per_s", "S8 {s8} uint16 image frames posted/s", "higher"),
+    ("S8", "received_per_s", "S8 frames/s a p4p monitor received", "higher"),
+    ("S8", "cpu_ms_per_frame", "S8 server CPU per frame posted (ms)", "lower"),
+    ("S8", "latency_p50_ms", "S8 post to receipt, p50 (ms)", "lower"),
+    ("S8", "latency_p99_ms", "S8 post to receipt, p99 (ms)", "lower"),
+    ("S8", "pvs_made_per_s", "S8 PVs made on the running server (per s)", "higher"),
+    ("S8", "new_pvs_read_ms", "S8 pvget of the first and last new PV (ms)", "lower"),
+    ("S8", "pvs_removed_per_s", "S8 PVs removed (per s)", "higher"),
     ("S7", "start_s", "S7 {s7}: start until every IOC serves (s)", "lower"),
     ("S7", "ca_connect_s", "S7 one client, CA broadcast search: every PV connected (s)", "lower"),
     ("S7", "ca_get_s", "S7 one client over CA: every PV connected and read (s)", "lower"),
@@ -135,7 +143,8 @@ def table(results: dict[str, Any], impls: list[str], cfg: Config) -> str:
                 cell += ratio(ours_value, value)
             cells.append(cell)
         arrow = {"higher": "↑", "lower": "↓"}.get(better, "")
-        label = label.format(s4=f"{cfg.s4_records:,}", s7=s7_layout(cfg))
+        label = label.format(s4=f"{cfg.s4_records:,}", s7=s7_layout(cfg),
+                             s8=f"{cfg.s8_size}x{cfg.s8_size}")
         lines.append(f"| {label} | {arrow} | "
                      + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -264,6 +273,10 @@ def main(argv: list[str] | None = None) -> int:
                 results[scenario][impl] = entry
                 if impl not in exes:
                     entry["error"] = available[impl]
+                    continue
+                if envs.IMPLS[impl].scenarios and scenario not in envs.IMPLS[impl].scenarios:
+                    entry["na"] = f"{envs.IMPLS[impl].title} is measured in " \
+                        f"{', '.join(envs.IMPLS[impl].scenarios)} only"
                     continue
                 t0 = time.monotonic()
                 try:

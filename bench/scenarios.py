@@ -1,4 +1,4 @@
-"""The benchmark scenarios S1-S7: each runs one implementation once, except
+"""The benchmark scenarios S1-S8: each runs one implementation once, except
 that the runner measures S2 for every implementation at once (``TOGETHER``).
 
 A scenario function takes the run's Config, the implementation and its
@@ -60,13 +60,16 @@ class Config:
     s7_iocs: int = 10
     s7_records: int = 2000           # per IOC
     s7_hosts: int = 5
+    s8_size: int = 1024              # S8 image: size x size uint16
+    s8_seconds: float = 3.0
+    s8_pvs: int = 1000               # S8 PVs made and removed while serving
 
     @classmethod
     def make(cls, quick: bool, work: Path, client_python: str | None) -> Config:
         if quick:
             return cls(quick, work, client_python, repeats=1, s1_seconds=1.0, s2_puts=300,
                        s4_records=10_000, s5_seconds=2.0, s6_seconds=3.0,
-                       s7_iocs=5, s7_records=1000)
+                       s7_iocs=5, s7_records=1000, s8_size=256, s8_seconds=1.0, s8_pvs=200)
         return cls(quick, work, client_python)
 
 
@@ -77,7 +80,8 @@ class NotApplicable(Exception):
 # ---- starting servers -------------------------------------------------------
 
 SCRIPTS = {"ours": "softioc_server.py", "pythonsoftioc": "softioc_server.py",
-           "pcaspy": "pcaspy_server.py", "caproto": "caproto_server.py"}
+           "pcaspy": "pcaspy_server.py", "caproto": "caproto_server.py",
+           "p4p": "p4p_server.py"}
 
 
 def start(impl: str, exe: str, scenario: str, params: dict[str, Any] | None = None,
@@ -717,8 +721,64 @@ def s7_run(cfg: Config, impl: str, exe: str, net: Network, hosts: list[Host], cl
         net.stop_since(mark)
 
 
+# ---- S8: PV Access beyond records: an image, and PVs made and removed -------------
+
+S8_CLIENT = BENCH / "clients" / "image_client.py"
+
+
+def s8(cfg: Config, impl: str, exe: str) -> list[Metrics]:
+    """A size x size uint16 NTNDArray posted as fast as the server can for
+    s8_seconds with one p4p monitor (an image viewer) attached; then s8_pvs
+    PVs made on the running server, read by pvget (first and last), removed."""
+    if impl not in ("ours", "p4p"):
+        raise NotApplicable("S8: PVs that are no record (ours and p4p's own server)")
+    server = start(impl, exe, "S8", {"width": cfg.s8_size, "height": cfg.s8_size})
+    runs: list[Metrics] = []
+    try:
+        for _ in range(cfg.repeats):
+            client = subprocess.Popen(
+                [sys.executable, str(S8_CLIENT), "S8:IMAGE", str(cfg.s8_seconds + 1.0)],
+                env=server.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            try:
+                assert client.stdout is not None
+                line = client.stdout.readline()
+                if not line.startswith("SUBSCRIBED"):
+                    raise RuntimeError(f"image client: {line}{client.stdout.read()[-300:]}")
+                res = server.command(cmd="image_loop", seconds=cfg.s8_seconds,
+                                     max_frames=100_000, timeout=cfg.s8_seconds + 120)
+                out, _ = client.communicate(timeout=cfg.s8_seconds + 60)
+            finally:
+                if client.poll() is None:
+                    client.kill()
+                    client.wait()
+            got = json.loads(out.split("RESULT ", 1)[1])
+            lat = sorted(got["latencies"])
+            run: Metrics = {
+                "posted_per_s": res["frames"] / res["wall"],
+                "received_per_s": got["frames"] / res["wall"],
+                "cpu_ms_per_frame": 1000 * res["cpu"] / max(1, res["frames"]),
+                "latency_p50_ms": 1000 * percentile(lat, 50) if lat else None,
+                "latency_p99_ms": 1000 * percentile(lat, 99) if lat else None,
+            }
+            made = server.command(cmd="pv_make", count=cfg.s8_pvs, timeout=300)
+            last = f"S8:CHURN:{cfg.s8_pvs - 1}"
+            t0 = time.perf_counter()
+            read = subprocess.run([epics_tool("pvget"), "-w", "10", "S8:CHURN:0", last],
+                                  env=server.env, capture_output=True, text=True, timeout=60)
+            if read.returncode != 0:
+                raise RuntimeError(f"pvget of the new PVs: {read.stdout}{read.stderr}")
+            run["new_pvs_read_ms"] = 1000 * (time.perf_counter() - t0)
+            removed = server.command(cmd="pv_remove", timeout=300)
+            run["pvs_made_per_s"] = cfg.s8_pvs / made["wall"]
+            run["pvs_removed_per_s"] = cfg.s8_pvs / removed["wall"]
+            runs.append(run)
+    finally:
+        server.stop()
+    return runs
+
+
 SCENARIOS: dict[str, Callable[[Config, str, str], list[Metrics]]] = {
-    "S1": s1, "S1b": s1b, "S2": s2, "S3": s3, "S4": s4, "S5": s5, "S6": s6, "S7": s7,
+    "S1": s1, "S1b": s1b, "S2": s2, "S3": s3, "S4": s4, "S5": s5, "S6": s6, "S7": s7, "S8": s8,
 }
 # Scenarios that measure every implementation in one interleaved run: noise on a shared
 # machine comes and goes over seconds, and these ratios are the ones the goals are set on.

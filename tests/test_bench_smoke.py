@@ -100,3 +100,20 @@ def test_s2_turns_are_fair():
     assert list(turns(["a", "b"], 4)) in ([["a", "b"], ["a", "b"]] * 2,
                                           [["b", "a"], ["b", "a"]] * 2)
     assert list(turns(["a", "b", "c"], 50)) == rounds[:50]    # the same order every run
+
+
+@pytest.mark.timeout(120)
+def test_bench_s8_ours(tmp_path):
+    """S8 quick, ours only: frames posted and received over PVA, PVs made on the
+    running server read by pvget and removed."""
+    out_json = tmp_path / "results.json"
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--only", "S8", "--impl", "ours",
+         "--json", str(out_json), "--markdown", str(tmp_path / "results.md")],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=110,
+    )
+    assert run.returncode == 0, run.stdout
+    median = json.loads(out_json.read_text())["results"]["S8"]["ours"]["median"]
+    assert median["posted_per_s"] > 0 and median["received_per_s"] > 0, median
+    assert median["pvs_made_per_s"] > 0 and median["pvs_removed_per_s"] > 0, median

@@ -52,6 +52,13 @@ elif scenario == "S4":
 elif scenario == "S7":
     for i in range(params["records"]):
         builder.aIn(f"{params['prefix']}R{i}", initial_value=float(i))
+elif scenario == "S8":
+    import numpy as np
+
+    from softioc import pva
+
+    records["image"] = pva.Image("S8:IMAGE", dtype="uint16",
+                                 shape=(params["height"], params["width"]))
 elif scenario == "S5":
     import numpy as np  # only where a scenario uses arrays, as a user would
 
@@ -189,7 +196,47 @@ def c_set_loop(cmd: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def image_loop(cmd: dict[str, Any]) -> dict[str, Any]:
+    """S8: post frames to the NTNDArray PV as fast as possible for ``seconds``."""
+    import numpy as np
+
+    image = records["image"]
+    frames = [np.full(image.shape, k, np.uint16) for k in range(2)]
+    deadline = time.perf_counter() + cmd["seconds"]
+
+    def work() -> dict[str, Any]:
+        n = 0
+        while n < cmd["max_frames"] and time.perf_counter() < deadline:
+            frame = frames[n % 2]
+            frame[0, 0] = n % 65536
+            image.post(frame)
+            n += 1
+        return {"frames": n}
+
+    return timed(work)
+
+
+def pv_make(cmd: dict[str, Any]) -> dict[str, Any]:
+    """S8: make ``count`` PVA-only PVs S8:CHURN:i while the IOC runs."""
+    from softioc import pva
+
+    def work() -> None:
+        records["churn"] = [pva.PV(f"S8:CHURN:{i}", float(i)) for i in range(cmd["count"])]
+
+    return timed(work)
+
+
+def pv_remove(cmd: dict[str, Any]) -> dict[str, Any]:
+    """S8: close them again."""
+    def work() -> None:
+        for pv in records.pop("churn"):
+            pv.close()
+
+    return timed(work)
+
+
 COMMANDS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "image_loop": image_loop, "pv_make": pv_make, "pv_remove": pv_remove,
     "set_loop": set_loop, "c_set_loop": c_set_loop, "burst": burst, "wave_loop": wave_loop,
     "updates": lambda cmd: {"updates": updates[0]}}
 

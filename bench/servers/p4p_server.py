@@ -1,0 +1,98 @@
+"""Benchmark server for p4p's own PV Access server (SharedPV), the reference of S8::
+
+    python p4p_server.py S8 '{"width": 1024, "height": 1024}'
+
+The line protocol of softioc_server.py: READY once serving, then one JSON
+command per stdin line answered with ``RESULT {json}``.  S8 posts NTNDArray
+frames to one SharedPV (``image_loop``) and adds and removes SharedPVs on
+the server's StaticProvider (``pv_make``, ``pv_remove``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any
+
+import numpy as np
+from p4p.nt import NTNDArray, NTScalar
+from p4p.server import Server, StaticProvider
+from p4p.server.thread import SharedPV
+
+scenario = sys.argv[1]
+params: dict[str, Any] = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
+if scenario != "S8":
+    raise SystemExit(f"unknown scenario {scenario}")
+
+nt = NTNDArray()
+shape = (params["height"], params["width"])
+image = SharedPV(nt=nt, initial=np.zeros(shape, np.uint16))
+provider = StaticProvider("bench")
+provider.add("S8:IMAGE", image)
+server = Server(providers=[provider])       # EPICS_PVAS_* from the environment
+print("READY", flush=True)
+
+
+def timed(work: Any) -> dict[str, Any]:
+    t0, c0 = time.perf_counter(), time.process_time()
+    out = work()
+    return {"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0, **(out or {})}
+
+
+def image_loop(cmd: dict[str, Any]) -> dict[str, Any]:
+    frames = [np.full(shape, k, np.uint16) for k in range(2)]
+    deadline = time.perf_counter() + cmd["seconds"]
+
+    def work() -> dict[str, Any]:
+        n = 0
+        while n < cmd["max_frames"] and time.perf_counter() < deadline:
+            frame = frames[n % 2]
+            frame[0, 0] = n % 65536
+            image.post(frame, timestamp=time.time())     # as p4p's users post a frame
+            n += 1
+        return {"frames": n}
+
+    return timed(work)
+
+
+churned: list[tuple[str, SharedPV]] = []
+
+
+def pv_make(cmd: dict[str, Any]) -> dict[str, Any]:
+    """Add ``count`` scalar PVs S8:CHURN:i to the running server."""
+    scalar = NTScalar("d")
+
+    def work() -> None:
+        for i in range(int(cmd["count"])):
+            pv = SharedPV(nt=scalar, initial=float(i))
+            provider.add(f"S8:CHURN:{i}", pv)
+            churned.append((f"S8:CHURN:{i}", pv))
+
+    return timed(work)
+
+
+def pv_remove(cmd: dict[str, Any]) -> dict[str, Any]:
+    """Remove them again (their clients see a disconnect)."""
+    def work() -> None:
+        while churned:
+            name, pv = churned.pop()
+            provider.remove(name)
+            pv.close()
+
+    return timed(work)
+
+
+COMMANDS = {"image_loop": image_loop, "pv_make": pv_make, "pv_remove": pv_remove}
+for line in sys.stdin:
+    if not line.strip():
+        continue
+    cmd = json.loads(line)
+    try:
+        result = COMMANDS[cmd["cmd"]](cmd)
+    except Exception as e:
+        result = {"error": f"{type(e).__name__}: {e}"}
+    print("RESULT " + json.dumps(result), flush=True)
+sys.stdout.flush()
+os._exit(0)
