@@ -128,7 +128,7 @@ class _SharedPV:
         self._on_put = on_put
         self.writeable = bool(on_put is not None if writeable is None else writeable)
         self._lock = threading.Lock()
-        self._pv = self._server.SharedPV(self._client_put if self.writeable else None)
+        self._pv: Any = self._server.SharedPV(self._client_put if self.writeable else None)
         self._closed = False
         self._value: Any = None
 
@@ -185,7 +185,17 @@ class _SharedPV:
                 pvs.waiting.remove(self)
         if was_served:
             self._server.remove(self.name)
-        self._pv.close()
+        with self._lock:
+            self._pv.close()
+            # The C++ SharedPV holds our on_put (a bound method of self):
+            # dropping it breaks that cycle, which the garbage collector cannot see.
+            self._pv = None
+
+    def _send(self, raw: Any) -> None:
+        """Post raw (a p4p Value) to the SharedPV; call with self._lock held."""
+        if self._pv is None:
+            raise RuntimeError(f"{self.name}: the PV was closed")
+        self._pv.post(raw)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -489,7 +499,7 @@ class PV(_SharedPV):
                       timestamp: float | None) -> None:
         raw = self._raw(value, {}, severity, message, timestamp)
         with self._lock:
-            self._pv.post(raw)
+            self._send(raw)
             self._value = value
 
     def get(self) -> Any:
@@ -582,7 +592,7 @@ class Image(_SharedPV):
                     message: str | None, timestamp: float | None) -> None:
         with self._lock:
             self._unique_id = self._unique_id % (2**31 - 1) + 1
-            self._pv.post(self._raw(frame, attributes, severity, message, timestamp))
+            self._send(self._raw(frame, attributes, severity, message, timestamp))
             self._value = frame
 
     def _post_checked(self, value: Any, severity: int | None, message: str | None,
@@ -673,7 +683,7 @@ class Table(_SharedPV):
                       timestamp: float | None) -> None:
         raw = self._raw(value, severity, message, timestamp)
         with self._lock:
-            self._pv.post(raw)
+            self._send(raw)
             self._value = value
 
     def get(self) -> dict[str, Any]:
