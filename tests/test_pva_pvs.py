@@ -233,6 +233,9 @@ def test_pvs_come_and_go_while_the_ioc_runs(ioc: IOCProcess, ctx: Any) -> None:
     assert ctx.get("PVS:LATE", timeout=5) == 1.0
     out = pvtool(ioc, "pvinfo", "PVS:LATE")
     assert out.returncode == 0 and "double value" in out.stdout, out.stdout
+    server = f"127.0.0.1:{ioc.env['EPICS_PVA_SERVER_PORT']}"
+    listed = pvtool(ioc, "pvlist", server).stdout.split()
+    assert "PVS:LATE" in listed and "PVS:REC" in listed, listed    # beside the records
     with monitor(ioc, "PVS:LATE", tool="pvmonitor") as mon:
         assert mon.stdout is not None
         assert "PVS:LATE" in mon.stdout.readline()              # its first update
@@ -242,6 +245,7 @@ def test_pvs_come_and_go_while_the_ioc_runs(ioc: IOCProcess, ctx: Any) -> None:
     assert shell(ioc, "late.post(2.0)").startswith("RAISED RuntimeError: PVS:LATE: the PV was")
     with pytest.raises(TimeoutError):
         ctx.get("PVS:LATE", timeout=1)
+    assert "PVS:LATE" not in pvtool(ioc, "pvlist", server).stdout.split()
     # the name is free again, for another type
     assert shell(ioc, "late = pva.PV('LATE', 'again')") == "OK"
     assert ctx.get("PVS:LATE", timeout=5) == "again"
