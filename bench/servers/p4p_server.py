@@ -11,15 +11,19 @@ the server's StaticProvider (``pv_make``, ``pv_remove``).
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from p4p.nt import NTNDArray, NTScalar
 from p4p.server import Server, StaticProvider
 from p4p.server.thread import SharedPV
+
+if TYPE_CHECKING:
+    from bench.servers.protocol import serve, timed
+else:
+    from protocol import serve, timed  # beside this script
 
 scenario = sys.argv[1]
 params: dict[str, Any] = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
@@ -33,12 +37,6 @@ provider = StaticProvider("bench")
 provider.add("S8:IMAGE", image)
 server = Server(providers=[provider])       # EPICS_PVAS_* from the environment
 print("READY", flush=True)
-
-
-def timed(work: Any) -> dict[str, Any]:
-    t0, c0 = time.perf_counter(), time.process_time()
-    out = work()
-    return {"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0, **(out or {})}
 
 
 def image_loop(cmd: dict[str, Any]) -> dict[str, Any]:
@@ -84,15 +82,4 @@ def pv_remove(cmd: dict[str, Any]) -> dict[str, Any]:
     return timed(work)
 
 
-COMMANDS = {"image_loop": image_loop, "pv_make": pv_make, "pv_remove": pv_remove}
-for line in sys.stdin:
-    if not line.strip():
-        continue
-    cmd = json.loads(line)
-    try:
-        result = COMMANDS[cmd["cmd"]](cmd)
-    except Exception as e:
-        result = {"error": f"{type(e).__name__}: {e}"}
-    print("RESULT " + json.dumps(result), flush=True)
-sys.stdout.flush()
-os._exit(0)
+serve({"image_loop": image_loop, "pv_make": pv_make, "pv_remove": pv_remove})

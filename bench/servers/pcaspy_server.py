@@ -10,15 +10,19 @@ PVs from a thread.  libcas binds to EPICS_CAS_INTF_ADDR_LIST (127.0.0.1).
 from __future__ import annotations
 
 import json
-import os
 import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pcaspy import Driver, SimpleServer
+
+if TYPE_CHECKING:
+    from bench.servers.protocol import serve, timed
+else:
+    from protocol import serve, timed  # beside this script
 
 scenario = sys.argv[1]
 params: dict[str, Any] = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
@@ -58,12 +62,6 @@ class BenchDriver(Driver):  # type: ignore[misc]
 server = SimpleServer()
 server.createPV("", pvdb)
 driver = BenchDriver()
-
-
-def timed(work: Any) -> dict[str, Any]:
-    t0, c0 = time.perf_counter(), time.process_time()
-    out = work()
-    return {"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0, **(out or {})}
 
 
 def set_loop(cmd: dict[str, Any]) -> dict[str, Any]:
@@ -122,21 +120,7 @@ COMMANDS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "updates": lambda cmd: {"updates": BenchDriver.updates}}
 
 
-def commands() -> None:
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        cmd = json.loads(line)
-        try:
-            result = COMMANDS[cmd["cmd"]](cmd)
-        except Exception as e:
-            result = {"error": f"{type(e).__name__}: {e}"}
-        print("RESULT " + json.dumps(result), flush=True)
-    sys.stdout.flush()
-    os._exit(0)
-
-
-threading.Thread(target=commands, daemon=True).start()
+threading.Thread(target=serve, args=(COMMANDS,), daemon=True).start()
 print("READY", flush=True)
 while True:
     server.process(0.1)

@@ -18,10 +18,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from softioc import builder, softioc
 from softioc.asyncio_dispatcher import AsyncioDispatcher
+
+if TYPE_CHECKING:
+    from bench.servers.protocol import serve, timed
+else:
+    from protocol import serve, timed  # beside this script
 
 t_imported = time.perf_counter()
 scenario = sys.argv[1]
@@ -84,14 +89,6 @@ print("READY", flush=True)
 if scenario == "S7":
     while True:                        # serve until SIGTERM (Python's default: exit)
         time.sleep(3600)
-
-
-def timed(work: Any) -> dict[str, Any]:
-    """Run work(); wall and process CPU time (all threads) around it."""
-    t0, c0 = time.perf_counter(), time.process_time()
-    out = work()
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return {"wall": wall, "cpu": cpu, **(out or {})}
 
 
 def set_loop(cmd: dict[str, Any]) -> dict[str, Any]:
@@ -240,15 +237,4 @@ COMMANDS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "set_loop": set_loop, "c_set_loop": c_set_loop, "burst": burst, "wave_loop": wave_loop,
     "updates": lambda cmd: {"updates": updates[0]}}
 
-for line in sys.stdin:
-    if not line.strip():
-        continue
-    cmd = json.loads(line)
-    try:
-        result = COMMANDS[cmd["cmd"]](cmd)
-    except Exception as e:  # reported to the benchmark, which records the failure
-        result = {"error": f"{type(e).__name__}: {e}"}
-    print("RESULT " + json.dumps(result), flush=True)
-
-sys.stdout.flush()
-os._exit(0)
+serve(COMMANDS)
