@@ -141,6 +141,8 @@ def test_post_from_python_reaches_monitors(ioc: IOCProcess, ctx: Any) -> None:
         assert (value, value.severity, value.raw.alarm.message) == (42, 2, "too many")
     out = mon.stdout.read()
     assert "42" in out and "MAJOR" in out and "too many" in out, out
+    assert shell(ioc, "flag.post(np.False_)") == "OK"
+    assert not ctx.get("PVS:FLAG", timeout=5)
     assert shell(ioc, "count.post(43, timestamp=1e9)") == "OK"
     assert ctx.get("PVS:COUNT", timeout=5).raw.timeStamp.secondsPastEpoch == 1_000_000_000
     assert shell(ioc, "assert count.get() == 43") == "OK"
@@ -159,6 +161,13 @@ def test_post_from_python_reaches_monitors(ioc: IOCProcess, ctx: Any) -> None:
     ("arr.post([[1, 2]])", "ValueError: PVS:ARR: a 1-D array is needed"),
     ("arr.post([2**40])", "ValueError: PVS:ARR: the values do not fit int32 exactly"),
     ("count.post(1, severity=5)", "ValueError: severity must be 0"),
+    ("num.post(2**53 + 1)", "ValueError: PVS:NUM: 9007199254740993 has no exact double"),
+    ("num.post(10**400)", "ValueError: PVS:NUM: 1000"),
+    ("u8.post([-5, 1])", "ValueError: PVS:U8: the values do not fit uint8 exactly"),
+    ("u8.post(np.array([-1], np.int8))", "ValueError: PVS:U8: the values do not fit uint8"),
+    ("u8.post([256])", "ValueError: PVS:U8: the values do not fit uint8 exactly"),
+    ("farr.post([2**53 + 1])", "ValueError: PVS:FARR: the values do not fit float64 exactly"),
+    ("farr.post(np.array([2**63], np.uint64) + 1)", "ValueError: PVS:FARR: the values do not"),
     ("img.post(np.zeros((6, 4), np.uint16))", "ValueError: PVS:IMG: shape (6, 4)"),
     ("img.post(np.zeros((4, 6), np.float64))", "TypeError: PVS:IMG: dtype float64"),
     ("img.post([[0] * 6] * 4)", "TypeError: PVS:IMG: a numpy array is needed"),
@@ -224,6 +233,8 @@ def test_table_with_string_columns(ioc: IOCProcess, ctx: Any) -> None:
         ctx.put("PVS:TBL", {"value": {"name": ["c", "d"]}}, wait=True, timeout=5)
     with pytest.raises(RemoteError, match="labels are read-only"):
         ctx.put("PVS:TBL", {"labels": ["a", "b", "c"]}, wait=True, timeout=5)
+    with pytest.raises(RemoteError, match="a put must write a column"):
+        ctx.put("PVS:TBL", {"alarm.severity": 2}, wait=True, timeout=5)
     out = pvtool(ioc, "pvget", "PVS:TBL")
     assert out.returncode == 0 and '"X (mm)"' in out.stdout and "c" in out.stdout, out.stdout
 
@@ -296,9 +307,21 @@ PVA_OFF_AT_INIT = textwrap.dedent('''
 ''')
 
 
+SAME_NAME = textwrap.dedent('''
+    from softioc import builder, pva
+    rec = builder.aIn("REC", 1.0)
+    pva.PV("SAME", 1.0)
+    try:
+        pva.Group("SAME", {"r": rec})
+    except ValueError as e:
+        print("REFUSED", e)
+''')
+
+
 @pytest.mark.parametrize("script, env, refusal", [
     (PVA_OFF, {"PYTHONIOC_PVA": "NO"}, "PV Access is off in this IOC (PYTHONIOC_PVA=NO"),
     (PVA_OFF_AT_INIT, {}, "iocInit(): PV Access is off, but PVA-only PVs were made: EARLY"),
+    (SAME_NAME, {}, "'SAME' is already a PV Access PV of this IOC"),
 ])
 def test_refused_where_pva_is_off(tmp_path: Path, script: str, env: dict[str, str],
                                   refusal: str) -> None:

@@ -19,9 +19,11 @@ refused, from a client or from Python, never changed.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import numbers
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -75,14 +77,21 @@ class _PVs:
         with self.lock:
             pvs = list(self.served.values()) + self.waiting
         for pv in pvs:
-            try:
+            with contextlib.suppress(Exception):     # the server may already be gone
                 pv.close()
-            except Exception:           # the server may already be gone
-                pass
+        server = sys.modules.get("softioc._pvaserver")
+        if server is not None:
+            server.stop()
 
 
 def _pvs() -> _PVs:
     return ioc.plug("pvs", _PVs)
+
+
+def exists(name: str) -> bool:
+    """Is name a PVA-only PV of this IOC (served, or waiting for iocInit)?"""
+    pvs = ioc.features.get("pvs")
+    return pvs is not None and bool(pvs.has(name))
 
 
 def served() -> list[str]:
@@ -128,7 +137,7 @@ class _SharedPV:
         self._on_put = on_put
         self.writeable = bool(on_put is not None if writeable is None else writeable)
         self._lock = threading.Lock()
-        self._pv: Any = self._server.SharedPV(self._client_put if self.writeable else None)
+        self._pv: Any = None            # the C++ SharedPV, made once the value is checked
         self._closed = False
         self._value: Any = None
 
@@ -143,6 +152,7 @@ class _SharedPV:
     def _open(self, value: Any, raw: Any) -> None:
         """Serve the first value: at once if the IOC runs, else from iocInit."""
         self._value = value
+        self._pv = self._server.SharedPV(self._client_put if self.writeable else None)
         self._pv.open(raw)
         pvs = _pvs()
         with pvs.lock:
@@ -154,13 +164,13 @@ class _SharedPV:
     def serve(self) -> None:
         """Add it to the IOC's PV Access server (from iocInit, or at once)."""
         pvs = _pvs()
-        with pvs.lock:
+        with pvs.lock:                  # against close() and another PV of the name
             if self._closed:
                 return
             if self.name in pvs.served:
                 raise ValueError(f"{self.name!r} is already a PV Access PV of this IOC")
+            self._pv.add(self.name)
             pvs.served[self.name] = self
-        self._pv.add(self.name)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -178,15 +188,14 @@ class _SharedPV:
             if self._closed:
                 return
             self._closed = True
-            was_served = pvs.served.get(self.name) is self
-            if was_served:
+            if pvs.served.get(self.name) is self:
+                self._server.remove(self.name)
                 del pvs.served[self.name]
             if self in pvs.waiting:
                 pvs.waiting.remove(self)
-        if was_served:
-            self._server.remove(self.name)
         with self._lock:
-            self._pv.close()
+            if self._pv is not None:
+                self._pv.close()
             # The C++ SharedPV holds our on_put (a bound method of self):
             # dropping it breaks that cycle, which the garbage collector cannot see.
             self._pv = None
@@ -243,8 +252,8 @@ class _SharedPV:
             client.complete(put, ValueError(f"{self.name}: the put was refused by on_put"), None)
             return
         try:
-            if not self._closed:
-                self._post_checked(value, None, None, None)
+            self._check_open()              # (closed while on_put ran)
+            self._post_checked(value, None, None, None)
         except Exception as e:
             client.complete(put, e, None)
             return
@@ -283,18 +292,19 @@ class _Client:
                 break
 
     def complete(self, put: Any, error: Exception | None, value: Any) -> None:
-        """Tell the client (the error's text names the PV), then the put log."""
+        """Record it in the put log (TRAPWRITE), then tell the client (the
+        error's text names the PV)."""
+        put_log = ioc.features.get("putlog")
+        if self.trap and put_log is not None:
+            new = self.old if error is not None else value
+            put_log.add(self.time, "pva", self.host, self.user, self.name, "value",
+                        _text(self.old), _text(new), error is not None)
         if error is None:
             put.done()
         else:
             text = str(error)           # ours name the PV; on_put's own get its type
             put.done(error=text if text.startswith(self.name)
                      else f"{self.name}: {type(error).__name__}: {text}")
-        put_log = ioc.features.get("putlog")
-        if self.trap and put_log is not None:
-            new = self.old if error is not None else value
-            put_log.add(self.time, "pva", self.host, self.user, self.name, "value",
-                        _text(self.old), _text(new), error is not None)
 
 
 def _text(value: Any) -> str:
@@ -354,16 +364,42 @@ def _array(value: Any, code: str, what: str) -> Any:
         raise TypeError(f"{what}: numbers are needed, got {given.dtype} values")
     if given.ndim != 1:
         raise ValueError(f"{what}: a 1-D array is needed, got shape {given.shape}")
-    if np.can_cast(given.dtype, dtype, "safe"):
-        return given.astype(dtype, copy=False)
+    exact = _exact_into(np, given, dtype)
+    if not exact:
+        raise ValueError(f"{what}: the values do not fit {dtype} exactly")
+    return np.array(given, dtype=dtype)            # a copy: later changes to value stay out
+
+
+def _exact_into(np: Any, given: Any, dtype: Any) -> bool:
+    """Do all of given's values convert to dtype exactly (no wrap, no rounding)?"""
+    if given.size == 0 or given.dtype == dtype:
+        return True
+    kind = given.dtype.kind
+    if dtype.kind in "iu":
+        if kind == "f" and not bool(np.all(np.isfinite(given) & (given == np.floor(given)))):
+            return False
+        if kind == "b":
+            return True
+        info = np.iinfo(dtype)
+        low, high = given.min(), given.max()
+        # as Python numbers: int64 and uint64 bounds compare exactly
+        low, high = (int(low), int(high)) if kind in "iub" else (float(low), float(high))
+        return bool(info.min <= low and high <= info.max)
+    if dtype.kind == "b":
+        return bool(np.all((given == 0) | (given == 1)))
+    # into floating point: back again unchanged (NaN stays NaN), and integers of
+    # more than the mantissa's bits checked one by one as Python numbers
     with np.errstate(all="ignore"):
         cast = given.astype(dtype)
-    same = cast.astype(given.dtype) == given
-    if given.dtype.kind == "f":
-        same |= np.isnan(given) & np.isnan(cast.astype(given.dtype))
-    if not bool(np.all(same)):
-        raise ValueError(f"{what}: the values do not fit {dtype} exactly")
-    return cast
+    if kind in "iu":
+        if not bool(np.all(np.isfinite(cast))):
+            return False
+        big = np.abs(given.astype(np.float64)) >= 2.0 ** (np.finfo(dtype).nmant + 1)
+        return all(int(c) == int(v) for c, v in zip(cast[big].tolist(), given[big].tolist()))
+    if kind == "b":
+        return True
+    same = (cast.astype(given.dtype) == given) | (np.isnan(given) & np.isnan(cast))
+    return bool(np.all(same))
 
 
 def _code_of(initial: Any) -> str:
@@ -456,8 +492,8 @@ class PV(_SharedPV):
             index = _exact_int(value, what, 0, len(self._choices) - 1)
             return index
         if code == "?":
-            if isinstance(value, bool) or (isinstance(value, numbers.Integral)
-                                           and int(value) in (0, 1)):
+            if isinstance(value, (bool, _lazy.numpy.bool_)) or (
+                    isinstance(value, numbers.Integral) and int(value) in (0, 1)):
                 return bool(value)
             raise TypeError(f"{what}: a bool (or 0/1) is needed, got {value!r}")
         if code == "s":
@@ -467,7 +503,13 @@ class PV(_SharedPV):
         if code == "d":
             if isinstance(value, bool) or not isinstance(value, numbers.Real):
                 raise TypeError(f"{what}: a number is needed, got {value!r}")
-            return float(value)
+            try:
+                number = float(value)
+            except OverflowError:
+                raise ValueError(f"{what}: {value!r} is out of range for a double") from None
+            if isinstance(value, numbers.Integral) and int(number) != int(value):
+                raise ValueError(f"{what}: {value!r} has no exact double")
+            return number
         if code in _RANGES:
             return _exact_int(value, what, *_RANGES[code])
         return _array(value, code[1:], what)
@@ -693,6 +735,8 @@ class Table(_SharedPV):
     def _from_client(self, raw: Any) -> Any:
         if raw.changed("labels"):
             raise ValueError(f"{self.name}: the labels are read-only")
+        if not any(raw.changed(f"value.{c}") for c in self.columns):
+            raise ValueError(f"{self.name}: a put must write a column")
         current = self._value
         return self._checked({c: raw[f"value.{c}"] if raw.changed(f"value.{c}") else current[c]
                               for c in self.columns})

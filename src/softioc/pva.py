@@ -144,7 +144,7 @@ def _group(name: str, fields: Mapping[str, Record | Field], *,
     groups = _groups().groups
     if name in groups or name in _groups().names:
         raise ValueError(f"group {name!r} already declared")
-    if name in _sharedpvs.served():
+    if _sharedpvs.exists(name):
         raise ValueError(f"{name!r} is already a PV Access PV of this IOC")
     mapped = {k: v if isinstance(v, Field) else Field(v) for k, v in fields.items()}
     for key in mapped:

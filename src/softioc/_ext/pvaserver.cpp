@@ -11,15 +11,20 @@
  * module exports in __pyx_capi__: pvxs_extract, pvxs_pack), so p4p builds
  * the Normative Types and converts Python and numpy values; p4p and this
  * module share the one libpvxs of the pvxslibs wheel.  Calls into PVXS are
- * made without the GIL; PVXS calls back (a client's put) from its own
- * threads, which take the GIL for the Python call.
+ * made without the GIL; a client's put, which PVXS hands over in its network
+ * thread, waits in a queue for a thread of ours to take the GIL.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <asLib.h>
@@ -155,6 +160,99 @@ PyMethodDef op_methods[] = {
 
 PyTypeObject OpType = {PyVarObject_HEAD_INIT(nullptr, 0) "softioc._pvaserver.Put"};
 
+/* ---- client puts, handed to Python ------------------------------------------ */
+
+/* A client's put reaches onPut in PVXS's network thread, which serves every
+ * PV of the IOC, records included: it must not wait there for the GIL.  So
+ * puts wait in this queue, and one thread of ours takes the GIL for each. */
+struct Put {
+    std::shared_ptr<PyRef> handler;
+    std::unique_ptr<ExecOp> op;
+    Value value;
+};
+
+void deliver(Put& item);
+
+class PutQueue {
+    std::mutex lock;
+    std::condition_variable wake;
+    std::deque<Put> items;
+    bool started = false;
+public:
+    std::atomic<bool> stopping{false};
+
+    void push(Put&& item)
+    {
+        {
+            std::lock_guard<std::mutex> guard(lock);
+            items.push_back(std::move(item));
+            if (!started) {
+                started = true;
+                std::thread([this]() { run(); }).detach();
+            }
+        }
+        wake.notify_one();
+    }
+
+    void run()
+    {
+        for (;;) {
+            Put item;
+            {
+                std::unique_lock<std::mutex> guard(lock);
+                wake.wait(guard, [this]() { return !items.empty(); });
+                item = std::move(items.front());
+                items.pop_front();
+            }
+            deliver(item);
+        }
+    }
+};
+
+PutQueue& puts()
+{
+    static PutQueue *queue = new PutQueue;  /* never destroyed: its thread outlives exit */
+    return *queue;
+}
+
+/* on_put(value, put) with the GIL; a put Python did not take is refused. */
+void deliver(Put& item)
+{
+    if (puts().stopping || !Py_IsInitialized()) {
+        item.op->error("the IOC is stopping");
+        /* Dropping on_put would take the GIL while Python may be finalizing:
+         * keep the reference (the process is ending). */
+        (void)new std::shared_ptr<PyRef>(std::move(item.handler));
+        return;
+    }
+    Gil gil;
+    PyObject *packed = pack(item.value);
+    OpObject *put = PyObject_New(OpObject, &OpType);
+    if (put)
+        put->op = nullptr;
+    if (!packed || !put) {
+        Py_XDECREF(packed);
+        Py_XDECREF(put);
+        PyErr_PrintEx(0);
+        item.op->error("the IOC could not take this put");
+        return;
+    }
+    put->op = item.op.release();
+    PyObject *result = PyObject_CallFunctionObjArgs(item.handler->obj, packed, put, nullptr);
+    if (!result) {
+        PyErr_PrintEx(0);                   /* (0: the traceback keeps no put alive) */
+        if (ExecOp *pending = put->op) {
+            put->op = nullptr;
+            std::unique_ptr<ExecOp> owned(pending);
+            owned->error("the IOC could not take this put (see its log)");
+        }
+    }
+    Py_XDECREF(result);
+    Py_DECREF(packed);
+    Py_DECREF(put);                         /* not completed: the client is told */
+    item.handler.reset();                   /* (with the GIL) */
+}
+
 /* ---- a PV ----------------------------------------------------------------- */
 
 struct PVObject {
@@ -179,33 +277,7 @@ int pv_init(PVObject *self, PyObject *args, PyObject *)
         return 0;
     auto handler(std::make_shared<PyRef>(on_put));
     self->pv->onPut([handler](SharedPV&, std::unique_ptr<ExecOp>&& op, Value&& value) {
-        if (!Py_IsInitialized()) {
-            op->error("the IOC is stopping");
-            return;
-        }
-        Gil gil;
-        PyObject *packed = pack(value);
-        OpObject *put = PyObject_New(OpObject, &OpType);
-        if (!packed || !put) {
-            Py_XDECREF(packed);
-            Py_XDECREF(put);
-            PyErr_Print();
-            op->error("the IOC could not take this put");
-            return;
-        }
-        put->op = op.release();
-        PyObject *result = PyObject_CallFunctionObjArgs(handler->obj, packed, put, nullptr);
-        if (!result) {
-            PyErr_PrintEx(0);               /* (0: the traceback keeps no put alive) */
-            if (ExecOp *pending = put->op) {
-                put->op = nullptr;
-                std::unique_ptr<ExecOp> owned(pending);
-                owned->error("the IOC could not take this put (see its log)");
-            }
-        }
-        Py_XDECREF(result);
-        Py_DECREF(packed);
-        Py_DECREF(put);                     /* not completed: the client is told */
+        puts().push(Put{handler, std::move(op), std::move(value)});
     });
     return 0;
 }
@@ -335,8 +407,15 @@ PyObject *access(PyObject *, PyObject *args)
     return Py_BuildValue("(OO)", may ? Py_True : Py_False, trap ? Py_True : Py_False);
 }
 
+PyObject *stop(PyObject *, PyObject *)
+{
+    puts().stopping = true;
+    Py_RETURN_NONE;
+}
+
 PyMethodDef module_methods[] = {
     {"remove", remove_pv, METH_VARARGS, "remove(name): stop serving the PV name."},
+    {"stop", stop, METH_NOARGS, "stop(): refuse client puts from now on (the IOC stops)."},
     {"access", access, METH_VARARGS,
      "access(asg, user, host) -> (may write, TRAPWRITE), from the IOC's access security."},
     {nullptr, nullptr, 0, nullptr},
