@@ -148,7 +148,6 @@ class _SharedPV:
         if groups is not None and full in groups.names:
             raise ValueError(f"{full!r} is already a PV Access group")
 
-
     def _open(self, value: Any, raw: Any) -> None:
         """Serve the first value: at once if the IOC runs, else from iocInit."""
         self._value = value
@@ -159,7 +158,11 @@ class _SharedPV:
             if not _lifecycle.is_running():
                 pvs.waiting.append(self)
                 return
-        self.serve()
+        try:
+            self.serve()
+        except Exception:
+            self.close()                # (another thread took the name meanwhile)
+            raise
 
     def serve(self) -> None:
         """Add it to the IOC's PV Access server (from iocInit, or at once)."""

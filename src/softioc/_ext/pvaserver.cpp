@@ -154,7 +154,7 @@ PyMethodDef op_methods[] = {
     {"done", (PyCFunction)(void (*)(void))op_done, METH_VARARGS | METH_KEYWORDS,
      "done(error=None): tell the client the put succeeded, or failed with error."},
     {"client", (PyCFunction)op_client, METH_NOARGS,
-     "client() -> (peer address, authentication method, account)."},
+     "client() -> (peer address, authentication method, account, roles)."},
     {nullptr, nullptr, 0, nullptr},
 };
 
