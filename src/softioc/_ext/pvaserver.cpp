@@ -330,15 +330,6 @@ PyObject *pv_post(PVObject *self, PyObject *obj)
     Py_RETURN_NONE;
 }
 
-PyObject *pv_current(PVObject *self, PyObject *)
-{
-    Value value;
-    SharedPV *pv = the_pv(self);
-    if (!pv || !without_gil([pv, &value]() { value = pv->fetch(); }))
-        return nullptr;
-    return pack(value);
-}
-
 PyObject *pv_close(PVObject *self, PyObject *)
 {
     SharedPV *pv = the_pv(self);
@@ -363,7 +354,6 @@ PyObject *pv_add(PVObject *self, PyObject *args)
 PyMethodDef pv_methods[] = {
     {"open", (PyCFunction)pv_open, METH_O, "open(value): its type and first value."},
     {"post", (PyCFunction)pv_post, METH_O, "post(value): a new value (changed fields)."},
-    {"current", (PyCFunction)pv_current, METH_NOARGS, "current() -> the value served."},
     {"close", (PyCFunction)pv_close, METH_NOARGS, "close(): disconnect its clients."},
     {"add", (PyCFunction)pv_add, METH_VARARGS, "add(name): serve it under name."},
     {nullptr, nullptr, 0, nullptr},

@@ -118,7 +118,6 @@ int pyioc_strict_puts_enabled(void);
 struct dbChannel;
 long pyioc_strict_check(struct dbChannel *chan, short dbrType, const void *buf, long nRequest);
 void pyioc_strict_mark_blocking(struct dbChannel *chan);
-long pyioc_strict_enum_index(epicsInt64 index);
 
 /* devsup.c: report the pending Python exception of a call from an EPICS
  * thread into Python (``what`` of record ``rc``) to the "softioc" logger,

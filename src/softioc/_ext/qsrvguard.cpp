@@ -45,7 +45,6 @@
 extern "C" {
 long pyioc_strict_check(dbChannel *chan, short dbrType, const void *buf, long nRequest);
 void pyioc_strict_mark_blocking(dbChannel *chan);
-long pyioc_strict_enum_index(epicsInt64 index);
 void pyioc_putlog_refused_put(dbChannel *chan, const char *user, const char *host);
 long pyioc_install_strict_puts(int enable);
 int pyioc_strict_puts_enabled(void);
@@ -130,9 +129,11 @@ void refuse_group_indexes(Value& top)
         if (fld.type() != TypeCode::Struct || fld.id() != "enum_t")
             continue;
         Value index = fld["index"];
-        if (index && index.isMarked(false, false) &&
-                pyioc_strict_enum_index(index.as<int64_t>()))
-            index = int32_t(65535);
+        if (index && index.isMarked(false, false)) {
+            int64_t sent = index.as<int64_t>();
+            if (sent < 0 || sent > 0xffff)
+                index = int32_t(0xffff);
+        }
     }
 }
 

@@ -459,15 +459,6 @@ long pyioc_strict_check(dbChannel *chan, short dbrType, const void *buf, long nR
     return status;
 }
 
-/* An enum index a PV Access client sent (an int32 that QSRV2 casts to 16
- * bits before dbPut): 0 if strict puts are off or it fits 16 bits (dbPut
- * then checks its state), else the refusal's status.  For qsrvguard.cpp's
- * group puts, whose fields it cannot map to a record. */
-long pyioc_strict_enum_index(epicsInt64 index)
-{
-    return strict_state > 0 && (index < 0 || index > 65535) ? S_pyioc_nochoice : 0;
-}
-
 /* ---- installing ------------------------------------------------------------ */
 
 #ifndef _WIN32
