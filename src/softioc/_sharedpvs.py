@@ -115,10 +115,11 @@ def _server() -> Any:
     return _pvaserver
 
 
-def _now(timestamp: float | None) -> tuple[int, int]:
+def _stamp(timestamp: float | None) -> dict[str, int]:
+    """A time_t structure: timestamp (seconds since 1970), or now."""
     seconds = time.time() if timestamp is None else float(timestamp)
     whole = math.floor(seconds)
-    return int(whole), int((seconds - whole) * 1e9)
+    return {"secondsPastEpoch": int(whole), "nanoseconds": int((seconds - whole) * 1e9)}
 
 
 class _SharedPV:
@@ -262,13 +263,37 @@ class _SharedPV:
             return
         client.complete(put, None, value)
 
-    # ---- for each kind --------------------------------------------------------
+    # ---- posting ---------------------------------------------------------------
 
-    def _from_client(self, raw: Any) -> Any:
-        raise NotImplementedError
+    def post(self, value: Any, *, severity: int | None = None, message: str | None = None,
+             timestamp: float | None = None) -> None:
+        """Serve a new value (monitors get it), with an alarm ``severity``
+        (0-3) and ``message`` if given, time-stamped now unless ``timestamp``
+        (seconds since 1970) is given.  A value the type cannot hold exactly
+        raises TypeError or ValueError and nothing changes."""
+        self._check_open()
+        self._post_checked(self._checked(value), severity, message, timestamp)
 
     def _post_checked(self, value: Any, severity: int | None, message: str | None,
                       timestamp: float | None) -> None:
+        raw = self._raw(value, severity, message, timestamp)
+        with self._lock:
+            self._send(raw)
+            self._value = value
+
+    # ---- for each kind --------------------------------------------------------
+
+    def _checked(self, value: Any) -> Any:
+        """value as served, if the type holds it exactly (else TypeError/ValueError)."""
+        raise NotImplementedError
+
+    def _raw(self, value: Any, severity: int | None, message: str | None,
+             timestamp: float | None) -> Any:
+        """The p4p Value that serves value."""
+        raise NotImplementedError
+
+    def _from_client(self, raw: Any) -> Any:
+        """The value a client's put writes, checked."""
         raise NotImplementedError
 
 
@@ -312,14 +337,12 @@ class _Client:
 
 def _text(value: Any) -> str:
     """A value as the put log shows one: arrays by their first 8 elements."""
-    np = _lazy.numpy
-    if isinstance(value, (list, tuple)) or type(value).__module__ == "numpy":
-        items = list(np.asarray(value).ravel()[:8]) if not isinstance(value, (list, tuple)) \
-            else list(value[:8])
-        more = len(value) > 8 if hasattr(value, "__len__") else False
-        return "[" + ", ".join(map(str, items)) + (", ...]" if more else "]")
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)) or hasattr(value, "ravel"):     # numpy arrays
+        flat = _lazy.numpy.asarray(value).ravel()
+        shown = ", ".join(map(str, flat[:8].tolist()))
+        return f"[{shown}{', ...' if flat.size > 8 else ''}]"
     return str(value)
 
 
@@ -480,11 +503,10 @@ class PV(_SharedPV):
         elif self._code == "enum":
             meta["value"] = {"choices": self._choices}
         value = self._checked(initial)
-        raw = self._raw(value, meta, 0, "", None)
-        self._open(value, raw)
+        self._open(value, self._raw(value, 0, "", None, meta))
 
     def _checked(self, value: Any) -> Any:
-        what = f"{self.name}"
+        what = self.name
         code = self._code
         if code == "enum":
             assert self._choices is not None
@@ -492,8 +514,7 @@ class PV(_SharedPV):
                 if value not in self._choices:
                     raise ValueError(f"{what}: {value!r} is not one of {self._choices}")
                 return self._choices.index(value)
-            index = _exact_int(value, what, 0, len(self._choices) - 1)
-            return index
+            return _exact_int(value, what, 0, len(self._choices) - 1)
         if code == "?":
             if isinstance(value, (bool, _lazy.numpy.bool_)) or (
                     isinstance(value, numbers.Integral) and int(value) in (0, 1)):
@@ -517,39 +538,19 @@ class PV(_SharedPV):
             return _exact_int(value, what, *_RANGES[code])
         return _array(value, code[1:], what)
 
-    def _raw(self, value: Any, meta: dict[str, Any], severity: int | None,
-             message: str | None, timestamp: float | None) -> Any:
+    def _raw(self, value: Any, severity: int | None, message: str | None,
+             timestamp: float | None, meta: dict[str, Any] | None = None) -> Any:
+        """meta: the display, control and choices fields (the first value only)."""
         from p4p import Value
 
-        seconds, nanoseconds = _now(timestamp)
-        fields: dict[str, Any] = dict(meta)
+        fields: dict[str, Any] = dict(meta or {})
         if self._code == "enum":
-            fields["value"] = dict(meta.get("value", {}), index=value)
+            fields["value"] = dict(fields.get("value", {}), index=value)
         else:
             fields["value"] = value
         fields["alarm"] = _alarm(severity, message)
-        fields["timeStamp"] = {"secondsPastEpoch": seconds, "nanoseconds": nanoseconds}
+        fields["timeStamp"] = _stamp(timestamp)
         return Value(self._template, fields)
-
-    def post(self, value: Any, *, severity: int | None = None, message: str | None = None,
-             timestamp: float | None = None) -> None:
-        """Serve a new value (monitors get it), with an alarm ``severity``
-        (0-3) and ``message`` if given, time-stamped now unless ``timestamp``
-        (seconds since 1970) is given.  A value the type cannot hold exactly
-        raises TypeError or ValueError and nothing changes."""
-        self._check_open()
-        self._post_checked(self._checked(value), severity, message, timestamp)
-
-    def _post_checked(self, value: Any, severity: int | None, message: str | None,
-                      timestamp: float | None) -> None:
-        raw = self._raw(value, {}, severity, message, timestamp)
-        with self._lock:
-            self._send(raw)
-            self._value = value
-
-    def get(self) -> Any:
-        """The value served now: for an enum, its index."""
-        return self._value
 
     def _from_client(self, raw: Any) -> Any:
         changed = raw.changedSet()
@@ -592,7 +593,7 @@ class Image(_SharedPV):
         self._nt = NTNDArray()
         self._unique_id = 0
         frame = np.zeros(self.shape, self.dtype)
-        self._open(frame, self._raw(frame, {}, None, None))
+        self._open(frame, self._raw(frame, None, None, None))
 
     def _checked(self, frame: Any) -> Any:
         np = _lazy.numpy
@@ -604,12 +605,11 @@ class Image(_SharedPV):
             raise TypeError(f"{self.name}: dtype {frame.dtype}, this image is {self.dtype}")
         return frame
 
-    def _raw(self, frame: Any, attributes: Mapping[str, Any], severity: int | None,
-             message: str | None, timestamp: float | None = None) -> Any:
-        attrib = {"ColorMode": 0 if frame.ndim == 2 else 2, **attributes}
+    def _raw(self, frame: Any, severity: int | None, message: str | None,
+             timestamp: float | None, attributes: Mapping[str, Any] | None = None) -> Any:
+        attrib = {"ColorMode": 0 if frame.ndim == 2 else 2, **(attributes or {})}
         raw = self._nt.wrap(frame, attrib=attrib)
-        seconds, nanoseconds = _now(timestamp)
-        stamp = {"secondsPastEpoch": seconds, "nanoseconds": nanoseconds}
+        stamp = _stamp(timestamp)
         raw["uniqueId"] = self._unique_id
         raw["timeStamp"] = stamp
         raw["dataTimeStamp"] = stamp
@@ -631,18 +631,15 @@ class Image(_SharedPV):
             if not isinstance(key, str) or not isinstance(value, (numbers.Real, str)):
                 raise TypeError(f"{self.name}: attributes map str to a number or str, "
                                 f"got {key!r}: {value!r}")
-        self._post_frame(self._checked(frame), attrs, severity, message, timestamp)
-
-    def _post_frame(self, frame: Any, attributes: Mapping[str, Any], severity: int | None,
-                    message: str | None, timestamp: float | None) -> None:
-        with self._lock:
-            self._unique_id = self._unique_id % (2**31 - 1) + 1
-            self._send(self._raw(frame, attributes, severity, message, timestamp))
-            self._value = frame
+        self._post_checked(self._checked(frame), severity, message, timestamp, attrs)
 
     def _post_checked(self, value: Any, severity: int | None, message: str | None,
-                      timestamp: float | None) -> None:
-        self._post_frame(value, {}, severity, message, timestamp)
+                      timestamp: float | None, attributes: Mapping[str, Any] | None = None,
+                      ) -> None:
+        with self._lock:                # each frame its own uniqueId, in order
+            self._unique_id = self._unique_id % (2**31 - 1) + 1
+            self._send(self._raw(value, severity, message, timestamp, attributes))
+            self._value = value
 
     def _from_client(self, raw: Any) -> Any:
         np = _lazy.numpy
@@ -710,26 +707,11 @@ class Table(_SharedPV):
              timestamp: float | None, labels: bool = False) -> Any:
         from p4p import Value
 
-        seconds, nanoseconds = _now(timestamp)
-        fields: dict[str, Any] = {
-            "value": table, "alarm": _alarm(severity, message),
-            "timeStamp": {"secondsPastEpoch": seconds, "nanoseconds": nanoseconds}}
+        fields: dict[str, Any] = {"value": table, "alarm": _alarm(severity, message),
+                                  "timeStamp": _stamp(timestamp)}
         if labels:
             fields["labels"] = self.labels
         return Value(self._nt.type, fields)
-
-    def post(self, table: Mapping[str, Sequence[Any]], *, severity: int | None = None,
-             message: str | None = None, timestamp: float | None = None) -> None:
-        """Serve new rows: every column, as a sequence, all of one length."""
-        self._check_open()
-        self._post_checked(self._checked(table), severity, message, timestamp)
-
-    def _post_checked(self, value: Any, severity: int | None, message: str | None,
-                      timestamp: float | None) -> None:
-        raw = self._raw(value, severity, message, timestamp)
-        with self._lock:
-            self._send(raw)
-            self._value = value
 
     def get(self) -> dict[str, Any]:
         """The table served now: column name to values."""
