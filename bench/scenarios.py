@@ -483,6 +483,28 @@ def s4(cfg: Config, impl: str, exe: str) -> list[Metrics]:
 
 # ---- S5: a 1,000,000-element waveform ---------------------------------------------
 
+def monitored(server: proc.Server, client_cmd: list[str], **command: Any,
+              ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Start a monitor client (it prints SUBSCRIBED once its first update came,
+    then ``RESULT {json}`` after its time), run ``command`` on the server (for
+    its ``seconds``), and return both results."""
+    seconds = float(command["seconds"])
+    client = subprocess.Popen(client_cmd, env=server.env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        assert client.stdout is not None
+        line = client.stdout.readline()
+        if not line.startswith("SUBSCRIBED"):
+            raise RuntimeError(f"monitor client: {line}{client.stdout.read()[-300:]}")
+        res = server.command(timeout=seconds + 120, **command)
+        out, _ = client.communicate(timeout=seconds + 60)
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait()
+    return res, json.loads(out.split("RESULT ", 1)[1])
+
+
 def s5(cfg: Config, impl: str, exe: str) -> list[Metrics]:
     if cfg.client_python is None:
         raise NotApplicable("no interpreter with pyepics for the client")
@@ -490,24 +512,10 @@ def s5(cfg: Config, impl: str, exe: str) -> list[Metrics]:
     runs: list[Metrics] = []
     try:
         for _ in range(cfg.repeats):
-            client = subprocess.Popen(
-                [cfg.client_python, str(CLIENT), "monitor_count", "S5:WAVE",
-                 str(cfg.s5_seconds + 1.0)],
-                env=server.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            )
-            try:
-                assert client.stdout is not None
-                line = client.stdout.readline()
-                if not line.startswith("SUBSCRIBED"):
-                    raise RuntimeError(f"monitor client: {line}{client.stdout.read()[-300:]}")
-                res = server.command(cmd="wave_loop", seconds=cfg.s5_seconds, max_sets=100_000,
-                                     timeout=cfg.s5_seconds + 120)
-                out, _ = client.communicate(timeout=cfg.s5_seconds + 60)
-            finally:
-                if client.poll() is None:
-                    client.kill()
-                    client.wait()
-            got = json.loads(out.split("RESULT ", 1)[1])
+            res, got = monitored(
+                server, [cfg.client_python, str(CLIENT), "monitor_count", "S5:WAVE",
+                         str(cfg.s5_seconds + 1.0)],
+                cmd="wave_loop", seconds=cfg.s5_seconds, max_sets=100_000)
             runs.append({
                 "updates_per_s": got["full_updates"] / res["wall"],
                 "sets_per_s": res["sets"] / res["wall"],
@@ -736,22 +744,9 @@ def s8(cfg: Config, impl: str, exe: str) -> list[Metrics]:
     runs: list[Metrics] = []
     try:
         for _ in range(cfg.repeats):
-            client = subprocess.Popen(
-                [sys.executable, str(S8_CLIENT), "S8:IMAGE", str(cfg.s8_seconds + 1.0)],
-                env=server.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            try:
-                assert client.stdout is not None
-                line = client.stdout.readline()
-                if not line.startswith("SUBSCRIBED"):
-                    raise RuntimeError(f"image client: {line}{client.stdout.read()[-300:]}")
-                res = server.command(cmd="image_loop", seconds=cfg.s8_seconds,
-                                     max_frames=100_000, timeout=cfg.s8_seconds + 120)
-                out, _ = client.communicate(timeout=cfg.s8_seconds + 60)
-            finally:
-                if client.poll() is None:
-                    client.kill()
-                    client.wait()
-            got = json.loads(out.split("RESULT ", 1)[1])
+            res, got = monitored(
+                server, [sys.executable, str(S8_CLIENT), "S8:IMAGE", str(cfg.s8_seconds + 1.0)],
+                cmd="image_loop", seconds=cfg.s8_seconds, max_frames=100_000)
             lat = sorted(got["latencies"])
             run: Metrics = {
                 "posted_per_s": res["frames"] / res["wall"],
