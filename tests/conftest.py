@@ -47,8 +47,18 @@ def module_ioc(script: str, wait_for: str, *args: str) -> Any:
 
 @pytest.fixture
 def pva(ioc: IOCProcess) -> Iterator[Any]:
-    """A p4p client Context on the module's ``ioc``."""
+    """A p4p client Context on the module's ``ioc`` (plain values: nt=False)."""
     from .clients import pva_context
+    ctx = pva_context(ioc)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def pva_nt(ioc: IOCProcess) -> Iterator[Any]:
+    """A p4p client Context on the module's ``ioc``, with p4p's NT wrappers
+    (values with .severity, .timestamp, .raw; images as arrays of their shape)."""
+    from softioc.testing import pva_context
     ctx = pva_context(ioc)
     yield ctx
     ctx.close()

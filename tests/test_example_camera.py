@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from softioc.testing import IOCProcess, epics_tool, monitor, pva_context, wait_until
+from softioc.testing import IOCProcess, epics_tool, monitor, wait_until
 
 pytest.importorskip("p4p", reason="pip install p4p (in the test extra)")
 from p4p.client.thread import RemoteError  # noqa: E402
@@ -34,26 +34,19 @@ def ioc() -> Iterator[IOCProcess]:
         yield started
 
 
-@pytest.fixture
-def ctx(ioc: IOCProcess) -> Iterator[Any]:
-    context = pva_context(ioc)
-    yield context
-    context.close()
-
-
 def pvget(ioc: IOCProcess, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([epics_tool("pvget"), "-w", "5", *args], env=ioc.env, text=True,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
 
 
-def test_frames_are_the_documented_pattern(ioc: IOCProcess, ctx: Any) -> None:
+def test_frames_are_the_documented_pattern(ioc: IOCProcess, pva_nt: Any) -> None:
     ioc.caput("TCAM:GAIN", "3")
     def gain() -> float:
-        attrs = {a.name: a.value for a in ctx.get("TCAM:IMAGE", timeout=5).raw.attribute}
+        attrs = {a.name: a.value for a in pva_nt.get("TCAM:IMAGE", timeout=5).raw.attribute}
         return float(attrs["Gain"])
 
     wait_until(lambda: gain() == 3.0, timeout=10, what="a frame taken with gain 3")
-    image = ctx.get("TCAM:IMAGE", timeout=5)
+    image = pva_nt.get("TCAM:IMAGE", timeout=5)
     attrs = {a.name: a.value for a in image.raw.attribute}
     assert image.shape == (H, W) and image.dtype == np.uint16
     assert attrs["ColorMode"] == 0 and attrs["Gain"] == 3.0
@@ -77,20 +70,20 @@ def test_exposure_sets_the_frame_rate(ioc: IOCProcess) -> None:
     ioc.caput("TCAM:EXPOSURE", "0.1")
 
 
-def test_roi_pvs_come_and_go(ioc: IOCProcess, ctx: Any) -> None:
+def test_roi_pvs_come_and_go(ioc: IOCProcess, pva_nt: Any) -> None:
     ioc.caput("TCAM:ROI:COUNT", "2")
     wait_until(lambda: pvget(ioc, "TCAM:ROI:2:TOTAL").returncode == 0, timeout=10,
                what="TCAM:ROI:2:TOTAL served")
-    wait_until(lambda: ctx.get("TCAM:ROI:2:TOTAL", timeout=5) > 0, timeout=10,
+    wait_until(lambda: pva_nt.get("TCAM:ROI:2:TOTAL", timeout=5) > 0, timeout=10,
                what="a frame's TCAM:ROI:2:TOTAL")
     ioc.caput("TCAM:ACQUIRE", "Stop")
     frame_count = ioc.caget("TCAM:FRAMES")
     wait_until(lambda: ioc.caget("TCAM:FRAMES") == frame_count, timeout=5, interval=0.3,
                what="acquisition stopped")
-    image = ctx.get("TCAM:IMAGE", timeout=5)
+    image = pva_nt.get("TCAM:IMAGE", timeout=5)
     top_right = np.asarray(image)[0:H // 2, W // 2:W]
-    assert ctx.get("TCAM:ROI:2:TOTAL", timeout=5) == int(top_right.sum())
-    assert ctx.get("TCAM:ROI:2:MEAN", timeout=5) == pytest.approx(top_right.mean())
+    assert pva_nt.get("TCAM:ROI:2:TOTAL", timeout=5) == int(top_right.sum())
+    assert pva_nt.get("TCAM:ROI:2:MEAN", timeout=5) == pytest.approx(top_right.mean())
     ioc.caput("TCAM:ROI:COUNT", "1")
     wait_until(lambda: pvget(ioc, "-w", "1", "TCAM:ROI:2:TOTAL").returncode != 0, timeout=10,
                what="TCAM:ROI:2:TOTAL removed")
@@ -101,12 +94,12 @@ def test_roi_pvs_come_and_go(ioc: IOCProcess, ctx: Any) -> None:
     ioc.caput("TCAM:ACQUIRE", "Acquire")
 
 
-def test_the_roi_table_takes_only_rectangles_inside_the_image(ctx: Any) -> None:
-    rois = ctx.get("TCAM:ROIS", timeout=5)
+def test_the_roi_table_takes_only_rectangles_inside_the_image(pva_nt: Any) -> None:
+    rois = pva_nt.get("TCAM:ROIS", timeout=5)
     assert list(rois.labels) == ["Name", "X", "Y", "Width", "Height"]
     assert list(rois.value.name) == ["top left", "top right", "bottom left", "bottom right"]
     with pytest.raises(RemoteError, match="refused by on_put"):
-        ctx.put("TCAM:ROIS", {"value": {"x": [0, 60, 0, 0], "width": [10, 10, 10, 10]}},
+        pva_nt.put("TCAM:ROIS", {"value": {"x": [0, 60, 0, 0], "width": [10, 10, 10, 10]}},
                 wait=True, timeout=5)
-    ctx.put("TCAM:ROIS", {"value": {"name": ["a", "b", "c", "d"]}}, wait=True, timeout=5)
-    assert list(ctx.get("TCAM:ROIS", timeout=5).value.name) == ["a", "b", "c", "d"]
+    pva_nt.put("TCAM:ROIS", {"value": {"name": ["a", "b", "c", "d"]}}, wait=True, timeout=5)
+    assert list(pva_nt.get("TCAM:ROIS", timeout=5).value.name) == ["a", "b", "c", "d"]

@@ -39,13 +39,6 @@ def ioc(putlog_file: Path) -> Iterator[IOCProcess]:
         yield started
 
 
-@pytest.fixture
-def ctx(ioc: IOCProcess) -> Iterator[Any]:
-    context = pva_context(ioc)
-    yield context
-    context.close()
-
-
 def shell(ioc: IOCProcess, code: str) -> str:
     """Run code in the IOC's shell: "OK" or "RAISED Type: message"."""
     mark = f"MARK{next(_marks)}"
@@ -85,10 +78,10 @@ def test_types_and_metadata(ioc: IOCProcess) -> None:
     assert list(names.value) == ["a", "b"]
 
 
-def test_served_beside_the_records(ioc: IOCProcess, ctx: Any) -> None:
+def test_served_beside_the_records(ioc: IOCProcess, pva_nt: Any) -> None:
     """One server, one port: the record over CA and PVA, the PVs over PVA."""
     assert float(ioc.caget("PVS:REC")) == 1.0
-    assert ctx.get("PVS:REC", timeout=5) == 1.0
+    assert pva_nt.get("PVS:REC", timeout=5) == 1.0
     out = pvtool(ioc, "pvget", "PVS:NUM", "PVS:REC")
     assert out.returncode == 0 and "PVS:NUM" in out.stdout and "1.5" in out.stdout, out.stdout
     ca = subprocess.run([epics_tool("caget"), "-w", "1", "PVS:NUM"], env=ioc.env, text=True,
@@ -96,55 +89,55 @@ def test_served_beside_the_records(ioc: IOCProcess, ctx: Any) -> None:
     assert ca.returncode != 0, ca.stdout                # PV Access only
 
 
-def test_on_put_runs_in_the_dispatcher_and_may_refuse(ioc: IOCProcess, ctx: Any) -> None:
-    ctx.put("PVS:COUNT", 5, wait=True, timeout=5)
-    assert ctx.get("PVS:COUNT", timeout=5) == 5
+def test_on_put_runs_in_the_dispatcher_and_may_refuse(ioc: IOCProcess, pva_nt: Any) -> None:
+    pva_nt.put("PVS:COUNT", 5, wait=True, timeout=5)
+    assert pva_nt.get("PVS:COUNT", timeout=5) == 5
     wait_until(lambda: "COUNT put 5" in ioc.output(), timeout=5, what="on_put ran")
     with pytest.raises(RemoteError, match="refused by on_put"):
-        ctx.put("PVS:COUNT", 13, wait=True, timeout=5)
-    assert ctx.get("PVS:COUNT", timeout=5) == 5
+        pva_nt.put("PVS:COUNT", 13, wait=True, timeout=5)
+    assert pva_nt.get("PVS:COUNT", timeout=5) == 5
     with pytest.raises(RemoteError, match="ValueError: cannot take 2.5"):
-        ctx.put("PVS:FAIL", 2.5, wait=True, timeout=5)
-    assert ctx.get("PVS:FAIL", timeout=5) == 0.0
+        pva_nt.put("PVS:FAIL", 2.5, wait=True, timeout=5)
+    assert pva_nt.get("PVS:FAIL", timeout=5) == 0.0
     # an async on_put; an enum written by choice and by index
-    ctx.put("PVS:MODE", "Auto", wait=True, timeout=5)
-    assert ctx.get("PVS:MODE", timeout=5).raw.value.index == 2
+    pva_nt.put("PVS:MODE", "Auto", wait=True, timeout=5)
+    assert pva_nt.get("PVS:MODE", timeout=5).raw.value.index == 2
     assert "MODE put 2" in ioc.output()
     with pytest.raises(RemoteError, match="out of range"):
-        ctx.put("PVS:MODE", {"value.index": 65538}, wait=True, timeout=5)
-    assert ctx.get("PVS:MODE", timeout=5).raw.value.index == 2
+        pva_nt.put("PVS:MODE", {"value.index": 65538}, wait=True, timeout=5)
+    assert pva_nt.get("PVS:MODE", timeout=5).raw.value.index == 2
 
 
-def test_writes_without_on_put_are_stored_or_refused(ioc: IOCProcess, ctx: Any) -> None:
-    ctx.put("PVS:NUM", 2.25, wait=True, timeout=5)
-    assert ctx.get("PVS:NUM", timeout=5) == 2.25
-    ctx.put("PVS:ARR", np.array([7, 8], dtype=np.int32), wait=True, timeout=5)
-    assert ctx.get("PVS:ARR", timeout=5).tolist() == [7, 8]
-    ctx.put("PVS:NAMES", ["x", "y", "z"], wait=True, timeout=5)
-    assert list(ctx.get("PVS:NAMES", timeout=5)) == ["x", "y", "z"]
+def test_writes_without_on_put_are_stored_or_refused(ioc: IOCProcess, pva_nt: Any) -> None:
+    pva_nt.put("PVS:NUM", 2.25, wait=True, timeout=5)
+    assert pva_nt.get("PVS:NUM", timeout=5) == 2.25
+    pva_nt.put("PVS:ARR", np.array([7, 8], dtype=np.int32), wait=True, timeout=5)
+    assert pva_nt.get("PVS:ARR", timeout=5).tolist() == [7, 8]
+    pva_nt.put("PVS:NAMES", ["x", "y", "z"], wait=True, timeout=5)
+    assert list(pva_nt.get("PVS:NAMES", timeout=5)) == ["x", "y", "z"]
     with pytest.raises(RemoteError):
-        ctx.put("PVS:RO", 8, wait=True, timeout=5)      # not writeable
-    assert ctx.get("PVS:RO", timeout=5) == 7
+        pva_nt.put("PVS:RO", 8, wait=True, timeout=5)      # not writeable
+    assert pva_nt.get("PVS:RO", timeout=5) == 7
     out = pvtool(ioc, "pvput", "PVS:TEXT", "from pvput")
     assert out.returncode == 0, out.stdout
-    assert ctx.get("PVS:TEXT", timeout=5) == "from pvput"
+    assert pva_nt.get("PVS:TEXT", timeout=5) == "from pvput"
     out = pvtool(ioc, "pvput", "PVS:RO", "9")
-    assert out.returncode != 0 and ctx.get("PVS:RO", timeout=5) == 7, out.stdout
+    assert out.returncode != 0 and pva_nt.get("PVS:RO", timeout=5) == 7, out.stdout
 
 
-def test_post_from_python_reaches_monitors(ioc: IOCProcess, ctx: Any) -> None:
+def test_post_from_python_reaches_monitors(ioc: IOCProcess, pva_nt: Any) -> None:
     with monitor(ioc, "PVS:COUNT", tool="pvmonitor") as mon:
         assert mon.stdout is not None
         assert "PVS:COUNT" in mon.stdout.readline()             # its first update
         assert shell(ioc, "count.post(42, severity=2, message='too many')") == "OK"
-        value = ctx.get("PVS:COUNT", timeout=5)
+        value = pva_nt.get("PVS:COUNT", timeout=5)
         assert (value, value.severity, value.raw.alarm.message) == (42, 2, "too many")
     out = mon.stdout.read()
     assert "42" in out and "MAJOR" in out and "too many" in out, out
     assert shell(ioc, "flag.post(np.False_)") == "OK"
-    assert not ctx.get("PVS:FLAG", timeout=5)
+    assert not pva_nt.get("PVS:FLAG", timeout=5)
     assert shell(ioc, "count.post(43, timestamp=1e9)") == "OK"
-    assert ctx.get("PVS:COUNT", timeout=5).raw.timeStamp.secondsPastEpoch == 1_000_000_000
+    assert pva_nt.get("PVS:COUNT", timeout=5).raw.timeStamp.secondsPastEpoch == 1_000_000_000
     assert shell(ioc, "assert count.get() == 43") == "OK"
 
 
@@ -187,18 +180,18 @@ def test_post_from_python_reaches_monitors(ioc: IOCProcess, ctx: Any) -> None:
     ("pva.Table('T2', {'a b': str})", "ValueError: PVS:T2: column name"),
     ("pva.Table('T2', {'a': list})", "TypeError: PVS:T2: column 'a' type"),
 ])
-def test_bad_input_is_a_clear_error(ioc: IOCProcess, ctx: Any, code: str, error: str) -> None:
-    before = {name: ctx.get(name, timeout=5) for name in ("PVS:COUNT", "PVS:ARR", "PVS:TBL")}
+def test_bad_input_is_a_clear_error(ioc: IOCProcess, pva_nt: Any, code: str, error: str) -> None:
+    before = {name: pva_nt.get(name, timeout=5) for name in ("PVS:COUNT", "PVS:ARR", "PVS:TBL")}
     assert shell(ioc, code).startswith(f"RAISED {error}")
-    after = {name: ctx.get(name, timeout=5) for name in before}
+    after = {name: pva_nt.get(name, timeout=5) for name in before}
     assert str(after) == str(before)        # nothing changed
     assert ioc.proc.poll() is None
 
 
-def test_image_as_a_viewer_sees_it(ioc: IOCProcess, ctx: Any) -> None:
+def test_image_as_a_viewer_sees_it(ioc: IOCProcess, pva_nt: Any) -> None:
     shell(ioc, "frame = np.arange(24, dtype=np.uint16).reshape(4, 6) * 100")
     assert shell(ioc, "img.post(frame, attributes={'Exposure': 0.5, 'Camera': 'sim'})") == "OK"
-    image = ctx.get("PVS:IMG", timeout=5)
+    image = pva_nt.get("PVS:IMG", timeout=5)
     assert image.shape == (4, 6) and image.dtype == np.uint16
     assert image.tolist() == (np.arange(24).reshape(4, 6) * 100).tolist()
     raw = image.raw
@@ -209,39 +202,39 @@ def test_image_as_a_viewer_sees_it(ioc: IOCProcess, ctx: Any) -> None:
     assert attrs == {"ColorMode": 0, "Exposure": 0.5, "Camera": "sim"}
     assert raw.dataTimeStamp.secondsPastEpoch == raw.timeStamp.secondsPastEpoch > 1.7e9
     assert shell(ioc, "img.post(frame + 1)") == "OK"
-    again = ctx.get("PVS:IMG", timeout=5)
+    again = pva_nt.get("PVS:IMG", timeout=5)
     assert again.raw.uniqueId == first + 1 and int(again[0, 0]) == 1
     assert shell(ioc, "rgb.post(np.full((2, 3, 3), 9, np.uint8))") == "OK"
-    color = ctx.get("PVS:RGB", timeout=5)
+    color = pva_nt.get("PVS:RGB", timeout=5)
     assert color.shape == (2, 3, 3) and {a.name: a.value for a in color.raw.attribute} == {
         "ColorMode": 2}
     out = pvtool(ioc, "pvget", "PVS:IMG")
     assert out.returncode == 0 and "NTNDArray" in out.stdout, out.stdout
 
 
-def test_table_with_string_columns(ioc: IOCProcess, ctx: Any) -> None:
-    table = ctx.get("PVS:TBL", timeout=5)
+def test_table_with_string_columns(ioc: IOCProcess, pva_nt: Any) -> None:
+    table = pva_nt.get("PVS:TBL", timeout=5)
     assert table.getID() == "epics:nt/NTTable:1.0"
     assert list(table.labels) == ["Name", "X (mm)", "N"]
     assert shell(ioc, "tbl.post({'name': ['a', 'b'], 'x': [1, 2.5], 'n': [3, 4]})") == "OK"
-    value = ctx.get("PVS:TBL", timeout=5).value
+    value = pva_nt.get("PVS:TBL", timeout=5).value
     assert (list(value.name), value.x.tolist(), value.n.tolist()) == (
         ["a", "b"], [1.0, 2.5], [3, 4])
-    ctx.put("PVS:TBL", {"value": {"name": ["c"], "x": [9.0], "n": [1]}}, wait=True, timeout=5)
-    assert list(ctx.get("PVS:TBL", timeout=5).value.name) == ["c"]
+    pva_nt.put("PVS:TBL", {"value": {"name": ["c"], "x": [9.0], "n": [1]}}, wait=True, timeout=5)
+    assert list(pva_nt.get("PVS:TBL", timeout=5).value.name) == ["c"]
     with pytest.raises(RemoteError, match="columns of different lengths"):
-        ctx.put("PVS:TBL", {"value": {"name": ["c", "d"]}}, wait=True, timeout=5)
+        pva_nt.put("PVS:TBL", {"value": {"name": ["c", "d"]}}, wait=True, timeout=5)
     with pytest.raises(RemoteError, match="labels are read-only"):
-        ctx.put("PVS:TBL", {"labels": ["a", "b", "c"]}, wait=True, timeout=5)
+        pva_nt.put("PVS:TBL", {"labels": ["a", "b", "c"]}, wait=True, timeout=5)
     with pytest.raises(RemoteError, match="a put must write a column"):
-        ctx.put("PVS:TBL", {"alarm.severity": 2}, wait=True, timeout=5)
+        pva_nt.put("PVS:TBL", {"alarm.severity": 2}, wait=True, timeout=5)
     out = pvtool(ioc, "pvget", "PVS:TBL")
     assert out.returncode == 0 and '"X (mm)"' in out.stdout and "c" in out.stdout, out.stdout
 
 
-def test_pvs_come_and_go_while_the_ioc_runs(ioc: IOCProcess, ctx: Any) -> None:
+def test_pvs_come_and_go_while_the_ioc_runs(ioc: IOCProcess, pva_nt: Any) -> None:
     assert shell(ioc, "late = pva.PV('LATE', 1.0, writeable=True)") == "OK"
-    assert ctx.get("PVS:LATE", timeout=5) == 1.0
+    assert pva_nt.get("PVS:LATE", timeout=5) == 1.0
     out = pvtool(ioc, "pvinfo", "PVS:LATE")
     assert out.returncode == 0 and "double value" in out.stdout, out.stdout
     server = f"127.0.0.1:{ioc.env['EPICS_PVA_SERVER_PORT']}"
@@ -255,26 +248,26 @@ def test_pvs_come_and_go_while_the_ioc_runs(ioc: IOCProcess, ctx: Any) -> None:
     assert shell(ioc, "late.close()") == "OK"                   # twice: nothing more
     assert shell(ioc, "late.post(2.0)").startswith("RAISED RuntimeError: PVS:LATE: the PV was")
     with pytest.raises(TimeoutError):
-        ctx.get("PVS:LATE", timeout=1)
+        pva_nt.get("PVS:LATE", timeout=1)
     assert "PVS:LATE" not in pvtool(ioc, "pvlist", server).stdout.split()
     # the name is free again, for another type
     assert shell(ioc, "late = pva.PV('LATE', 'again')") == "OK"
-    assert ctx.get("PVS:LATE", timeout=5) == "again"
+    assert pva_nt.get("PVS:LATE", timeout=5) == "again"
     assert shell(ioc, "print(pva.served())") == "OK"
     assert "'PVS:LATE'" in ioc.output()
     assert shell(ioc, "late.close()") == "OK"
 
 
-def test_access_security_and_the_put_log(ioc: IOCProcess, ctx: Any, putlog_file: Path) -> None:
+def test_access_security_and_the_put_log(ioc: IOCProcess, pva_nt: Any, putlog_file: Path) -> None:
     """The IOC's ACF covers these PVs as it covers records (asg=), and a
     put allowed under TRAPWRITE is in the put log, refused or not."""
     with pytest.raises(RemoteError, match="Put not permitted"):
-        ctx.put("PVS:LOCKED", 2.0, wait=True, timeout=5)
-    assert ctx.get("PVS:LOCKED", timeout=5) == 1.0
+        pva_nt.put("PVS:LOCKED", 2.0, wait=True, timeout=5)
+    assert pva_nt.get("PVS:LOCKED", timeout=5) == 1.0
     assert shell(ioc, "count.post(20)") == "OK"                # not a client's: not logged
-    ctx.put("PVS:COUNT", 21, wait=True, timeout=5)
+    pva_nt.put("PVS:COUNT", 21, wait=True, timeout=5)
     with pytest.raises(RemoteError, match="refused by on_put"):
-        ctx.put("PVS:COUNT", 13, wait=True, timeout=5)
+        pva_nt.put("PVS:COUNT", 13, wait=True, timeout=5)
 
     def last_two() -> list[dict[str, Any]] | None:
         lines = putlog_file.read_text().splitlines() if putlog_file.exists() else []
@@ -366,7 +359,7 @@ def test_on_put_in_every_dispatcher(tmp_path: Path, dispatcher: str) -> None:
         assert "ON_PUT 42" in ioc.output() and "ON_PUT 500" in ioc.output()
 
 
-def test_posts_from_many_threads(ioc: IOCProcess, ctx: Any) -> None:
+def test_posts_from_many_threads(ioc: IOCProcess, pva_nt: Any) -> None:
     """Four threads post 2,000 values each at once, with a monitor attached:
     the IOC keeps serving, and serves the last value posted."""
     code = ("import threading\n"
@@ -378,7 +371,7 @@ def test_posts_from_many_threads(ioc: IOCProcess, ctx: Any) -> None:
             "num.post(-1.0)")
     with monitor(ioc, "PVS:NUM", tool="pvmonitor", settle=1):
         assert shell(ioc, code) == "OK"
-    assert ctx.get("PVS:NUM", timeout=5) == -1.0
+    assert pva_nt.get("PVS:NUM", timeout=5) == -1.0
     assert ioc.proc.poll() is None
 
 
@@ -389,7 +382,7 @@ def rss_kb(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
-def test_memory_stays_flat_over_create_close_cycles(ioc: IOCProcess, ctx: Any) -> None:
+def test_memory_stays_flat_over_create_close_cycles(ioc: IOCProcess, pva_nt: Any) -> None:
     """10,000 PVs made, served and closed one after another (after 1,000 to
     warm up): the IOC's resident memory grows by less than 4 MB."""
     cycle = ("for _i in range({n}):\n"
@@ -403,4 +396,4 @@ def test_memory_stays_flat_over_create_close_cycles(ioc: IOCProcess, ctx: Any) -
     print(f"RSS grew {grown} kB over 10,000 create/close cycles")
     assert grown < 4096, f"RSS grew {grown} kB"
     with pytest.raises(TimeoutError):
-        ctx.get("PVS:CYCLE", timeout=1)                         # the last one is gone too
+        pva_nt.get("PVS:CYCLE", timeout=1)                         # the last one is gone too
