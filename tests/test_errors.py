@@ -46,7 +46,7 @@ def raised(tmp_path_factory):
 @pytest.mark.parametrize("what, cls, text", [
     ("unknown record", "RecordNotFoundError", "Record Not Found"),
     ("unknown field", "RecordNotFoundError", "Field Not Found"),
-    ("alias exists", "EpicsValueError", "Record Already exists"),
+    ("alias exists", "RecordExistsError", "Record Already exists"),
     ("alias of nothing", "RecordNotFoundError", "Record Not Found"),
 ])
 def test_status_becomes_its_class(raised, what, cls, text):

@@ -18,12 +18,14 @@ import epicsdbbuilder
 
 from . import _ext, _lifecycle
 from ._ioc import ioc
+from .errors import RecordExistsError
 
 if TYPE_CHECKING:
     from ._record import Record
 
-__all__ = ["MAX_NAME", "init_builder", "full_name", "check_new", "create_alias",
-           "field_text", "load", "clear", "autosave_fields", "request_autosave",
+__all__ = ["MAX_NAME", "init_builder", "full_name", "check_new", "check_not_python",
+           "create_alias",
+           "field_text", "load", "load_own", "clear", "autosave_fields", "request_autosave",
            "track_autosave"]
 
 # EPICS record names: at most 60 characters, none of these.
@@ -82,12 +84,20 @@ def check_new(full: str, duplicates: bool = True) -> None:
         raise ValueError(f"record name {full!r} has a character EPICS does not allow there")
     if not duplicates:
         return
+    check_not_python(full)
+    if _ext.record_exists(full):
+        raise RecordExistsError(f"record {full!r} already exists")
+
+
+def check_not_python(full: str) -> None:
+    """Refuse a name Python made already (a builder record or a PVA PV);
+    records of .db files are left to the caller."""
     db = ioc.database
-    if full in db.pending or full in db.loaded or _ext.record_exists(full):
-        raise ValueError(f"record {full!r} already exists")
+    if full in db.pending or full in db.loaded:
+        raise RecordExistsError(f"record {full!r} already exists")
     pvs = ioc.features.get("pvs")           # PVA-only PVs (softioc._sharedpvs)
     if pvs is not None and pvs.has(full):
-        raise ValueError(f"{full!r} is already a PV Access PV of this IOC")
+        raise RecordExistsError(f"{full!r} is already a PV Access PV of this IOC")
 
 
 def create_alias(name: str, alias: str) -> None:
@@ -135,6 +145,22 @@ def load() -> None:
         loaded[full] = record
     db.pending.clear()
     epicsdbbuilder.ResetRecords()
+
+
+def load_own(records: Sequence[Record]) -> None:
+    """Load a feature's own builder records now, apart from the application's
+    (softioc.health's and devIocStats's records, like pythonSoftIOC's
+    devIocStats .db file): they serve whether they were made before or after
+    LoadDatabase, and ``before_load`` hooks (autosave restores, PVA groups),
+    which are for the application's records, do not see them."""
+    if ioc.running:
+        raise RuntimeError("records are loaded before iocInit()")
+    db = ioc.database
+    for record in records:
+        full = record.name
+        del db.pending[full]
+        record._bind(full)        # noqa: SLF001
+        db.loaded[full] = record
 
 
 def clear() -> None:

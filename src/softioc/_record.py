@@ -19,6 +19,7 @@ import epicsdbbuilder
 
 from . import _database, _ext, _lifecycle, alarm
 from ._wakeup import RunNow
+from .errors import NotRunningError, ValueKindError, ValueTooLongError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -89,7 +90,7 @@ class Record(_ext.RecordCore):
 
     is_output = False
     # name, _spare_name (its name in the database, which differs for a spare
-    # named at run time), _initial, _given (the builder's fields, for
+    # named at run time), _given (the builder's fields, for
     # FIELD.Value() and WriteRecords until LoadDatabase) and _dtyp are members
     # of RecordCore, set by RecordCore(rtype, name): an input record has no
     # __dict__ at all, and 100,000 records build without a Python __init__.
@@ -97,12 +98,12 @@ class Record(_ext.RecordCore):
 
     # Called by RecordCore.set() before iocInit.
     def _preinit_set(self, value: Any, severity: int | None, alarm: int | None) -> None:
-        raw = self._to_c(value)
-        self._set_initial(raw, severity or 0, alarm or 0)
-        _set(self, "_initial", self._from_c(raw))
+        self._set_initial(self._to_c(value), severity or 0, alarm or 0)
 
+    # get() before iocInit: what get() will give once the IOC runs (0, 0.0
+    # or "" if nothing was set), as pythonSoftIOC's.
     def _preinit_get(self) -> Any:
-        return self._initial
+        return self._from_c(self._initial_value())
 
     def _to_c(self, value: Any) -> Any:
         return value
@@ -152,14 +153,19 @@ class Record(_ext.RecordCore):
     def get_field(self, field: str) -> str:
         """Read any field of the record as text (``dbgf``)."""
         if not _lifecycle.is_running():
-            raise RuntimeError("get_field() needs a running IOC: call iocInit() first")
+            raise NotRunningError(f"{self.name}: get_field() needs a running IOC: call "
+                                  "iocInit() first")
         return str(_ext.get_field(f"{self.name}.{field}"))
 
     def set_field(self, field: str, value: Any) -> None:
-        """Write any field of the record as a client would (``dbpf``)."""
+        """Write any field of the record as a client would (``dbpf``), once
+        the IOC runs; before, give it to the builder or assign it
+        (``record.DESC = "text"``)."""
         if not _lifecycle.is_running():
-            _ext.put_static(self._spare_name, field, str(value), False)
-            return
+            raise NotRunningError(
+                f"{self.name}: set_field() needs a running IOC (as in pythonSoftIOC); "
+                f"before iocInit assign the field (record.{field} = value) or give "
+                f"{field}= to the builder")
         _ext.put_field(f"{self.name}.{field}", str(value))
 
     # As in pythonSoftIOC, a record's fields are attributes until the IOC
@@ -213,6 +219,13 @@ class Record(_ext.RecordCore):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} ({self._rtype})>"
+
+    def __str__(self) -> str:
+        """The record's name (``caget(str(record))``, ``f"{record}.DESC"``)."""
+        return str(self.name)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.name), spec)
 
 
 class _FieldLink(epicsdbbuilder.recordbase._Link):  # type: ignore[misc]
@@ -315,7 +328,7 @@ class OutRecord(Record):
 
     def _preinit_set(self, value: Any, severity: int | None, alarm: int | None) -> None:
         super()._preinit_set(value, severity, alarm)
-        _set(self, "_last", self._initial)
+        _set(self, "_last", self._preinit_get())
 
     def _unchanged(self, value: Any) -> bool:
         return bool(self._last == value)
@@ -399,14 +412,15 @@ class ArrayMixin(Record):
         arr = np.asarray(value)
         if arr.dtype.kind in "US":
             if self.dtype.itemsize != 1:
-                raise TypeError(f"{self.name}: text needs a CHAR or UCHAR waveform")
+                raise ValueKindError(f"{self.name}: text needs a CHAR or UCHAR waveform")
             data = arr.item().encode() if arr.dtype.kind == "U" else arr.item()
             arr = np.frombuffer(data + b"\0", dtype=self.dtype)
         arr = np.atleast_1d(arr)
         if arr.ndim != 1:
             raise ValueError(f"{self.name}: needs a 1-D array, got shape {arr.shape}")
         if arr.size > self.nelm:
-            raise ValueError(f"{self.name}: {arr.size} elements do not fit NELM={self.nelm}")
+            raise ValueTooLongError(
+                f"{self.name}: {arr.size} elements do not fit NELM={self.nelm}")
         if arr.dtype != self.dtype:
             if arr.size and not np.can_cast(arr.dtype, self.dtype, "safe"):
                 converted = arr.astype(self.dtype)
@@ -424,13 +438,13 @@ class ArrayMixin(Record):
     def _strings_to_c(self, value: Any) -> npt.NDArray[Any]:
         items = [value] if isinstance(value, (str, bytes)) else list(value)
         if len(items) > self.nelm:
-            raise ValueError(f"{self.name}: {len(items)} strings do not fit NELM={self.nelm}")
-        encoded = [v.encode() if isinstance(v, str) else v for v in items]
+            raise ValueTooLongError(
+                f"{self.name}: {len(items)} strings do not fit NELM={self.nelm}")
+        # Items that are not text are stored as their str(), as in pythonSoftIOC.
+        encoded = [v if isinstance(v, bytes) else str(v).encode() for v in items]
         for v in encoded:
-            if not isinstance(v, bytes):
-                raise TypeError(f"{self.name}: needs strings, got {v!r}")
             if len(v) >= 40:
-                raise ValueError(f"{self.name}: {v!r} is longer than 39 bytes")
+                raise ValueTooLongError(f"{self.name}: {v!r} is longer than 39 bytes")
         return np.array(encoded, dtype=self.dtype)
 
     def _from_c(self, value: Any) -> Any:
@@ -481,8 +495,8 @@ class LongStringMixin(ArrayMixin):
         else:
             raise TypeError(f"{self.name}: a long string needs a str, got {value!r}")
         if len(data) >= self.nelm:
-            raise ValueError(f"{self.name}: text of {len(data)} bytes is too long "
-                             f"(the record holds {self.nelm - 1})")
+            raise ValueTooLongError(f"{self.name}: text of {len(data)} bytes is too long "
+                                    f"(the record holds {self.nelm - 1})")
         return np.frombuffer(data + b"\0", dtype=self.dtype)
 
     def _from_c(self, value: Any) -> Any:

@@ -21,7 +21,7 @@ class AsyncioDispatcher(QueueDispatcher):
 
     ``AsyncioDispatcher()`` owns a new loop running in a daemon thread (use
     ``dispatcher.loop`` to schedule your own coroutines on it); pass a loop
-    you run yourself to share it.  Usable as a context manager, which stops
+    you run yourself, and that is running, to share it.  Usable as a context manager, which stops
     an owned loop on exit.  An owned loop's thread takes an EPICS thread
     priority (``PYTHONIOC_DISPATCHER_PRIORITY``, default 50) when the process
     may use real-time scheduling, as EPICS's own threads then do.
@@ -30,6 +30,11 @@ class AsyncioDispatcher(QueueDispatcher):
     def __init__(
         self, loop: asyncio.AbstractEventLoop | None = None, debug: bool = False
     ) -> None:
+        if loop is not None and not loop.is_running():
+            # Callbacks would wait for ever; pythonSoftIOC refuses it too.
+            raise ValueError("AsyncioDispatcher(loop): the loop is not running; create the "
+                             "dispatcher inside it (asyncio.get_running_loop()) or give no "
+                             "loop to have one started in a thread")
         priority = dispatcher_priority() if loop is None else None   # first: nothing open yet
         super().__init__()
         self._thread: threading.Thread | None = None

@@ -196,7 +196,7 @@ def restore(pending: dict[str, Any]) -> None:
                 if field == "VAL":
                     record.set(saved[key])
                 else:
-                    record.set_field(field, saved[key])
+                    setattr(record, field, saved[key])      # the static field
             except Exception as e:  # a mismatched file must not stop the IOC
                 log.warning("autosave: cannot restore %s.%s = %r: %s",
                             name, field, saved[key], e)

@@ -50,6 +50,7 @@ from ._record import (
     builder_defaults,
     ftvl_dtypes,
 )
+from .errors import BuilderArgumentError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -162,7 +163,7 @@ def _make(
         if "initial_value" in fields:
             if initial is not _SKIP and initial is not None:
                 raise TypeError(f"{full}: initial value given twice")
-            initial = fields.pop("initial_value")
+            initial = _given_initial(full, fields)
         severity = fields.pop("initial_severity", None)
         alarm = fields.pop("initial_alarm", None)
         severity, alarm = _status_severity(cls, full, fields, severity, alarm)
@@ -184,12 +185,15 @@ def _make(
         return _make_at_run_time(rtype, dtyp, full, initial, fields, extra, severity, alarm,
                                  autosave, field_callbacks, aliases, out_opts)
     _check_new(full, duplicates=False)     # create_record refuses a name in use
+    _database.check_not_python(full)
     for a in aliases:
         _check_new(a)
     # Straight into EPICS's static database, checked by EPICS (no .db text),
-    # with the builder's defaults for fields not given.
+    # with the builder's defaults for fields not given.  A record of the same
+    # name and type from a .db file (dbLoadDatabase) becomes this one, as a
+    # second definition in a .db file would: pythonSoftIOC's builder allows it.
     _ext.create_record(rtype, full, dtyp, fields, builder_defaults(rtype, is_output, full),
-                       _field_text)
+                       _field_text, True)
     try:
         for a in aliases:
             _ext.create_alias(full, a)
@@ -235,6 +239,16 @@ def _make_at_run_time(rtype: str, dtyp: str, full: str, initial: Any, fields: di
     return record
 
 
+def _given_initial(full: str, fields: dict[str, Any]) -> Any:
+    """``initial_value=`` taken from ``fields``: None is refused, as in
+    pythonSoftIOC (leave the keyword out for no initial value)."""
+    initial = fields.pop("initial_value")
+    if initial is None:
+        raise TypeError(f"{full}: initial_value=None is not a value: leave initial_value "
+                        "out for a record without one")
+    return initial
+
+
 def _status_severity(cls: type[Record], full: str, fields: dict[str, Any],
                      severity: int | None, alarm: int | None) -> tuple[Any, Any]:
     """pythonSoftIOC's ``status=``/``severity=`` (input records): the
@@ -246,7 +260,13 @@ def _status_severity(cls: type[Record], full: str, fields: dict[str, Any],
         raise TypeError(f"{full}: status= and severity= apply to input records "
                         "(use initial_severity= and initial_alarm=)")
     if (sevr is not None and severity is not None) or (status is not None and alarm is not None):
-        raise TypeError(f"{full}: give severity=/status= or initial_severity=/initial_alarm=")
+        raise BuilderArgumentError(
+            f"{full}: give severity=/status= or initial_severity=/initial_alarm=")
+    for given, field in ((sevr, "SEVR"), (status, "STAT")):
+        if given is not None and field in fields:
+            raise BuilderArgumentError(
+                f"{full}: give {'severity' if field == 'SEVR' else 'status'}= or {field}=, "
+                "not both")
     return (severity if sevr is None else sevr), (alarm if status is None else status)
 
 
@@ -259,15 +279,19 @@ def _apply_initial(record: Record, initial: Any, severity: int | None,
             else:
                 record.set(initial, severity=severity, alarm=alarm)
         except (TypeError, ValueError) as e:
-            hint = _OLD_POSITIONAL.get(record.record_type)
-            if hint is None:
-                raise
-            raise type(e)(f"{record.name}: {initial!r} cannot be the initial value ({e}). "
-                          f"The 2nd positional argument is the initial value here; in "
-                          f"pythonSoftIOC it was {hint[0]}: write {hint[0]}=... for that"
-                          ) from None
+            error = _reworded(e, f"{record.name}: {initial!r} cannot be the initial value ({e})")
+            error.initial_value_error = True        # type: ignore[attr-defined]
+            raise error from None
     elif severity:
         record.set_alarm(severity, alarm or 0)
+
+
+def _reworded(error: Exception, text: str) -> Exception:
+    """``error``'s class with ``text`` (the same error if the class wants more)."""
+    try:
+        return type(error)(text)
+    except Exception:
+        return error
 
 
 # What pythonSoftIOC took positionally after the name (aOut(name, DRVL, DRVH,
@@ -282,19 +306,31 @@ _OLD_POSITIONAL = {
 
 def _one_positional(maker: _F) -> _F:
     """Refuse pythonSoftIOC-style positional fields (``aIn("X", 0, 10)``):
-    after the name only the initial value may be positional."""
+    after the name only the initial value may be positional; and refuse
+    ``initial_value=None`` (pythonSoftIOC raises too)."""
     @functools.wraps(maker)
     def checked(name: Any, *values: Any, **fields: Any) -> Any:
-        if len(values) > 1:
-            rtype = maker.__name__
-            old = _OLD_POSITIONAL[_MAKER_TYPES[rtype]]
+        rtype = maker.__name__
+        old = _OLD_POSITIONAL.get(_MAKER_TYPES.get(rtype, ""))
+        if len(values) > 1 and old:
             keywords = ", ".join(f"{f}={v!r}" for f, v in zip(old, values))
             raise TypeError(
                 f"{rtype}({name!r}, ...): {len(values)} values after the name, but only "
                 f"one, the initial value, may be positional.  In pythonSoftIOC these "
                 f"positions were {', '.join(old[:len(values)])}: write "
                 f"{rtype}({name!r}, {keywords}), with initial_value=... if you want one")
-        return maker(name, *values, **fields)
+        if "initial_value" in fields and fields["initial_value"] is None:
+            raise TypeError(f"{rtype}({name!r}, initial_value=None): None is not a value; "
+                            "leave initial_value out for a record without one")
+        try:
+            return maker(name, *values, **fields)
+        except (TypeError, ValueError) as e:
+            if not (values and old and getattr(e, "initial_value_error", False)):
+                raise
+            # The value was positional: old code may have meant a field.
+            raise _reworded(e, f"{e}. The 2nd positional argument is the initial value "
+                               f"here; in pythonSoftIOC it was {old[0]}: write {old[0]}=... "
+                               "for that") from None
     return cast(_F, checked)
 
 
@@ -487,11 +523,13 @@ def int64Out(name: str, initial_value: Any = _SKIP, *, LOPR: int | None = None,
 
 # ---- strings ---------------------------------------------------------------
 
+@_one_positional
 def stringIn(name: str, initial_value: Any = _SKIP, **fields: Any) -> InRecord:
     """A ``stringin`` record: up to 39 bytes of UTF-8."""
     return _make("stringin", InRecord, name, initial_value, fields)  # type: ignore[no-any-return]
 
 
+@_one_positional
 def stringOut(name: str, initial_value: Any = _SKIP, **fields: Any) -> OutRecord:
     """A ``stringout`` record: up to 39 bytes clients can write."""
     return _make("stringout", OutRecord, name, initial_value, fields)  # type: ignore[no-any-return]
@@ -505,7 +543,7 @@ def _long_string(cls: type[Record], name: str, initial: Any, length: int | None,
     if "initial_value" in fields:
         if initial is not _SKIP and initial is not None:
             raise TypeError(f"{name}: initial value given twice")
-        initial = fields.pop("initial_value")
+        initial = _given_initial(name, fields)
     given = {k: v for k, v in (("length", length), ("NELM", fields.pop("NELM", None)),
                                ("SIZV", fields.pop("SIZV", None))) if v is not None}
     if len(given) > 1:
@@ -529,6 +567,7 @@ def _long_string(cls: type[Record], name: str, initial: Any, length: int | None,
     return record
 
 
+@_one_positional
 def longStringIn(name: str, initial_value: Any = _SKIP, *, length: int | None = None,
                  **fields: Any) -> LongStringIn:
     """A long string Python sets: a CHAR ``waveform`` of ``length`` bytes
@@ -538,6 +577,7 @@ def longStringIn(name: str, initial_value: Any = _SKIP, *, length: int | None = 
         LongStringIn, name, initial_value, length, fields, "PythonLongStringIn")
 
 
+@_one_positional
 def longStringOut(name: str, initial_value: Any = _SKIP, *, length: int | None = None,
                   **fields: Any) -> LongStringOut:
     """A long string clients can write (``caput -S NAME text``, PVA put of a
@@ -612,7 +652,7 @@ def _big_enum(rtype: str, cls: type[Record], name: str, options: Sequence[Any],
             return ok and (user_validate is None or bool(user_validate(record, value)))
 
         fields["validate"] = in_range
-    initial = fields.pop("initial_value", _SKIP)
+    initial = _given_initial(name, fields) if "initial_value" in fields else _SKIP
     if initial is not _SKIP and not (isinstance(initial, int) and 0 <= initial < n):
         raise ValueError(f"initial state {initial!r} is not an index 0..{n - 1}")
     record: Record = _make(rtype, cls, name, initial, fields)
@@ -636,7 +676,7 @@ def _big_enum(rtype: str, cls: type[Record], name: str, options: Sequence[Any],
 
 # ---- arrays ----------------------------------------------------------------
 
-def _array_fields(value: Any, fields: dict[str, Any]) -> tuple[np.dtype[Any], int]:
+def _array_fields(name: str, value: Any, fields: dict[str, Any]) -> tuple[np.dtype[Any], int]:
     length = fields.pop("length", None)
     datatype = fields.pop("datatype", None)
     nelm = fields.pop("NELM", None)
@@ -654,7 +694,8 @@ def _array_fields(value: Any, fields: dict[str, Any]) -> tuple[np.dtype[Any], in
             v = np.asarray(value)
             if v.dtype.kind in "US" and v.ndim == 0:
                 dtype = np.dtype(np.uint8)          # one text: a CHAR waveform
-            elif v.dtype.kind in "US":
+            elif v.dtype.kind in "US" or (v.dtype.kind == "O" and any(
+                    isinstance(item, (str, bytes)) for item in v.ravel())):
                 dtype = np.dtype("S40")             # a list of texts: FTVL=STRING
             elif isinstance(value, np.ndarray):
                 dtype = v.dtype                     # a numpy array keeps its type
@@ -676,10 +717,14 @@ def _array_fields(value: Any, fields: dict[str, Any]) -> tuple[np.dtype[Any], in
         raise ValueError(f"FTVL {ftvl!r} is not an element type Python records support")
     if nelm is None:
         if value is None:
-            raise TypeError("a waveform needs an initial value, length= or NELM=")
+            raise BuilderArgumentError(
+                f"{name}: a waveform needs an initial value, length= or NELM=")
         v = np.asarray(value)
         text = v.dtype.kind == "U" and v.ndim == 0
-        nelm = len(v.item().encode()) + 1 if text else max(1, np.atleast_1d(v).size)
+        nelm = len(v.item().encode()) + 1 if text else np.atleast_1d(v).size
+        if not nelm:
+            raise BuilderArgumentError(
+                f"{name}: an empty initial value gives no length: add length=")
     fields["NELM"] = int(nelm)
     fields["FTVL"] = ftvl
     return ftvl_dtypes()[ftvl], int(nelm)
@@ -700,8 +745,13 @@ def _waveform(cls: type[Record], name: str, value: tuple[Any, ...],
               fields: dict[str, Any], dtyp: str, rtype: str = "waveform") -> Any:
     if len(value) > 1:
         raise TypeError("give at most one initial value")
-    initial = value[0] if value else fields.pop("initial_value", None)
-    dtype, nelm = _array_fields(initial, fields)
+    if value:
+        if "initial_value" in fields:
+            raise TypeError(f"{name}: initial value given twice")
+        initial = value[0]
+    else:
+        initial = _given_initial(name, fields) if "initial_value" in fields else None
+    dtype, nelm = _array_fields(name, initial, fields)
     if initial is None:             # as pythonSoftIOC: empty, served without a UDF alarm
         initial = np.zeros(0, dtype)
     return _make(rtype, cls, name, initial, fields, dtyp, dtype=dtype, nelm=nelm)

@@ -3,11 +3,18 @@
 Each class also derives from the builtin exception raised before there was a
 hierarchy, so ``except RuntimeError`` or ``except ValueError`` still catches
 it. The C layer raises them (``_ext.pyi``); this module imports nothing.
+
+Where pythonSoftIOC raised another builtin class for the same mistake
+(``AssertionError`` for a duplicate name or a value too long, ``ValueError``
+for text given to a numeric waveform), the class raised here derives from
+both, so code and tests written against either keep catching it.
 """
 
 from __future__ import annotations
 
-__all__ = ["EpicsError", "EpicsRuntimeError", "EpicsValueError", "RecordNotFoundError"]
+__all__ = ["EpicsError", "EpicsRuntimeError", "EpicsValueError", "RecordNotFoundError",
+           "RecordExistsError", "BuilderArgumentError", "ValueTooLongError",
+           "ValueKindError", "NotRunningError"]
 
 
 class EpicsError(Exception):
@@ -34,3 +41,29 @@ class RecordNotFoundError(EpicsRuntimeError):
 class EpicsValueError(EpicsError, ValueError):
     """EPICS refused a definition: a record or alias that exists already, a
     field value of the static database, a .db file it could not load."""
+
+
+class RecordExistsError(EpicsValueError, AssertionError):
+    """A record (or alias, or PVA PV) of that name exists already
+    (pythonSoftIOC: ``AssertionError``)."""
+
+
+class BuilderArgumentError(TypeError, AssertionError):
+    """A builder call that cannot be made as given: a waveform with neither
+    value nor length, ``severity=`` with ``SEVR=`` (pythonSoftIOC:
+    ``AssertionError``)."""
+
+
+class ValueTooLongError(ValueError, AssertionError):
+    """More elements than the record holds, or text longer than it holds
+    (pythonSoftIOC: ``AssertionError``)."""
+
+
+class ValueKindError(TypeError, ValueError):
+    """A value of the wrong kind for the record, e.g. text for a numeric
+    waveform (pythonSoftIOC: ``ValueError``)."""
+
+
+class NotRunningError(RuntimeError, AssertionError):
+    """A call that needs a running IOC, made before ``iocInit()``
+    (pythonSoftIOC: ``AssertionError``)."""

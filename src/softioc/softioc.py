@@ -23,7 +23,9 @@ import sys
 import threading
 from typing import Any
 
-from . import _ext, _lifecycle
+import epicsdbbuilder
+
+from . import _database, _ext, _lifecycle
 from ._dispatch import Dispatcher, ThreadDispatcher
 from ._ioc import ioc
 
@@ -89,16 +91,21 @@ def _iocsh(command: str, *args: Any) -> None:
 
 
 def dbl(pattern: str = "", fields: str = "") -> None:
-    """List record names matching the glob ``pattern`` (all if empty), with ``fields``.
+    """List records (all if ``pattern`` is empty), with ``fields``.
 
-    ``dbl("DEMO:*", "VAL DESC")`` prints each matching record's name and those
-    fields.  (The IOC shell's ``dbl`` takes a record type, not a name; a
-    pattern is listed here with the IOC shell's ``dbgrep``.)
+    ``dbl("DEMO:*", "VAL DESC")`` prints each record whose name matches the
+    glob and those fields; ``dbl("ai")``, a record type's name, lists the
+    records of that type, as the IOC shell's ``dbl`` (and pythonSoftIOC's).
     """
-    if pattern:
+    if pattern and not _is_record_type(pattern):
         _iocsh("dbgrep", pattern, fields or None)
     else:
-        _iocsh("dbl", "" if fields else None, fields or None)
+        _iocsh("dbl", pattern if pattern or fields else None, fields or None)
+
+
+def _is_record_type(name: str) -> bool:
+    _database.init_builder()
+    return name in epicsdbbuilder.records.GetRecords()
 
 
 def dbgf(pv: str) -> None:

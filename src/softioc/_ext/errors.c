@@ -10,17 +10,17 @@
 #include <errlog.h>
 #include <errMdef.h>
 
-static PyObject *classes[3];    /* PYIOC_ERR_RUNTIME, _VALUE, _NOT_FOUND */
+static PyObject *classes[4];    /* PYIOC_ERR_RUNTIME, _VALUE, _NOT_FOUND, _EXISTS */
 
 int pyioc_errors_init(void)
 {
     static const char *const names[] = {
-        "EpicsRuntimeError", "EpicsValueError", "RecordNotFoundError"};
+        "EpicsRuntimeError", "EpicsValueError", "RecordNotFoundError", "RecordExistsError"};
     PyObject *mod = PyImport_ImportModule("softioc.errors");
     size_t i;
     if (!mod)
         return -1;
-    for (i = 0; i < 3; i++) {
+    for (i = 0; i < 4; i++) {
         Py_XSETREF(classes[i], PyObject_GetAttrString(mod, names[i]));
         if (!classes[i]) {
             Py_DECREF(mod);
@@ -87,6 +87,8 @@ PyObject *pyioc_raise_status(int kind, long status, const char *fmt, ...)
     va_list ap;
     if (kind == PYIOC_ERR_RUNTIME && not_found(status))
         kind = PYIOC_ERR_NOT_FOUND;
+    else if (kind == PYIOC_ERR_VALUE && status == S_dbLib_recExists)
+        kind = PYIOC_ERR_EXISTS;
     cls = classes[kind];
     if (status)
         status_text(status, text, sizeof text);

@@ -45,7 +45,6 @@ typedef struct {
     /* Attributes every record has (Python sees them as members). */
     PyObject *name;                 /* its name for Python and clients */
     PyObject *spare_name;           /* _spare_name: its name in the database */
-    PyObject *initial;              /* _initial: the value set before iocInit */
     PyObject *given;                /* _given: the builder's fields, until loaded */
     PyObject *dtyp;                 /* _dtyp: its DTYP */
     dbCommon *prec;                 /* NULL until bound */
@@ -159,7 +158,7 @@ int pyioc_parse_time(PyObject *o, epicsTimeStamp *ts);
  * PYIOC_ERR_RUNTIME (a RuntimeError; RecordNotFoundError for "not found"
  * statuses) or PYIOC_ERR_VALUE (a ValueError), with a PyUnicode_FromFormat
  * message; status 0 if EPICS gave none.  Both return NULL. */
-enum { PYIOC_ERR_RUNTIME, PYIOC_ERR_VALUE, PYIOC_ERR_NOT_FOUND };
+enum { PYIOC_ERR_RUNTIME, PYIOC_ERR_VALUE, PYIOC_ERR_NOT_FOUND, PYIOC_ERR_EXISTS };
 int pyioc_errors_init(void);
 PyObject *pyioc_raise_status(int kind, long status, const char *fmt, ...);
 /* "what: <status text> (EPICS status N)", kind PYIOC_ERR_RUNTIME. */

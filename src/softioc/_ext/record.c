@@ -28,8 +28,9 @@ static PyObject *str_preinit_set, *str_is_output, *str_python;
  * but monitors see the new value, as a get does.  The record's last-posted
  * copies (MLST, ALST; OVAL of string records) take the value too, so that
  * its next processing posts a change from it, not from the value before. */
-static void post_unprocessed(dbCommon *prec)
+static void post_unprocessed(RecordCore *rc)
 {
+    dbCommon *prec = rc->prec;
     static const char *const copies[] = {"MLST", "ALST", "OVAL"};
     char name[PVNAME_STRINGSZ + 8];
     DBADDR val, copy;
@@ -44,6 +45,14 @@ static void post_unprocessed(dbCommon *prec)
                 memcpy(copy.pfield, val.pfield, (size_t)val.field_size);
         }
     }
+    /* The new value carries its own time: the one given, or now (device
+     * time, as set() gives it), or what TSE says for other records. */
+    if (rc->p_has_time)
+        prec->time = rc->p_time;
+    else if (prec->tse == epicsTimeEventDeviceTime)
+        epicsTimeGetCurrent(&prec->time);
+    else
+        recGblGetTimeStamp(prec);
     db_post_events(prec, NULL, DBE_VALUE | DBE_LOG);
 }
 
@@ -96,7 +105,6 @@ static void RecordCore_dealloc(RecordCore *self)
     Py_CLEAR(self->dict);
     Py_CLEAR(self->name);
     Py_CLEAR(self->spare_name);
-    Py_CLEAR(self->initial);
     Py_CLEAR(self->given);
     Py_CLEAR(self->dtyp);
     PyMem_Free(self->init_buf);
@@ -109,7 +117,6 @@ static int RecordCore_traverse(RecordCore *self, visitproc visit, void *arg)
     Py_VISIT(self->dict);
     Py_VISIT(self->name);
     Py_VISIT(self->spare_name);
-    Py_VISIT(self->initial);
     Py_VISIT(self->given);
     Py_VISIT(self->dtyp);
     return 0;
@@ -120,7 +127,6 @@ static int RecordCore_clear(RecordCore *self)
     Py_CLEAR(self->dict);
     Py_CLEAR(self->name);
     Py_CLEAR(self->spare_name);
-    Py_CLEAR(self->initial);
     Py_CLEAR(self->given);
     Py_CLEAR(self->dtyp);
     return 0;
@@ -217,7 +223,7 @@ static PyObject *RecordCore_set(RecordCore *self, PyObject *const *args, Py_ssiz
             status = dbProcess(self->prec);
         }
     } else {
-        post_unprocessed(self->prec);
+        post_unprocessed(self);
     }
     dbScanUnlock(self->prec);
     Py_END_ALLOW_THREADS
@@ -253,6 +259,16 @@ static PyObject *RecordCore_set_initial(RecordCore *self, PyObject *args)
     self->p_sevr = (epicsEnum16)sevr;
     self->p_stat = (epicsEnum16)(sevr && !stat ? UDF_ALARM : stat);
     Py_RETURN_NONE;
+}
+
+/* The value set before iocInit, as get() will read it once the IOC runs:
+ * converted to the field's type (0, 0.0 or "" if none was set). */
+static PyObject *RecordCore_initial_value(RecordCore *self, PyObject *unused)
+{
+    static const char zero[sizeof(epicsFloat64)];
+    if (!self->init_set)
+        return pyioc_value_from(self, zero, self->ti->kind == KIND_STRING ? sizeof zero : 0);
+    return pyioc_value_from(self, self->init_buf, self->init_len);
 }
 
 static PyObject *RecordCore_get(RecordCore *self, PyObject *unused)
@@ -305,6 +321,10 @@ static PyObject *RecordCore_set_alarm(RecordCore *self, PyObject *args, PyObject
     self->p_has_time = has_time;
     if (has_time)
         self->p_time = ts;
+    /* Python states the record's alarm: its value (0 if never set) is
+     * defined from now on, or UDF's INVALID alarm would hide the one given. */
+    if (!self->prec->pact)
+        self->prec->udf = FALSE;
     status = self->prec->pact ? 0 : dbProcess(self->prec);
     dbScanUnlock(self->prec);
     Py_END_ALLOW_THREADS
@@ -428,6 +448,7 @@ static PyMethodDef RecordCore_methods[] = {
      METH_VARARGS | METH_KEYWORDS,
      "set_alarm(severity, alarm, timestamp=None): process with a new alarm."},
     {"_set_initial", (PyCFunction)RecordCore_set_initial, METH_VARARGS, NULL},
+    {"_initial_value", (PyCFunction)RecordCore_initial_value, METH_NOARGS, NULL},
     {"_complete", (PyCFunction)RecordCore_complete, METH_VARARGS, NULL},
     {"_post_alarm", (PyCFunction)RecordCore_post_alarm, METH_VARARGS, NULL},
     {"_bind", (PyCFunction)RecordCore_bind, METH_VARARGS, NULL},
@@ -437,7 +458,6 @@ static PyMethodDef RecordCore_methods[] = {
 static PyMemberDef RecordCore_members[] = {
     {"name", T_OBJECT, offsetof(RecordCore, name), 0, NULL},
     {"_spare_name", T_OBJECT, offsetof(RecordCore, spare_name), 0, NULL},
-    {"_initial", T_OBJECT, offsetof(RecordCore, initial), 0, NULL},
     {"_given", T_OBJECT, offsetof(RecordCore, given), 0, NULL},
     {"_dtyp", T_OBJECT, offsetof(RecordCore, dtyp), 0, NULL},
     {NULL},

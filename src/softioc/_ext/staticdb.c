@@ -132,13 +132,16 @@ static int put_value(DBENTRY *entry, const char *rtype, const char *name, PyObje
     return failed ? -1 : 0;
 }
 
-/* create_record(rtype, name, dtyp, {field: value}, ((field, value), ...), text_of)
+/* create_record(rtype, name, dtyp, {field: value}, ((field, value), ...), text_of,
+ *               take_over=False)
  * DTYP first, then the fields in order (None: left at its default), then the
  * defaults for fields not given (the builder's own: not dbVerify'd), each value
  * made text as field_text() says.  Fields are checked by EPICS itself
  * (dbVerify/dbPutString); on any error the record is deleted again and
  * nothing is left behind.  A name already in the database (record or alias)
- * is refused. */
+ * is refused, unless take_over is true and it is a record of the same type
+ * (loaded from a .db file): then the fields are set on that record, as a
+ * second definition in a .db file would set them. */
 PyObject *m_create_record(PyObject *mod, PyObject *args)
 {
     const char *rtype, *name, *dtyp;
@@ -146,9 +149,10 @@ PyObject *m_create_record(PyObject *mod, PyObject *args)
     DBENTRY entry;
     long status;
     Py_ssize_t pos = 0, i;
+    int take_over = 0, taken = 0;
 
-    if (!PyArg_ParseTuple(args, "sssO!O!O", &rtype, &name, &dtyp, &PyDict_Type, &fields,
-                          &PyTuple_Type, &defaults, &text_of))
+    if (!PyArg_ParseTuple(args, "sssO!O!O|p", &rtype, &name, &dtyp, &PyDict_Type, &fields,
+                          &PyTuple_Type, &defaults, &text_of, &take_over))
         return NULL;
     if (pyioc_ioc_running) {
         PyErr_SetString(PyExc_RuntimeError, "records are created before iocInit()");
@@ -161,6 +165,20 @@ PyObject *m_create_record(PyObject *mod, PyObject *args)
         goto fail;
     }
     status = dbCreateRecord(&entry, name);
+    if (status == S_dbLib_recExists && take_over) {
+        const char *had;
+        dbFindRecord(&entry, name);
+        had = dbGetRecordTypeName(&entry);
+        if (dbIsAlias(&entry) || strcmp(had, rtype) != 0) {
+            pyioc_raise_status(PYIOC_ERR_VALUE, status, dbIsAlias(&entry)
+                ? "record '%s' already exists (an alias)"
+                : "record '%s' already exists, of type %s: a builder %s record cannot take it over",
+                name, had, rtype);
+            goto fail;
+        }
+        taken = 1;
+        status = 0;
+    }
     if (status) {
         pyioc_raise_status(PYIOC_ERR_VALUE, status, status == S_dbLib_recExists ?
                            "record '%s' already exists" : "cannot create record %s", name);
@@ -188,8 +206,10 @@ PyObject *m_create_record(PyObject *mod, PyObject *args)
     dbFinishEntry(&entry);
     Py_RETURN_NONE;
 undo:
-    dbFindRecord(&entry, name);
-    dbDeleteRecord(&entry);
+    if (!taken) {       /* a record of the .db file keeps what was set: the caller is told */
+        dbFindRecord(&entry, name);
+        dbDeleteRecord(&entry);
+    }
 fail:
     dbFinishEntry(&entry);
     return NULL;
