@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from softioc import putlog
-from softioc.testing import IOCProcess
+from softioc.testing import IOCProcess, wait_until
 
-from .clients import pva_context
+from .clients import pva_context, python_client
 from .conftest import IOCS
 
 
@@ -78,6 +78,58 @@ def test_every_client_put_is_logged(tmp_path: Path) -> None:
     assert len(lines) == 5
     assert "PL:TEXT.VAL" in lines[0] and "PL:MODE.VAL 'On' -> 'On' REFUSED" in lines[3]
     assert got[4]["host"] == "127.0.0.1"           # the guard's entry: the peer's address too
+
+
+def test_an_action_logs_its_values(tmp_path: Path) -> None:
+    """builder.Action makes a bo without state names: its writes log the
+    numbers written, over CA and PVA, even a write of the same value."""
+    path = tmp_path / "puts.jsonl"
+    with IOCProcess([str(IOCS / "putlog_ioc.py"), str(path)], wait_for="PL:GO") as ioc:
+        ioc.caput("PL:GO", "1")
+        ioc.run_tool("pvput", "-w", "3", "PL:GO", "1")
+        ctx = pva_context(ioc)
+        try:
+            ctx.put("PL:GO", 0, timeout=5)
+        finally:
+            ctx.close()
+        got = entries(path, 3)
+        wait_until(lambda: "GO 0\n" in ioc.output(), 5)
+        ioc.stop()
+    assert [(e["protocol"], e["record"], e["old"], e["new"], e["refused"]) for e in got] == [
+        ("ca", "PL:GO", "0", "1", False),
+        ("pva", "PL:GO", "1", "1", False),
+        ("pva", "PL:GO", "1", "0", False),
+    ]
+    out = ioc.output()
+    assert [line for line in out.splitlines() if line.startswith("GO ")] == \
+        ["GO 1", "GO 1", "GO 0"]                    # on_update ran for each write
+    assert "PL:GO.VAL '0' -> '1'" in out and "PL:GO.VAL '1' -> '0'" in out
+
+
+def test_ca_and_pva_name_a_client_alike(tmp_path: Path) -> None:
+    """Four clients on this machine, two over CA (caput, pyepics) and two over
+    PVA (pvput, p4p): one identity, ``user@host``, in the file and in the log."""
+    path = tmp_path / "puts.jsonl"
+    with IOCProcess([str(IOCS / "putlog_ioc.py"), str(path)], wait_for="PL:SETPOINT") as ioc:
+        ioc.caput("PL:SETPOINT", "1")
+        python_client(ioc, "import epics\n"
+                           "assert epics.caput('PL:SETPOINT', 2, wait=True, timeout=5) == 1")
+        ioc.run_tool("pvput", "-w", "3", "PL:SETPOINT", "3")
+        ctx = pva_context(ioc)
+        try:
+            ctx.put("PL:SETPOINT", 4.0, timeout=5)
+        finally:
+            ctx.close()
+        got = entries(path, 4)
+        ioc.stop()
+    assert [(e["protocol"], e["new"]) for e in got] == [
+        ("ca", "1"), ("ca", "2"), ("pva", "3"), ("pva", "4")]
+    who = {(e["user"], e["host"]) for e in got}
+    assert len(who) == 1, got
+    user, host = who.pop()
+    assert user and host == "127.0.0.1"             # the address the clients connect from
+    lines = [line for line in ioc.output().splitlines() if "PL:SETPOINT.VAL" in line]
+    assert len(lines) == 4 and all(f" {user}@{host} PL:SETPOINT.VAL " in x for x in lines), lines
 
 
 def test_a_slow_log_never_delays_a_put(tmp_path: Path) -> None:

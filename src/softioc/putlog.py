@@ -12,9 +12,11 @@ Turn it on before ``LoadDatabase()`` (or before ``iocInit()`` without ``pv``)::
     softioc.iocInit()
 
 Each put a Channel Access or PV Access client makes becomes a :class:`Put`:
-its time, protocol, the client's host and user (as access security knows
-them), record and field, the field's value before and after, and whether the
-IOC refused it (``validate``, strict puts).  Every put goes to the Python
+its time, protocol, the client's host (the IP address it connected from, over
+both protocols, so that one machine reads the same whichever it uses: PV
+Access has no other name for a client, and the name a CA client declares is
+its own choice) and user, record and field, the field's value before and
+after, and whether the IOC refused it (``validate``, strict puts).  Every put goes to the Python
 logger ``softioc.putlog`` (INFO; WARNING if refused; the :class:`Put` is
 the record's ``put`` attribute), so your logging configuration sends it to a
 file, syslog or journald; with ``file``, also to a JSON-lines file; with
@@ -33,7 +35,8 @@ the same way, under their access security group's ``TRAPWRITE``, as field
 writes allowed by an access rule with ``TRAPWRITE`` are seen, as pythonIOC's
 default rules are; keep ``TRAPWRITE`` in your own ACF.  Values are shown as
 text: strings up to 40 characters (long strings and char arrays up to 127),
-arrays by their first 8 elements.
+enum states by name (by number if the state has none, as in a ``bo`` made by
+``builder.Action``), arrays by their first 8 elements.
 """
 
 from __future__ import annotations
@@ -64,8 +67,8 @@ class Put:
 
     time: float         #: when it began (seconds since 1970, UTC)
     protocol: str       #: "ca" or "pva"
-    host: str           #: the client's host, as access security knows it
-    user: str           #: the client's user name
+    host: str           #: the client's IP address (CA and PVA alike; no DNS lookup)
+    user: str           #: the client's user name (PVA: ``method/account`` if not "ca")
     record: str
     field: str
     old: str            #: the field's value before the put, as text

@@ -1,5 +1,6 @@
 """The put log: PL:SETPOINT (ao, validate refuses values over 100), PL:MODE
-(mbbo), PL:WAVE (waveform), PL:TEXT (lso), PL:LOCKED (nobody may write);
+(mbbo), PL:WAVE (waveform), PL:TEXT (lso), PL:LOCKED (nobody may write),
+PL:GO (builder.Action: a bo without state names, printing each write);
 the log goes to stdout (logging), to the JSON-lines file argv[1], and to
 PL:LOG.  argv[2] (optional) is the pool's capacity; argv[3], seconds the
 log handler sleeps per put (a slow log, to show that puts never wait)."""
@@ -30,6 +31,7 @@ builder.mbbOut("MODE", "Off", "On", initial_value=0)
 builder.WaveformOut("WAVE", [1.0, 2.0, 3.0])
 builder.longStringOut("TEXT", "short", length=200)
 builder.aOut("LOCKED", 7.0, ASG="LOCKED")
+builder.Action("GO", on_update=lambda value: print(f"GO {value}", flush=True))
 builder.LoadDatabase()
 softioc.iocInit()
 print("IOC ready", flush=True)

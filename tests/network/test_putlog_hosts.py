@@ -31,8 +31,9 @@ def test_put_log_names_hosts_and_users(net: Network) -> None:
     got = [json.loads(line) for line in path.read_text().splitlines()]
     assert [(e["protocol"], e["host"], e["user"], e["record"], e["old"], e["new"], e["refused"])
             for e in got] == [
-        ("ca", "opi", "root", "PL:SETPOINT", "1.5", "5", False),
+        ("ca", "198.51.100.20", "root", "PL:SETPOINT", "1.5", "5", False),
         ("pva", "198.51.100.30", "nobody", "PL:SETPOINT", "5", "5", True),
-        # Without access.check_client_ip(), CA's host is the name the client declares.
-        ("ca", "opi", "nobody", "PL:MODE", "Off", "On", False),
+        # Over both protocols, the host is the address the client connected
+        # from, not the name a CA client declares: rogue's claim to be opi is not logged.
+        ("ca", "198.51.100.30", "nobody", "PL:MODE", "Off", "On", False),
     ]

@@ -15,6 +15,11 @@
  * access security never reach the listener (the servers check first).  A
  * blocking PVA put that strict puts refuse before QSRV2 sees it (qsrvguard.cpp)
  * is logged whole by pyioc_putlog_refused_put().
+ *
+ * The client's host is the IP address it connected from, over both protocols:
+ * QSRV2 gives access security (so the write trap) the PVA peer's address,
+ * while rsrv gives it the name a CA client declares (unless asCheckClientIP),
+ * so for CA the address is read from rsrv's client of the thread doing the put.
  */
 #define USE_TYPED_RSET
 #include "pythonioc.h"
@@ -33,6 +38,7 @@
 #include <epicsMutex.h>
 #include <epicsThread.h>
 #include <epicsTime.h>
+#include <osiSock.h>
 
 #define PL_TEXT 128          /* a value as text (longer text is cut) */
 #define PL_ARRAY 8           /* array elements shown */
@@ -50,6 +56,34 @@ typedef struct {
     char new_value[PL_TEXT];
     int refused;
 } pl_entry;
+
+/* rsrv's client, the start of it: rsrv's server.h (not installed) defines the
+ * whole of struct client, the same in every EPICS from 7.0.3 on.  rsrv sets
+ * rsrvCurrentClient in the thread that serves the client, which is the thread
+ * calling the listener before a CA put; ca_address() checks the copy still
+ * fits (tid, proto, address family) before it trusts it. */
+extern epicsThreadPrivateId rsrvCurrentClient;
+
+struct rsrv_message_buffer {
+    char *buf;
+    unsigned stk, maxstk, cnt;
+    int type;                       /* enum messageBufferType */
+};
+
+struct rsrv_client_start {
+    ELLNODE node;
+    struct rsrv_message_buffer send, recv;
+    epicsMutexId lock, putNotifyLock, chanListLock, eventqLock;
+    ELLLIST chanList, chanPendingUpdateARList, putNotifyQue;
+    struct sockaddr_in addr;        /* the peer */
+    epicsTimeStamp time_at_last_send, time_at_last_recv;
+    void *evuser;
+    char *pUserName, *pHostName;
+    epicsEventId blockSem;
+    SOCKET sock, udpRecv;
+    int proto;
+    epicsThreadId tid;
+};
 
 static epicsMutexId lock;
 static epicsEventId ready;
@@ -131,6 +165,20 @@ static void value_text(dbChannel *chan, char *out, size_t size)
         dbScanUnlock(addr.precord);
         buf[len - 1] = '\0';
         copy_text(out, size, buf);
+    } else if (addr.dbr_field_type == DBR_ENUM) {
+        /* the state's name, or its number if the state has none (a bo made by
+         * builder.Action has no ZNAM or ONAM): DBR_STRING alone gives "" there */
+        char buf[MAX_STRING_SIZE + 1];
+        epicsEnum16 state;
+        long n_state = 1;
+        n = 1;
+        dbScanLock(addr.precord);
+        status = dbGet(&addr, DBR_STRING, buf, &options, &n, NULL);
+        buf[status || n < 1 ? 0 : MAX_STRING_SIZE] = '\0';
+        if (!buf[0] && !dbGet(&addr, DBR_ENUM, &state, &options, &n_state, NULL) && n_state == 1)
+            snprintf(buf, sizeof buf, "%u", (unsigned)state);
+        dbScanUnlock(addr.precord);
+        copy_text(out, size, buf);
     } else {
         char buf[MAX_STRING_SIZE + 1];
         n = 1;
@@ -138,6 +186,25 @@ static void value_text(dbChannel *chan, char *out, size_t size)
         buf[status || n < 1 ? 0 : MAX_STRING_SIZE] = '\0';
         copy_text(out, size, buf);
     }
+}
+
+/* The IP address of the CA client this thread serves, as QSRV2 gives a PVA
+ * client's (and rsrv itself with asCheckClientIP); 0 if this thread serves
+ * no CA client. */
+static int ca_address(char *out, size_t size)
+{
+    const struct rsrv_client_start *client;
+    epicsUInt32 ip;
+    if (!rsrvCurrentClient)         /* rsrv not started */
+        return 0;
+    client = epicsThreadPrivateGet(rsrvCurrentClient);
+    if (!client || client->tid != epicsThreadGetIdSelf() || client->proto != IPPROTO_TCP ||
+            client->addr.sin_family != AF_INET)
+        return 0;
+    ip = ntohl(client->addr.sin_addr.s_addr);
+    snprintf(out, size, "%u.%u.%u.%u", (unsigned)(ip >> 24) & 0xff,
+             (unsigned)(ip >> 16) & 0xff, (unsigned)(ip >> 8) & 0xff, (unsigned)ip & 0xff);
+    return 1;
 }
 
 /* A free entry from the pool, or NULL (the put counted as dropped). */
@@ -172,10 +239,15 @@ static void listener(asTrapWriteMessage *msg, int after)
         epicsTimeGetCurrent(&e->time);
         e->chan = chan;
         e->owner = epicsThreadGetIdSelf();
-        /* rsrv serves each client in a thread named CAS-client; QSRV2 puts run in PVXS threads */
-        strcpy(e->protocol, thread && strncmp(thread, "CAS-", 4) == 0 ? "ca" : "pva");
         copy_text(e->user, sizeof e->user, msg->userid);
-        copy_text(e->host, sizeof e->host, msg->hostid);
+        /* rsrv serves each client in a thread named CAS-client; QSRV2 puts run in PVXS
+         * threads, and give the peer's address as the host */
+        if (ca_address(e->host, sizeof e->host)) {
+            strcpy(e->protocol, "ca");
+        } else {
+            strcpy(e->protocol, thread && strncmp(thread, "CAS-", 4) == 0 ? "ca" : "pva");
+            copy_text(e->host, sizeof e->host, msg->hostid);
+        }
         copy_text(e->record, sizeof e->record, dbChannelRecord(chan)->name);
         copy_text(e->field, sizeof e->field, dbChannelFldDes(chan)->name);
         value_text(chan, e->old_value, sizeof e->old_value);
