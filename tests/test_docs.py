@@ -534,6 +534,20 @@ def check_health(s: Session) -> None:
         ioc.wait_value("BL01-IOC-01:HEALTH:CA_CLIENTS", lambda v: int(v) >= 1, timeout=5)
 
 
+def check_iocstats(s: Session) -> None:
+    ioc = s.ioc
+    uptime = ioc.caget("BL01-IOC-01:UPTIME")
+    assert re.fullmatch(r"\d\d:\d\d:\d\d", uptime), uptime
+    ioc.wait_value("BL01-IOC-01:UPTIME", lambda v: v != uptime, timeout=5)
+    assert ioc.caget("BL01-IOC-01:SETPOINT") == "1"
+    # The test's user is not in UAG admins: SYSRESET refuses the write.
+    result = ioc.caput("BL01-IOC-01:SYSRESET", "1")
+    assert "no write access" in result.stdout.lower() or result.returncode != 0, result.stdout
+    time.sleep(1.5)
+    assert ioc.proc.poll() is None, ioc.output()
+    assert ioc.caget("BL01-IOC-01:SYSRESET.ASG") == "IOCADMIN"
+
+
 def check_dynamic_before(s: Session) -> None:
     assert s.ioc.caget("PLANT:TEMP2.EGU") == "degC"
     assert s.ioc.caget("PLANT:TEMP1.PREC") == "1"
@@ -643,6 +657,7 @@ SNIPPETS: dict[str, Snippet] = {
     "pvs_ioc.py": Snippet("LAB:EXPOSURE", check_pvs, needs=("p4p",)),
     "alias_ioc.py": Snippet("BL01:PUMP:SPEED", check_aliases),
     "health_ioc.py": Snippet("BL01-IOC-01:HEALTH:HEARTBEAT", check_health),
+    "iocstats_ioc.py": Snippet("BL01-IOC-01:UPTIME", check_iocstats),
     "test_thermostat_ioc.py": Snippet(check=check_thermostat_tests, ioc=False, needs=("p4p",)),
 }
 

@@ -3,7 +3,7 @@
 ::
 
     from softioc import builder, health, softioc
-    health.create("BL99-IOC-01:HEALTH", period=1.0)    # before LoadDatabase
+    health.create("BL99-IOC-01:HEALTH", period=1.0)    # any time before iocInit
     builder.LoadDatabase()
     softioc.iocInit()
 
@@ -47,7 +47,7 @@ from typing import Any
 import epicscorelibs.version
 import psutil
 
-from . import _ext, _lifecycle, alarm, builder
+from . import _database, _ext, _lifecycle, alarm, builder
 from ._record import Record
 
 __all__ = ["create", "Health"]
@@ -209,8 +209,9 @@ def _fd_alarm_limits() -> dict[str, Any]:
 
 def create(prefix: str, period: float = 1.0, *, cpu_high: float = 80.0,
            cpu_hihi: float = 95.0) -> Health:
-    """Make the health records ``prefix:NAME`` (call before LoadDatabase);
-    iocInit starts their updates every ``period`` seconds.
+    """Make the health records ``prefix:NAME`` (any time before iocInit, before
+    or after LoadDatabase: they are loaded at once, apart from the application's
+    records); iocInit starts their updates every ``period`` seconds.
 
     ``cpu_high``/``cpu_hihi``: CPU (% of one core) giving MINOR/MAJOR alarms.
     The current device name (SetDeviceName) is left as it was.
@@ -227,6 +228,7 @@ def create(prefix: str, period: float = 1.0, *, cpu_high: float = 80.0,
         health = Health(prefix, period, cpu_high, cpu_hihi)
     finally:
         names.prefix = saved
+    _database.load_own(list(health.records.values()))
     _lifecycle.after_init(health.start)
     _lifecycle.at_shutdown(health.stop)
     return health

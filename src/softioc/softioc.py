@@ -21,13 +21,16 @@ import signal
 import stat
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import epicsdbbuilder
 
 from . import _database, _ext, _lifecycle
 from ._dispatch import Dispatcher, ThreadDispatcher
 from ._ioc import ioc
+
+if TYPE_CHECKING:
+    from .iocstats import IocStats
 
 command_names = [
     "dba", "dbl", "dbnr", "dbgrep", "dbgf", "dbpf", "dbpr", "dbtr", "dbtgf", "dbtpf", "dbtpn",
@@ -234,26 +237,22 @@ def eltc(noYes: int) -> None:
     _iocsh("eltc", noYes)
 
 
-# devIocStats names of softioc.health's records (same meaning); the health
-# records keep their own names too.
-IOCSTATS_ALIASES = {
-    "STARTTOD": "START_TOD", "CA_CLNT_CNT": "CA_CLIENTS", "CA_CONN_CNT": "CA_CHANNELS",
-    "RECORD_CNT": "RECORDS", "FD_CNT": "FDS", "EPICS_VERS": "EPICS_VERSION",
-}
+def devIocStats(ioc_name: str, *, allow_restart: bool = False) -> IocStats:
+    """Serve devIocStats' records ``ioc_name:NAME`` (``UPTIME``, ``HEARTBEAT``,
+    ``IOC_CPU_LOAD``, ``CA_CLNT_CNT``, ``SYSRESET``...), with devIocStats' names
+    and record types, as pythonSoftIOC's compiled devIocStats does; the list,
+    and what is left out and why, is :mod:`softioc.iocstats`'s.
 
+    Call it any time before iocInit, before or after ``LoadDatabase()``: its
+    records are loaded at once, apart from the application's.  After iocInit
+    it raises ``RuntimeError``.  ``allow_restart=True`` lets a client's write
+    of 1 to ``SYSRESET`` stop the IOC (exit status 0) for its supervisor to
+    restart it; by default such writes are refused.  Returns the
+    :class:`softioc.iocstats.IocStats` (pythonSoftIOC's returns None).
+    """
+    from . import iocstats
 
-def devIocStats(ioc_name: str) -> None:
-    """IOC health records ``ioc_name:...`` (call before LoadDatabase): those of
-    :func:`softioc.health.create`, also under their devIocStats names
-    (``HEARTBEAT``, ``STARTTOD``, ``CA_CLNT_CNT``, ``CA_CONN_CNT``,
-    ``RECORD_CNT``, ``FD_CNT``, ``EPICS_VERS``, ``HOSTNAME``).  Other
-    devIocStats records are not made; ``UPTIME`` counts seconds."""
-    from . import builder, health
-
-    health.create(ioc_name)
-    prefix = ioc_name.rstrip(":")
-    for alias, name in IOCSTATS_ALIASES.items():
-        builder.Alias(f"{prefix}:{name}", f"{prefix}:{alias}")
+    return iocstats.create(ioc_name, allow_restart=allow_restart)
 
 
 def safeEpicsExit(code: int = 0) -> None:

@@ -2,8 +2,8 @@
  * is split by concern: record.c (RecordCore, the record handle), convert.c
  * (values between Python and EPICS), staticdb.c (the database before
  * iocInit), ioc.c (IOC calls), errors.c (EPICS statuses as
- * exceptions), stats.c (figures for softioc.health), and devsup.c, fieldwatch.c, putlog.c,
- * strict.c, writeq.c (EPICS calling in).
+ * exceptions), stats.c (figures for softioc.health and softioc.iocstats),
+ * and devsup.c, fieldwatch.c, putlog.c, strict.c, writeq.c (EPICS calling in).
  */
 #include "pythonioc.h"
 
@@ -45,6 +45,12 @@ static PyMethodDef module_methods[] = {
     {"record_count", m_record_count, METH_NOARGS, "Records in the database, not aliases."},
     {"epics_version", m_epics_version, METH_NOARGS,
      "EPICS_VERSION_FULL of the C environment (set by the IOC shell), or None."},
+    {"queue_stats", m_queue_stats, METH_NOARGS,
+     "queue_stats() -> the scanOnce and callback queues' statistics, or None before iocInit."},
+    {"suspended_threads", m_suspended_threads, METH_NOARGS,
+     "suspended_threads() -> EPICS threads found suspended since the first call."},
+    {"epics_env", m_epics_env, METH_NOARGS,
+     "epics_env() -> [(name, value)] of EPICS's environment parameters (or defaults)."},
     {NULL},
 };
 

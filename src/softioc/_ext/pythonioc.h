@@ -192,6 +192,9 @@ PyObject *m_wake(PyObject *mod, PyObject *arg);                          /* writ
 PyObject *m_server_stats(PyObject *mod, PyObject *args);                 /* stats.c */
 PyObject *m_record_count(PyObject *mod, PyObject *unused);
 PyObject *m_epics_version(PyObject *mod, PyObject *unused);
+PyObject *m_queue_stats(PyObject *mod, PyObject *unused);
+PyObject *m_suspended_threads(PyObject *mod, PyObject *unused);
+PyObject *m_epics_env(PyObject *mod, PyObject *unused);
 
 /* writeq.c: client writes queued for the dispatcher without the GIL. */
 int pyioc_wake(int fd);
