@@ -123,6 +123,7 @@ class IOC:
     lock: threading.RLock = field(default_factory=threading.RLock)
     dbd_loaded: bool = False
     running: bool = False
+    started: bool = False                   # iocInit and its after_init hooks are done
     shut: bool = False
     atexit_registered: bool = False
     dispatcher: Dispatcher | None = None    # given to iocInit (or made when first needed)

@@ -99,6 +99,11 @@ def is_running() -> bool:
     return ioc.running
 
 
+def is_started() -> bool:
+    """True once iocInit() and its after_init hooks have completed, until shutdown."""
+    return ioc.started and not ioc.shut
+
+
 def dispatcher() -> Dispatcher:
     """The dispatcher given to iocInit (a ThreadDispatcher until then)."""
     disp = ioc.dispatcher
@@ -155,6 +160,7 @@ def ioc_init(disp: Dispatcher | None, enable_pva: bool = True,
         ioc.running = True
         for hook in ioc.hooks.after_init:
             hook()
+        ioc.started = True
         if not ioc.atexit_registered:
             atexit.register(shutdown)
             ioc.atexit_registered = True
