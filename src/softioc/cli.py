@@ -10,7 +10,7 @@ import sys
 from ._ioc import ioc
 from ._version import __version__
 
-COMMANDS = ("demo", "run", "screen")
+COMMANDS = ("demo", "run", "screen", "migrate-check")
 
 
 def _exec_python(args: list[str]) -> None:
@@ -73,6 +73,14 @@ def main(argv: list[str] | None = None) -> None:
     screen.add_argument("--title", default=None, help="screen title (default: SCRIPT's name)")
     screen.add_argument("script", help="the Python file that builds the IOC")
     screen.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
+    check = sub.add_parser(
+        "migrate-check", help="find pythonSoftIOC code that acts differently on pythonIOC",
+        description="Read Python files (nothing is run or imported) and print FILE:LINE: "
+                    "message for each construct whose meaning or behaviour differs from "
+                    "pythonSoftIOC 4.7.2, with what to write instead.  Exit status: 0 none "
+                    "found, 1 some found, 2 some input could not be read.")
+    check.add_argument("paths", nargs="+", metavar="PATH",
+                       help="a Python file, or a directory searched for *.py")
     args = parser.parse_args(words)
     if args.command == "run":
         # Settings of the one IOC, which the script's iocInit() and
@@ -94,6 +102,10 @@ def main(argv: list[str] | None = None) -> None:
         runpy.run_path(args.script, run_name="__main__")
     elif args.command == "screen":
         _screen(args.script, args.args, args.output, args.title)
+    elif args.command == "migrate-check":
+        from ._migrate import main as migrate_check
+
+        raise SystemExit(migrate_check(args.paths))
 
 
 def _screen(script: str, script_args: list[str], output: str | None,
