@@ -257,6 +257,19 @@ def test_set_without_processing_posts_a_new_timestamp(ioc, pva, name):
     assert abs(stamp - time.time()) < 5.0
 
 
+def test_alarm_set_during_a_blocking_put_comes_in_its_one_event(ioc):
+    """set(get(), process=False, severity=...) in a blocking on_update (as
+    FastCS does): each put gives monitors one event, with the new alarm, as
+    in pythonSoftIOC (not the old alarm first, then the new one)."""
+    with monitor(ioc, "OBS:BUSY") as mon:
+        mon.stdout.readline()                       # the value on connecting
+        for expected in ("MAJOR", ""):
+            assert "New :" in ioc.caput("OBS:BUSY", "1").stdout
+            line = mon.stdout.readline()
+            assert ("MAJOR" in line) == bool(expected), line
+    assert mon.stdout.read().strip() == ""          # nothing more: one event per put
+
+
 def test_dbl_with_a_record_type_lists_that_type(ioc):
     ioc.send("print('DBL-START'); softioc.dbl('ai'); print('DBL-END')")
     deadline = time.monotonic() + 5

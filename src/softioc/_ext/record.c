@@ -222,9 +222,11 @@ static PyObject *RecordCore_set(RecordCore *self, PyObject *const *args, Py_ssiz
         } else {
             status = dbProcess(self->prec);
         }
-    } else {
+    } else if (!self->prec->pact) {
         post_unprocessed(self);
     }
+    /* (busy: a blocking put is in progress, and its completion posts the value
+     * with the alarm given here, in one event, as pythonSoftIOC's does) */
     dbScanUnlock(self->prec);
     Py_END_ALLOW_THREADS
     pyioc_release(&c);

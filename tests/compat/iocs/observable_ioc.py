@@ -44,6 +44,20 @@ builder.longStringIn("PRE", initial_value=json.dumps(pre), length=4000)
 ts_out = builder.aOut("TS_OUT", initial_value=1.0)
 ts_in = builder.aIn("TS_IN", initial_value=1.0)
 
+# FastCS's pattern: a blocking Action whose on_update sets the alarm with
+# set(get(), process=False, ...) while the put is still in progress
+busy_puts = []
+
+
+def on_busy(value):
+    busy_puts.append(value)
+    severity = alarm.MAJOR_ALARM if len(busy_puts) % 2 else alarm.NO_ALARM
+    busy.set(busy.get(), process=False, severity=severity,
+             alarm=alarm.STATE_ALARM if severity else alarm.NO_ALARM)
+
+
+busy = builder.Action("BUSY", on_update=on_busy, blocking=True)
+
 builder.LoadDatabase()
 softioc.iocInit(asyncio_dispatcher.AsyncioDispatcher())
 print(f"STR {records['AI']} FMT {records['AI']:>8} REPR {records['AI']!r}", flush=True)
