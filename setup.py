@@ -10,10 +10,11 @@ ext = Extension(
     name="softioc._ext",
     sources=["src/softioc/_ext/" + name for name in (
         "module.c", "record.c", "convert.c", "staticdb.c", "ioc.c", "errors.c", "stats.c",
-        "devsup.c", "fieldwatch.c", "strict.c", "putlog.c", "writeq.c")],
+        "devsup.c", "fieldwatch.c", "strict.c", "putlog.c", "writeq.c", "watch.c", "probe.c")],
     depends=["src/softioc/_ext/pythonioc.h"],
     include_dirs=[epicscorelibs.path.include_path],
-    dsos=["epicscorelibs.lib.dbCore", "epicscorelibs.lib.Com"],
+    # ca: libca, for `pythonioc probe`'s client (probe.c); dbCore links it anyway.
+    dsos=["epicscorelibs.lib.dbCore", "epicscorelibs.lib.ca", "epicscorelibs.lib.Com"],
     define_macros=get_config_var("CPPFLAGS"),
     extra_compile_args=get_config_var("CFLAGS") + ["-Wall", "-Werror=implicit-function-declaration"],
     extra_link_args=get_config_var("LDFLAGS"),

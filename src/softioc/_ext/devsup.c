@@ -524,6 +524,8 @@ static long hook_special(dbAddr *paddr, int after)
             if (rc->rejected) {
                 restore(rc);
                 pyioc_putlog_refused(prec);
+                pyioc_count_refused(prec, rc->rejected == S_pyioc_toolong ?
+                                    PYIOC_REFUSED_STRICT : PYIOC_REFUSED_VALIDATE);
             }
         }
     }

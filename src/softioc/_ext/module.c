@@ -2,8 +2,11 @@
  * is split by concern: record.c (RecordCore, the record handle), convert.c
  * (values between Python and EPICS), staticdb.c (the database before
  * iocInit), ioc.c (IOC calls), errors.c (EPICS statuses as
- * exceptions), stats.c (figures for softioc.health and softioc.iocstats),
- * and devsup.c, fieldwatch.c, putlog.c, strict.c, writeq.c (EPICS calling in).
+ * exceptions), stats.c (figures for softioc.health, softioc.iocstats and
+ * softioc.metrics),
+ * watch.c (the live view's record events), probe.c (`pythonioc probe`'s CA
+ * client), and devsup.c, fieldwatch.c,
+ * putlog.c, strict.c, writeq.c (EPICS calling in).
  */
 #include "pythonioc.h"
 
@@ -17,10 +20,21 @@ static PyMethodDef module_methods[] = {
     {"putlog_take", pyioc_putlog_take, METH_VARARGS,
      "putlog_take(timeout) -> (entries, dropped)."},
     {"putlog_wake", pyioc_putlog_wake, METH_NOARGS, "End a waiting putlog_take()."},
+    {"watch_start", pyioc_watch_start, METH_NOARGS,
+     "watch_start() -> records: subscribe to every record's changes (watch.c)."},
+    {"watch_take", pyioc_watch_take, METH_VARARGS,
+     "watch_take(timeout) -> [index]: the records changed since the last call."},
+    {"watch_wake", pyioc_watch_wake, METH_NOARGS, "End a waiting watch_take()."},
+    {"watch_mark", pyioc_watch_mark, METH_VARARGS, "watch_mark(name): take record name again."},
+    {"watch_row", pyioc_watch_row, METH_O,
+     "watch_row(index) -> (name, rtype, value, units, severity, status, time)."},
+    {"watch_stop", pyioc_watch_stop, METH_NOARGS, "Cancel the watcher's subscriptions."},
     {"write_queue", pyioc_write_queue, METH_VARARGS,
      "write_queue(fd): queue on_update writes, waking fd (writeq.c); -1 stops."},
     {"take_writes", pyioc_take_writes, METH_NOARGS,
      "take_writes() -> [(record, raw, busy)]: the queued writes, oldest first."},
+    {"queued_writes", pyioc_queued_writes, METH_NOARGS,
+     "queued_writes() -> writes waiting for the dispatcher."},
     {"wake", m_wake, METH_O, "wake(fd): write a byte to a non-blocking pipe, GIL kept."},
     {"set_acf", m_set_acf, METH_VARARGS,
      "set_acf(path, check_client_ip=False): the ACF iocInit loads, and asCheckClientIP."},
@@ -51,6 +65,12 @@ static PyMethodDef module_methods[] = {
      "suspended_threads() -> EPICS threads found suspended since the first call."},
     {"epics_env", m_epics_env, METH_NOARGS,
      "epics_env() -> [(name, value)] of EPICS's environment parameters (or defaults)."},
+    {"records_by_type", m_records_by_type, METH_NOARGS,
+     "records_by_type() -> [(record type, records)], aliases not counted."},
+    {"put_counts", m_put_counts, METH_NOARGS,
+     "put_counts() -> {protocol: (accepted, refused by validate, by strict puts)}."},
+    {"ca_get", m_ca_get, METH_VARARGS,
+     "ca_get(names, timeout) -> [(text, stamp, severity)]: read PVs once over CA (probe.c)."},
     {NULL},
 };
 

@@ -106,6 +106,14 @@ struct dbChannel;
 /* A PVA put refused before QSRV2 saw it (qsrvguard.cpp), logged as refused. */
 void pyioc_putlog_refused_put(struct dbChannel *chan, const char *user, const char *host);
 
+/* stats.c: client puts counted for the HTTP metrics, by what refused them:
+ * a refusal the IOC makes in the thread doing a client put, to that put's
+ * record (no-op unless counting; once per put), and a PVA put refused before
+ * QSRV2 saw it (qsrvguard.cpp). */
+enum { PYIOC_REFUSED_VALIDATE, PYIOC_REFUSED_STRICT, PYIOC_N_REFUSALS };
+void pyioc_count_refused(dbCommon *prec, int reason);
+void pyioc_count_refused_put(int reason);
+
 /* strict.c: range-checked put conversions.  enable: 1 on, 0 plain EPICS,
  * -1 keep the current choice (first time: $PYTHONIOC_STRICT_PUTS, on). */
 long pyioc_install_strict_puts(int enable);
@@ -195,12 +203,24 @@ PyObject *m_epics_version(PyObject *mod, PyObject *unused);
 PyObject *m_queue_stats(PyObject *mod, PyObject *unused);
 PyObject *m_suspended_threads(PyObject *mod, PyObject *unused);
 PyObject *m_epics_env(PyObject *mod, PyObject *unused);
+PyObject *m_records_by_type(PyObject *mod, PyObject *unused);
+PyObject *m_put_counts(PyObject *mod, PyObject *unused);
+PyObject *m_ca_get(PyObject *mod, PyObject *args);                      /* probe.c */
+
+/* watch.c: the live view's watcher (softioc._watch). */
+PyObject *pyioc_watch_start(PyObject *mod, PyObject *unused);
+PyObject *pyioc_watch_take(PyObject *mod, PyObject *args);
+PyObject *pyioc_watch_wake(PyObject *mod, PyObject *unused);
+PyObject *pyioc_watch_mark(PyObject *mod, PyObject *args);
+PyObject *pyioc_watch_row(PyObject *mod, PyObject *arg);
+PyObject *pyioc_watch_stop(PyObject *mod, PyObject *unused);
 
 /* writeq.c: client writes queued for the dispatcher without the GIL. */
 int pyioc_wake(int fd);
 int pyioc_queue_write(RecordCore *rc, int busy);
 PyObject *pyioc_write_queue(PyObject *mod, PyObject *args);
 PyObject *pyioc_take_writes(PyObject *mod, PyObject *unused);
+PyObject *pyioc_queued_writes(PyObject *mod, PyObject *unused);
 
 extern volatile int pyioc_ioc_running;
 /* Set when Python shuts down: EPICS threads must not call into it any more. */

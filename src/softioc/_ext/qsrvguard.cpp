@@ -46,6 +46,7 @@ extern "C" {
 long pyioc_strict_check(dbChannel *chan, short dbrType, const void *buf, long nRequest);
 void pyioc_strict_mark_blocking(dbChannel *chan);
 void pyioc_putlog_refused_put(dbChannel *chan, const char *user, const char *host);
+void pyioc_count_refused_put(int reason);
 long pyioc_install_strict_puts(int enable);
 int pyioc_strict_puts_enabled(void);
 }
@@ -269,6 +270,7 @@ struct GuardedOp : public ConnectOp {
                 if (permitted) {
                     if (trap)
                         pyioc_putlog_refused_put(ch.get(), user.c_str(), host.c_str());
+                    pyioc_count_refused_put(1);     /* PYIOC_REFUSED_STRICT */
                     op->error(status_text(status));
                     return;
                 }

@@ -278,6 +278,7 @@ static long refuse(const dbAddr *paddr, long status)
         return status;
     prec = paddr->precord;
     pyioc_putlog_refused(prec);
+    pyioc_count_refused(prec, PYIOC_REFUSED_STRICT);
     ppn = prec->ppn;
     /* this very put: a restarted put-callback converts through its own
      * channel's address (another client's put to the field has its own) */

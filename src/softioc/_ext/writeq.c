@@ -102,6 +102,18 @@ PyObject *pyioc_write_queue(PyObject *mod, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* queued_writes() -> the writes waiting for the dispatcher to take them. */
+PyObject *pyioc_queued_writes(PyObject *mod, PyObject *unused)
+{
+    size_t n = 0;
+    if (lock) {
+        epicsMutexMustLock(lock);   /* held briefly, never while waiting for the GIL */
+        n = n_items;
+        epicsMutexUnlock(lock);
+    }
+    return PyLong_FromSize_t(n);
+}
+
 /* take_writes() -> [(record, raw value, busy)], oldest first.  The next
  * write after this wakes the dispatcher again. */
 PyObject *pyioc_take_writes(PyObject *mod, PyObject *unused)
