@@ -5,6 +5,7 @@ Build records with :mod:`softioc.builder`, start with
 """
 
 import ctypes as _ctypes
+import os as _os
 
 from ._dso import epics_lib as _epics_lib  # the wheels' paths, without importing setuptools
 
@@ -23,3 +24,20 @@ from .errors import (  # noqa: E402
 
 __all__ = ["__version__", "EpicsError", "EpicsRuntimeError", "EpicsValueError",
            "RecordNotFoundError"]
+
+
+def _serve_http() -> None:
+    from . import http
+
+    http.serve_from_environment()
+
+
+# PYTHONIOC_HTTP=HOST:PORT: the HTTP endpoints (softioc.http) start when this
+# process starts defining its IOC (first record, .db file or LoadDatabase),
+# so they answer, "not ready", while records are built, autosave restores and
+# iocInit runs; not at import, so a process that only imports softioc (a
+# test runner, ``pythonioc probe`` beside the IOC) does not take the port.
+if _os.environ.get("PYTHONIOC_HTTP", "").strip():
+    from ._ioc import ioc as _ioc  # noqa: E402
+
+    _ioc.hooks.at_define.append(_serve_http)

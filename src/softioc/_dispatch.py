@@ -185,6 +185,10 @@ class QueueDispatcher:
     def _serve_writes(self) -> None:
         self._queue.serve_writes()
 
+    def pending(self) -> int:
+        """Callbacks and client writes waiting to run (any thread)."""
+        return self._queue.pending()
+
 
 class ThreadDispatcher(QueueDispatcher):
     """Runs callbacks in order on one daemon thread (the default dispatcher),

@@ -13,7 +13,8 @@ keeps state of the IOC at module level; each reads and changes ``ioc``
 - ``settings``: choices made in code or on the command line, which win over
   the environment variables that give their defaults (`Settings`);
 - the phase: definitions (dbd) loaded, running, shut down;
-- ``hooks``: what runs at LoadDatabase, at iocInit and at shutdown (`Hooks`);
+- ``hooks``: what runs when the IOC starts being defined, at LoadDatabase,
+  at iocInit and at shutdown (`Hooks`);
 - ``features``: the optional parts in use (autosave, PVA groups, put log),
   each plugged in by `IOC.plug` where it is first configured or used, never
   by importing its module.
@@ -69,6 +70,9 @@ class Settings:
 class Hooks:
     """What features and the builder ask to run at the IOC's steps, in order."""
 
+    # When the process starts defining its IOC (its first record, .db file or
+    # LoadDatabase: ``_lifecycle.ensure_dbd``), once; the HTTP endpoints start here.
+    at_define: list[Callable[[], None]] = field(default_factory=list)
     before_load: list[Callable[[dict[str, Record]], None]] = field(default_factory=list)
     before_init: list[Callable[[], None]] = field(default_factory=list)
     after_init: list[Callable[[], None]] = field(default_factory=list)

@@ -76,6 +76,9 @@ def ensure_dbd() -> None:
     with ioc.lock:
         if ioc.dbd_loaded:
             return
+        defining, ioc.hooks.at_define = ioc.hooks.at_define, []
+        for hook in defining:           # the process becomes an IOC (HTTP endpoints)
+            hook()
         libs = {lib: _load_global(epicscorelibs.path.get_lib(lib))
                 for lib in ("Com", "dbCore", "dbRecStd")}
         # Record names hash into 65,536 lists (EPICS's default, 512, makes

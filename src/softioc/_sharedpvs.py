@@ -15,6 +15,11 @@ A client's put runs ``on_put(value)`` in the IOC's dispatcher, as a record's
 served.  A value the PV's type cannot hold exactly (a fraction into an
 integer, a string into a number, an index with no choice, a wrong shape) is
 refused, from a client or from Python, never changed.
+
+The live view (``softioc._watch``) sees them through `observe`: each observer
+is called with the PV and ``False`` when it is served or posts a value, and
+with ``True`` when it is closed, and reads it with `_SharedPV.watch_row`.
+With no observer, posting costs one test of an empty list.
 """
 
 from __future__ import annotations
@@ -32,9 +37,11 @@ from typing import Any
 from . import _database, _lazy, _lifecycle
 from ._ioc import IOC, ioc
 
-__all__ = ["PV", "Image", "Table", "served"]
+__all__ = ["PV", "Image", "Table", "served", "observe", "served_pvs"]
 
 OnPut = Callable[[Any], Any]
+# Called with a PV and whether it was removed (see the module's description).
+Observer = Callable[["_SharedPV", bool], None]
 
 # p4p type codes of numpy dtypes (kind, itemsize) -> code
 _CODES = {("b", 1): "?", ("i", 1): "b", ("u", 1): "B", ("i", 2): "h", ("u", 2): "H",
@@ -52,6 +59,7 @@ class _PVs:
         self.lock = threading.Lock()
         self.served: dict[str, _SharedPV] = {}
         self.waiting: list[_SharedPV] = []
+        self.observers: list[Observer] = []     # changed in place: PVs hold this list
         owner.hooks.before_init.append(self.check)
         owner.hooks.after_init.append(self.start)
         owner.hooks.at_shutdown.append(self.stop)
@@ -99,6 +107,34 @@ def served() -> list[str]:
     return sorted(_pvs().served)
 
 
+def served_pvs() -> list[_SharedPV]:
+    """The PVA-only PVs this IOC serves now."""
+    pvs = _pvs()
+    with pvs.lock:
+        return list(pvs.served.values())
+
+
+def observe(observer: Observer) -> Callable[[], None]:
+    """Call ``observer(pv, removed)`` from now on when a PV is served, posts
+    or is closed (in the thread doing it; it must be quick and must not make
+    or close PVs); returns the function that stops it."""
+    pvs = _pvs()
+    with pvs.lock:
+        pvs.observers.append(observer)
+
+    def stop() -> None:
+        with pvs.lock:
+            if observer in pvs.observers:
+                pvs.observers.remove(observer)
+    return stop
+
+
+def _items(values: Sequence[Any], total: int) -> str:
+    """An array as the live view shows one: its first 8 elements, and its size."""
+    shown = ", ".join(map(str, values[:8]))
+    return shown + (f" \u2026 ({total})" if total > 8 else "")
+
+
 def _server() -> Any:
     """The C++ module (imports p4p): after a clear check that PVA is on."""
     if not _lifecycle.pva_enabled():
@@ -141,6 +177,9 @@ class _SharedPV:
         self._pv: Any = None            # the C++ SharedPV, made once the value is checked
         self._closed = False
         self._value: Any = None
+        # alarm and time as last posted (for the live view)
+        self._severity, self._message, self._time = 0, "", time.time()
+        self._observers = _pvs().observers
 
     @staticmethod
     def _check_name(full: str) -> None:
@@ -175,6 +214,8 @@ class _SharedPV:
                 raise ValueError(f"{self.name!r} is already a PV Access PV of this IOC")
             self._pv.add(self.name)
             pvs.served[self.name] = self
+            for observer in self._observers:
+                observer(self, False)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -195,6 +236,8 @@ class _SharedPV:
             if pvs.served.get(self.name) is self:
                 self._server.remove(self.name)
                 del pvs.served[self.name]
+                for observer in self._observers:
+                    observer(self, True)
             if self in pvs.waiting:
                 pvs.waiting.remove(self)
         with self._lock:
@@ -204,11 +247,35 @@ class _SharedPV:
             # dropping it breaks that cycle, which the garbage collector cannot see.
             self._pv = None
 
-    def _send(self, raw: Any) -> None:
-        """Post raw (a p4p Value) to the SharedPV; call with self._lock held."""
+    def _send(self, raw: Any, severity: int | None, message: str | None,
+              timestamp: float | None) -> None:
+        """Post raw (a p4p Value) to the SharedPV and note its alarm (what
+        raw changes: severity and message if given) and time; call with
+        self._lock held."""
         if self._pv is None:
             raise RuntimeError(f"{self.name}: the PV was closed")
         self._pv.post(raw)
+        if severity is not None:
+            self._severity = severity
+        if message is not None:
+            self._message = message
+        self._time = time.time() if timestamp is None else float(timestamp)
+
+    def _notify(self) -> None:
+        """Tell the observers (the live view) of a new value."""
+        for observer in self._observers:
+            observer(self, False)
+
+    def watch_row(self) -> dict[str, Any]:
+        """Its row in the live view (``softioc._watch``): name, kind "pva",
+        the value as text, units, alarm severity and message, time."""
+        value, units = self._display()
+        return {"name": self.name, "kind": "pva", "value": value, "units": units,
+                "severity": self._severity, "status": self._message, "time": self._time}
+
+    def _display(self) -> tuple[str, str]:
+        """The value as the live view shows it, and its units."""
+        raise NotImplementedError
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -278,8 +345,10 @@ class _SharedPV:
                       timestamp: float | None) -> None:
         raw = self._raw(value, severity, message, timestamp)
         with self._lock:
-            self._send(raw)
+            self._send(raw, severity, message, timestamp)
             self._value = value
+        if self._observers:
+            self._notify()
 
     # ---- for each kind --------------------------------------------------------
 
@@ -490,11 +559,14 @@ class PV(_SharedPV):
             self._code = _code_of(initial)
             self._nt = NTScalar(self._code, display=True, control=True, form=True)
         self._template = self._nt.type
+        self._units, self._precision = "", None
         meta: dict[str, Any] = {"display": {"description": str(description)}}
         if self._code not in ("?", "s", "as", "enum"):
-            meta["display"].update(units=str(units))
+            self._units = str(units)
+            meta["display"].update(units=self._units)
             if precision is not None:
-                meta["display"]["precision"] = _exact_int(precision, "precision", 0, 17)
+                self._precision = _exact_int(precision, "precision", 0, 17)
+                meta["display"]["precision"] = self._precision
             if display_limits is not None:
                 meta["display"].update(limitLow=display_limits[0], limitHigh=display_limits[1])
             if control_limits is not None:
@@ -504,6 +576,18 @@ class PV(_SharedPV):
             meta["value"] = {"choices": self._choices}
         value = self._checked(initial)
         self._open(value, self._raw(value, 0, "", None, meta))
+
+    def _display(self) -> tuple[str, str]:
+        value, code = self._value, self._code
+        if code == "enum":
+            assert self._choices is not None
+            return self._choices[value], ""
+        if code.startswith("a"):
+            return _items(list(value[:8]) if code == "as" else value[:8].tolist(),
+                          len(value)), self._units
+        if code == "d" and self._precision is not None:
+            return f"{value:.{self._precision}f}", self._units
+        return str(value), self._units
 
     def _checked(self, value: Any) -> Any:
         what = self.name
@@ -595,6 +679,14 @@ class Image(_SharedPV):
         frame = np.zeros(self.shape, self.dtype)
         self._open(frame, self._raw(frame, None, None, None))
 
+    def _display(self) -> tuple[str, str]:
+        """E.g. "640x480 mono8", "64x48 rgb16", "640x480 mono float32"."""
+        height, width = self.shape[:2]
+        mode = "rgb" if len(self.shape) == 3 else "mono"
+        depth = self.dtype.itemsize * 8
+        kind = str(depth) if self.dtype.kind == "u" else f" {self.dtype}"
+        return f"{width}x{height} {mode}{kind}", ""
+
     def _checked(self, frame: Any) -> Any:
         np = _lazy.numpy
         if not isinstance(frame, np.ndarray):
@@ -638,8 +730,11 @@ class Image(_SharedPV):
                       ) -> None:
         with self._lock:                # each frame its own uniqueId, in order
             self._unique_id = self._unique_id % (2**31 - 1) + 1
-            self._send(self._raw(value, severity, message, timestamp, attributes))
+            self._send(self._raw(value, severity, message, timestamp, attributes),
+                       severity, message, timestamp)
             self._value = value
+        if self._observers:
+            self._notify()
 
     def _from_client(self, raw: Any) -> Any:
         np = _lazy.numpy
@@ -716,6 +811,10 @@ class Table(_SharedPV):
     def get(self) -> dict[str, Any]:
         """The table served now: column name to values."""
         return dict(self._value)
+
+    def _display(self) -> tuple[str, str]:
+        rows = len(next(iter(self._value.values())))
+        return f"{rows} row{'' if rows == 1 else 's'}", ""
 
     def _from_client(self, raw: Any) -> Any:
         if raw.changed("labels"):

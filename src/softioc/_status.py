@@ -4,7 +4,8 @@ the ``pythonioc probe`` command (through them) and the HTTP endpoints.
 * **live**: iocInit is done, the Channel Access server runs, and the
   dispatcher runs callbacks: a watchdog thread hands it a no-op every
   ``INTERVAL`` seconds; one that has waited longer than ``STUCK_AFTER``
-  seconds means a callback blocks it (a wedged dispatcher).
+  seconds (``PYTHONIOC_STUCK_AFTER``, default 10) means a callback blocks
+  it (a wedged dispatcher).
 * **ready**: live, and iocInit has finished (autosave restored at
   LoadDatabase, every record initialised and its PINI processing done).
 
@@ -14,6 +15,7 @@ There is one IOC per process (``softioc._ioc``), so one watchdog.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -22,8 +24,23 @@ from ._ioc import ioc as _ioc
 
 __all__ = ["INTERVAL", "STUCK_AFTER", "start", "live", "ready", "latency", "Watchdog"]
 
+
+def _stuck_after() -> float:
+    """``PYTHONIOC_STUCK_AFTER`` (seconds, default 10)."""
+    text = os.environ.get("PYTHONIOC_STUCK_AFTER", "").strip()
+    if not text:
+        return 10.0
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < float("inf"):
+        raise ValueError(f"PYTHONIOC_STUCK_AFTER={text!r}: use a number of seconds above 0")
+    return seconds
+
+
 INTERVAL = 1.0          # s between the watchdog's no-ops
-STUCK_AFTER = 10.0      # s a no-op may wait before the dispatcher counts as wedged
+STUCK_AFTER = _stuck_after()    # s a no-op may wait before the dispatcher counts as wedged
 
 
 class Watchdog:

@@ -64,6 +64,11 @@ class WakeQueue:
             self._signalled = True
             _ext.wake(self._write_fd)
 
+    def pending(self) -> int:
+        """Work waiting to run: callables queued and client writes the C
+        layer holds for this loop (any thread; a figure, not a promise)."""
+        return len(self._items) + (_ext.queued_writes() if self._writes else 0)
+
     def run_pending(self) -> None:
         """Run what was queued (the loop's thread); later work wakes it again."""
         try:

@@ -236,6 +236,9 @@ def _make_at_run_time(rtype: str, dtyp: str, full: str, initial: Any, fields: di
     for field, callback in (field_callbacks or {}).items():
         record.on_field_change(field, callback)
     _ioc.database.loaded[full] = record
+    watch = _ioc.features.get("watch")     # the live view (softioc._watch), if on
+    if watch is not None:
+        watch.named(record._spare_name)
     return record
 
 
