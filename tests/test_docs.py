@@ -360,6 +360,7 @@ class Snippet:
     needs: tuple[str, ...] = ()                  # modules it imports (skipped without)
     ioc: bool = True                             # False: not an IOC (a test file...)
     stop: Callable[[IOCProcess], None] | None = None   # how it is ended (default: EOF)
+    runner: tuple[str, ...] = ()                 # Python's arguments before the file
 
 
 class Session:
@@ -377,7 +378,8 @@ class Session:
 
     def start(self) -> IOCProcess:
         """Start the snippet's IOC (again: checks use this to restart it)."""
-        ioc = IOCProcess([str(self.cwd / self.name), *self.spec.args], cwd=str(self.cwd),
+        ioc = IOCProcess([*self.spec.runner, str(self.cwd / self.name), *self.spec.args],
+                         cwd=str(self.cwd),
                          env=self.spec.env, wait_for=self.spec.wait_for)
         self.iocs.append(ioc)
         return ioc
@@ -636,6 +638,33 @@ def check_pvs(s: Session) -> None:
     s.stop(ioc)
 
 
+def check_http(s: Session) -> None:
+    # the page's client block asked /healthz, /readyz and /metrics; here the rest
+    import urllib.request
+
+    base = "http://" + s.ioc.env["PYTHONIOC_HTTP"]
+    with urllib.request.urlopen(base + "/metrics") as answer:
+        text = answer.read().decode()
+    assert 'pythonioc_records{type="ao"} 1.0' in text and "pythonioc_ready 1.0" in text
+    with urllib.request.urlopen(base + "/") as answer:
+        assert answer.headers["Content-Type"] == "text/html; charset=utf-8"
+    s.ioc.caput("OVEN:SETPOINT", "180")
+    s.ioc.wait_value("OVEN:TEMPERATURE", "180")
+    text = urllib.request.urlopen(base + "/metrics").read().decode()
+    assert 'pythonioc_puts_accepted_total{protocol="ca"} 1.0' in text, text
+
+
+def check_main(s: Session) -> None:
+    ioc = s.ioc
+    # pythonioc run: the health records under IOC_PREFIX (the page's probes read them)
+    assert ioc.caget("BL01-EA-OVEN-01:UPTIME").isdigit()
+    assert "New : BL01-EA-OVEN-01:TARGET" in ioc.caput("BL01-EA-OVEN-01:TARGET", "180").stdout
+    assert ioc.caget("BL01-EA-OVEN-01:TEMPERATURE") == "180"
+    assert s.stop(ioc) == 0, ioc.output()
+    # ... and autosave into PYTHONIOC_AUTOSAVE_DIR (in a container: /autosave)
+    assert "BL01-EA-OVEN-01:TARGET: 180.0" in (s.cwd / "autosave" / "autosave.softsav").read_text()
+
+
 def check_thermostat_tests(s: Session) -> None:
     pass        # the page's console block ran the tests and checked "3 passed"
 
@@ -658,7 +687,13 @@ SNIPPETS: dict[str, Snippet] = {
     "alias_ioc.py": Snippet("BL01:PUMP:SPEED", check_aliases),
     "health_ioc.py": Snippet("BL01-IOC-01:HEALTH:HEARTBEAT", check_health),
     "iocstats_ioc.py": Snippet("BL01-IOC-01:UPTIME", check_iocstats),
+    "http_ioc.py": Snippet("OVEN:TEMPERATURE", check_http, needs=("h11", "prometheus_client"),
+                           env={"PYTHONIOC_HTTP": f"127.0.0.1:{free_port()}"}),
     "test_thermostat_ioc.py": Snippet(check=check_thermostat_tests, ioc=False, needs=("p4p",)),
+    # as the image runs it: pythonioc run, with the chart's IOC_PREFIX
+    "main.py": Snippet("BL01-EA-OVEN-01:SETPOINT", check_main, runner=("-m", "softioc", "run"),
+                       env={"IOC_PREFIX": "BL01-EA-OVEN-01",
+                            "PYTHONIOC_AUTOSAVE_DIR": "autosave"}),
 }
 
 # Files the snippets read (shown with literalinclude): file -> the snippet using it.
@@ -668,7 +703,8 @@ DATA: dict[str, str] = {
     "pump.db": "alias_ioc.py",
     "oven-ioc.service": "autosave_ioc.py",   # the unit runs it: tests/network/test_service.py
     "oven-ioc.procserv": "autosave_ioc.py",  # procServ runs it: tests/test_procserv.py
-    "Containerfile": "autosave_ioc.py",       # the image runs it: tests/test_container.py
+    "Containerfile": "main.py",       # the image runs it: tests/test_container.py
+    "values.yaml": "main.py",         # the chart runs it: tests/test_container.py
     "thermostat_ioc.py": "test_thermostat_ioc.py",
 }
 

@@ -15,8 +15,9 @@ from .conftest import IOCS
 
 NAMES = ["UPTIME", "START_TOD", "CPU", "MEM_RSS", "THREADS", "FDS", "CA_CLIENTS",
          "CA_CHANNELS", "PVA_CLIENTS", "RECORDS", "HEARTBEAT", "PYTHON_VERSION",
-         "EPICS_VERSION", "HOSTNAME"]
-# health_ioc.py: 14 health records, 5 builder records, 1 from extra.db
+         "EPICS_VERSION", "HOSTNAME", "LIVE", "LIVE_MSG", "READY", "READY_MSG",
+         "DISPATCH_AGE"]
+# health_ioc.py: 19 health records, 5 builder records, 1 from extra.db
 ALL_RECORDS = len(NAMES) + 5 + 1
 
 
@@ -29,7 +30,8 @@ def ioc():
 
 
 def test_every_record_answers(ioc):
-    values = {name: ioc.caget(f"HLTH:{name}") for name in NAMES}
+    values = {name: ioc.caget(f"HLTH:{name}", *(["-S"] if name.endswith("_MSG") else []))
+              for name in NAMES}
     # The IOC started after this module's fixture did, and counts in seconds.
     assert 0 <= int(values["UPTIME"]) <= time.monotonic() - ioc.fixture_start + 1
     time.strptime(values["START_TOD"], "%Y-%m-%d %H:%M:%S")
@@ -43,6 +45,16 @@ def test_every_record_answers(ioc):
     assert values["PYTHON_VERSION"] == platform.python_version()
     assert values["EPICS_VERSION"].startswith("7.")
     assert values["HOSTNAME"] == socket.gethostname()[:39]
+    # What `pythonioc probe` reads (tests/test_probe.py): a running IOC is live and ready.
+    assert values["LIVE"] == values["READY"] == "Yes"
+    assert values["LIVE_MSG"] == values["READY_MSG"] == ""
+    assert 0 <= float(values["DISPATCH_AGE"]) < 2
+
+
+def test_names_are_the_modules():
+    from softioc import health
+
+    assert list(health.NAMES) == NAMES
 
 
 def test_records_counts_builder_and_db_records(ioc):

@@ -1,7 +1,7 @@
 from softioc import autosave, builder, softioc
 
 # Save into ./state/oven.softsav every 5 s (when something changed) and at exit.
-# (Run by oven-ioc.service, oven-ioc.procserv or the Containerfile: ./ is its directory.)
+# (Run by oven-ioc.service or oven-ioc.procserv: ./ is its directory.)
 autosave.configure("state", name="oven", save_period=5)
 
 builder.SetDeviceName("OVEN")

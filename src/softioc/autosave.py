@@ -26,6 +26,12 @@ here and the other way round.  The JSON files of pythonIOC 0.1
 is never overwritten: it is kept as ``NAME.softsav.unreadable-<time>`` with a
 warning, and the IOC starts from its built-in values.  A value that no
 longer fits its record gives a warning.
+
+In a container: ``configure()`` without a directory saves into
+``default_directory()``: ``$PYTHONIOC_AUTOSAVE_DIR``, else ``/autosave``
+where it exists (epics-containers' ``ioc-instance`` chart mounts the IOC's
+autosave volume there).  ``pythonioc run`` saves there even if the script
+never calls ``configure()`` (``use_default_directory()``).
 """
 
 from __future__ import annotations
@@ -47,11 +53,15 @@ import yaml
 from . import _database, _ext, _lifecycle
 from ._ioc import IOC, ioc
 
-__all__ = ["configure", "Autosave", "add", "save_now", "KEEP_BACKUPS"]
+__all__ = ["configure", "Autosave", "add", "save_now", "KEEP_BACKUPS", "DEFAULT_DIRECTORY",
+           "default_directory", "use_default_directory"]
 
 log = logging.getLogger("softioc.autosave")
 
 KEEP_BACKUPS = 3
+
+#: Where epics-containers' ioc-instance chart mounts an IOC's autosave volume.
+DEFAULT_DIRECTORY = "/autosave"
 
 
 class _Autosave:
@@ -71,6 +81,11 @@ class _Autosave:
         self.stopping = threading.Event()
         # An unreadable file we could not keep: never overwrite it.
         self.unwritable: Path | None = None
+        # For softioc.metrics: files written, writes that failed, and when
+        # the last one was written (POSIX time; None: not yet).
+        self.saves = 0
+        self.failures = 0
+        self.last_save_time: float | None = None
         self.tracked = ioc.database.autosave             # record name -> (record, fields)
         ioc.hooks.before_load.append(restore)
         ioc.hooks.after_init.append(start)
@@ -81,12 +96,28 @@ def _state() -> _Autosave:
     return ioc.plug("autosave", _Autosave)
 
 
-def configure(directory: str | os.PathLike[str], name: str = "autosave",
+def default_directory() -> Path | None:
+    """Where autosave saves if no directory is given: ``$PYTHONIOC_AUTOSAVE_DIR``
+    if set, else ``/autosave`` if it is a directory (a container's autosave
+    volume), else None."""
+    given = os.environ.get("PYTHONIOC_AUTOSAVE_DIR", "").strip()
+    if given:
+        return Path(given)
+    return Path(DEFAULT_DIRECTORY) if os.path.isdir(DEFAULT_DIRECTORY) else None
+
+
+def configure(directory: str | os.PathLike[str] | None = None, name: str = "autosave",
               save_period: float = 30.0, timestamped_backups: bool = True,
               enabled: bool = True) -> None:
-    """Where and how often to save: ``DIRECTORY/NAME.softsav`` every ``save_period`` s."""
+    """Where and how often to save: ``DIRECTORY/NAME.softsav`` every ``save_period`` s
+    (``directory`` None: ``default_directory()``, which must then be one)."""
     if save_period <= 0:
         raise ValueError("save_period must be positive")
+    if directory is None:
+        directory = default_directory()
+        if directory is None:
+            raise ValueError(f"autosave.configure(): no directory given, and neither "
+                             f"PYTHONIOC_AUTOSAVE_DIR nor {DEFAULT_DIRECTORY} is there")
     config = _state()
     config.directory = Path(directory)
     config.name = name
@@ -94,6 +125,21 @@ def configure(directory: str | os.PathLike[str], name: str = "autosave",
     config.timestamped_backups = timestamped_backups
     config.enabled = enabled
     config.directory.mkdir(parents=True, exist_ok=True)
+
+
+def use_default_directory() -> Path | None:
+    """Save into ``default_directory()`` (with ``configure()``'s other defaults)
+    unless ``configure()`` was or will be called: ``pythonioc run`` calls this
+    before the script.  The directory, or None if there is none (then nothing
+    changes)."""
+    directory = default_directory()
+    if directory is None:
+        return None
+    config = _state()
+    if config.directory is None:
+        config.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+    return config.directory
 
 
 def _active() -> _Autosave | None:
@@ -284,8 +330,14 @@ def save_now() -> bool:
         data = _snapshot(state)
         if data == state.last_saved:
             return False
-        _write(data)
+        try:
+            _write(data)
+        except BaseException:
+            state.failures += 1
+            raise
         state.last_saved = data
+        state.saves += 1
+        state.last_save_time = time.time()
         return True
 
 

@@ -10,7 +10,7 @@ import sys
 from ._ioc import ioc
 from ._version import __version__
 
-COMMANDS = ("demo", "run", "screen", "migrate-check")
+COMMANDS = ("demo", "run", "screen", "migrate-check", "probe")
 
 
 def _exec_python(args: list[str]) -> None:
@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run a demo IOC with a few records to caget/caput")
-    demo.add_argument("--prefix", default="DEMO", help="record name prefix (default DEMO)")
+    demo.add_argument("--prefix", default=None,
+                      help="record name prefix (default: $IOC_PREFIX if set, else DEMO)")
     demo.add_argument("--non-interactive", action="store_true",
                       help="no shell: serve until SIGINT/SIGTERM")
     run = sub.add_parser(
@@ -59,7 +60,13 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--non-interactive", action="store_true",
                      help="no shell: interactive_ioc() serves until SIGINT/SIGTERM")
     run.add_argument("--no-pva", action="store_true", help="serve Channel Access only")
-    run.add_argument("script", help="the Python file that builds and starts the IOC")
+    run.add_argument("--http", metavar="HOST:PORT",
+                     help="serve the HTTP endpoints (/healthz, /readyz, /metrics, the live "
+                          "page /) on HOST:PORT (:PORT is 127.0.0.1:PORT), as PYTHONIOC_HTTP "
+                          "does; needs the web extra")
+    run.add_argument("script", nargs="?",
+                     help="the Python file that builds and starts the IOC (default: "
+                          f"$MAIN_PYTHON, else {CONTAINER_SCRIPT}, as in epics-containers)")
     run.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
     screen = sub.add_parser(
         "screen", help="write a Phoebus screen (.bob) for an IOC script's records",
@@ -69,7 +76,8 @@ def main(argv: list[str] | None = None) -> None:
                     "output records, a read widget for input records, grouped by the part "
                     "of the name before its last ':'.  Needs pvi.")
     screen.add_argument("-o", "--output", default=None,
-                        help="the .bob file to write (default: SCRIPT's name with .bob)")
+                        help="the .bob file to write (default: SCRIPT's name with .bob, in "
+                             "$PYTHONIOC_OPI_DIR or /epics/opi if there is one, else here)")
     screen.add_argument("--title", default=None, help="screen title (default: SCRIPT's name)")
     screen.add_argument("script", help="the Python file that builds the IOC")
     screen.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
@@ -81,6 +89,27 @@ def main(argv: list[str] | None = None) -> None:
                     "found, 1 some found, 2 some input could not be read.")
     check.add_argument("paths", nargs="+", metavar="PATH",
                        help="a Python file, or a directory searched for *.py")
+    probe = sub.add_parser(
+        "probe", help="exit 0 if the IOC on this host is live (or ready), else 1: "
+                      "Kubernetes' liveness and readiness probes",
+        description="Ask the IOC on this host whether it is live (serving, its dispatcher "
+                    "running callbacks) or ready (live and fully started): read its "
+                    "softioc.health records PREFIX:LIVE or PREFIX:READY over Channel Access "
+                    "at 127.0.0.1 (or the first address of EPICS_CAS_INTF_ADDR_LIST) and "
+                    "the IOC's port (EPICS_CAS_SERVER_PORT, EPICS_CA_SERVER_PORT or 5064), "
+                    "over TCP: no broadcast.  Exit status 0 if so, else 1 with one line "
+                    "saying what failed.")
+    probe.add_argument("kind", choices=["live", "ready"],
+                       help="live: for a liveness probe; ready: for a readiness probe")
+    probe.add_argument("--prefix", default=None,
+                       help="the health records' prefix (default: $IOC_PREFIX)")
+    probe.add_argument("--timeout", type=float, default=None,
+                       help="seconds to wait for the IOC's answer (default 3)")
+    probe.add_argument("--max-age", type=float, default=None,
+                       help="seconds the record's time stamp may lag before the IOC counts "
+                            "as hung (default 10)")
+    probe.add_argument("--address", default=None, metavar="HOST[:PORT]",
+                       help="the IOC's Channel Access server, if not found as above")
     args = parser.parse_args(words)
     if args.command == "run":
         # Settings of the one IOC, which the script's iocInit() and
@@ -96,16 +125,71 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "demo":
         from . import demo as demo_ioc
 
-        demo_ioc.main(args.prefix, interactive=not args.non_interactive)
+        prefix = args.prefix or os.environ.get("IOC_PREFIX", "").strip() or "DEMO"
+        demo_ioc.main(prefix, interactive=not args.non_interactive)
     elif args.command == "run":
-        sys.argv = [args.script, *args.args]
-        runpy.run_path(args.script, run_name="__main__")
+        if args.http:
+            _serve_http(parser, args.http)
+        script = args.script or _container_script()
+        _container_defaults()
+        sys.argv = [script, *args.args]
+        runpy.run_path(script, run_name="__main__")
     elif args.command == "screen":
         _screen(args.script, args.args, args.output, args.title)
+    elif args.command == "probe":
+        from . import probe as probe_ioc
+
+        raise SystemExit(probe_ioc.main(args.kind, args.prefix, args.timeout, args.max_age,
+                                        args.address))
     elif args.command == "migrate-check":
         from ._migrate import main as migrate_check
 
         raise SystemExit(migrate_check(args.paths))
+
+
+# epics-containers' ioc-instance chart mounts the instance's config folder here;
+# its generic Python IOC image runs main.py in it (or $MAIN_PYTHON).
+CONTAINER_SCRIPT = "/epics/ioc/config/main.py"
+
+
+def _container_script() -> str:
+    """The script `pythonioc run` runs when given none: ``$MAIN_PYTHON``, else
+    epics-containers' ``/epics/ioc/config/main.py``."""
+    main_python = os.environ.get("MAIN_PYTHON", "").strip()
+    if main_python:
+        if not os.path.isfile(main_python):
+            raise SystemExit(f"pythonioc run: MAIN_PYTHON={main_python}: no such file")
+        return main_python
+    if os.path.isfile(CONTAINER_SCRIPT):
+        return CONTAINER_SCRIPT
+    raise SystemExit(f"pythonioc run: no SCRIPT given, MAIN_PYTHON is not set and there is "
+                     f"no {CONTAINER_SCRIPT}")
+
+
+def _container_defaults() -> None:
+    """What `pythonioc run` adds for a container (epics-containers' contract):
+    autosave into ``/autosave`` (or ``$PYTHONIOC_AUTOSAVE_DIR``) unless the
+    script configures it, and the health records under ``$IOC_PREFIX``, which
+    ``pythonioc probe`` reads, unless the script makes them."""
+    from . import autosave
+
+    autosave.use_default_directory()
+    prefix = os.environ.get("IOC_PREFIX", "").strip().rstrip(":")
+    if prefix:
+        from . import health
+
+        health.create_at_init(prefix)
+
+
+def _serve_http(parser: argparse.ArgumentParser, address: str) -> None:
+    """`run --http`: the endpoints from now on (softioc.http); a malformed
+    address or a missing extra ends the command."""
+    try:
+        from . import http
+
+        http.serve(address)
+    except (ImportError, ValueError) as e:
+        parser.error(f"--http {address}: {e}")
 
 
 def _screen(script: str, script_args: list[str], output: str | None,
@@ -113,7 +197,7 @@ def _screen(script: str, script_args: list[str], output: str | None,
     from . import screen
 
     stem = os.path.splitext(os.path.basename(script))[0]
-    path = output or f"{stem}.bob"
+    path = output or os.path.join(screen.default_directory() or "", f"{stem}.bob")
     written = screen.describe_at_init(path, title or stem)
     ioc.settings.interactive = False
     sys.argv = [script, *script_args]

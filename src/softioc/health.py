@@ -25,7 +25,23 @@ HEARTBEAT       longin    counts up once per update
 PYTHON_VERSION  stringin
 EPICS_VERSION   stringin
 HOSTNAME        stringin
+LIVE            bi        Yes when the IOC is live (``softioc._status.live()``:
+                          serving CA, its dispatcher running callbacks), else No
+                          (MAJOR alarm)
+LIVE_MSG        waveform  why it is not live, "" when it is (a long string:
+                          ``caget -S``)
+READY           bi        Yes when it is ready (``softioc._status.ready()``: live
+                          and iocInit's start-up done), else No (MINOR alarm)
+READY_MSG       waveform  why it is not ready, "" when it is
+DISPATCH_AGE    ai        seconds the dispatcher's pending no-op has waited (0: it
+                          keeps up; HIHI at ``softioc._status.STUCK_AFTER``)
 =============== ========= ====================================================
+
+``LIVE``, ``READY`` and their texts are what ``pythonioc probe live`` and
+``pythonioc probe ready`` read over Channel Access (with the time stamp of
+``LIVE`` or ``READY``, which stops moving if this updating thread does), so
+that a liveness or readiness probe in another process sees what the IOC
+knows of itself.
 
 Where the numbers come from, all through public EPICS interfaces in the C
 layer: CA and PVA counts from each server layer's statistics (Base's
@@ -47,10 +63,11 @@ from typing import Any
 import epicscorelibs.version
 import psutil
 
-from . import _database, _ext, _lifecycle, alarm, builder
+from . import _database, _ext, _lifecycle, _status, alarm, builder
+from ._ioc import IOC, ioc
 from ._record import Record
 
-__all__ = ["create", "Health"]
+__all__ = ["create", "create_at_init", "made", "Health", "NAMES"]
 
 log = logging.getLogger("softioc.health")
 
@@ -116,6 +133,13 @@ class Health:
             "PYTHON_VERSION": b.stringIn("PYTHON_VERSION", _text(platform.python_version())),
             "EPICS_VERSION": b.stringIn("EPICS_VERSION", _text(_epics_version())),
             "HOSTNAME": b.stringIn("HOSTNAME", _text(socket.gethostname())),
+            # What `pythonioc probe` reads (softioc.probe); "Yes" is what it expects.
+            "LIVE": b.boolIn("LIVE", 0, ZNAM="No", ONAM="Yes", ZSV="MAJOR"),
+            "LIVE_MSG": b.longStringIn("LIVE_MSG", _NOT_STARTED, length=256),
+            "READY": b.boolIn("READY", 0, ZNAM="No", ONAM="Yes", ZSV="MINOR"),
+            "READY_MSG": b.longStringIn("READY_MSG", _NOT_STARTED, length=256),
+            "DISPATCH_AGE": b.aIn("DISPATCH_AGE", 0.0, EGU="s", PREC=1,
+                                  HIHI=_status.STUCK_AFTER, HHSV="MAJOR"),
         }
         self._readers: dict[str, Callable[[], Any]] = {
             "UPTIME": lambda: min(int(time.time() - self._started), _INT_MAX),
@@ -127,6 +151,7 @@ class Health:
             "CA_CHANNELS": lambda: ca_counts()[1],
             "PVA_CLIENTS": pva_clients,
             "RECORDS": record_count,
+            "DISPATCH_AGE": _status.start().waiting,
         }
         self._failing: set[str] = set()
         self._cpu_mark = (time.monotonic(), self._cpu_seconds())
@@ -165,6 +190,19 @@ class Health:
             record.set(value)
         self.heartbeat = 0 if self.heartbeat >= _INT_MAX else self.heartbeat + 1
         self.records["HEARTBEAT"].set(self.heartbeat)
+        self._update_status()
+
+    def _update_status(self) -> None:
+        """LIVE, READY and their reasons (set every time: their time stamps
+        tell a probe this thread runs)."""
+        records = self.records
+        for name, check in (("LIVE", _status.live), ("READY", _status.ready)):
+            try:
+                reason = check()
+            except Exception as e:      # noqa: BLE001 - reported as the reason
+                reason = f"checking failed: {e}"
+            records[f"{name}_MSG"].set(reason or "")
+            records[name].set(0 if reason else 1)
 
     def start(self) -> None:
         """Start the updating thread (done by iocInit)."""
@@ -184,7 +222,24 @@ class Health:
     def _run(self) -> None:
         while not self._stop.is_set():
             self.update()
-            self._stop.wait(self.period)
+            deadline = time.monotonic() + self.period
+            if not _lifecycle.is_started():
+                # Starting (the first update runs among iocInit's start-up hooks):
+                # READY turns Yes as soon as they are done, not a period later.
+                while not self._stop.wait(0.05) and time.monotonic() < deadline:
+                    if _lifecycle.is_started():
+                        self._update_status()
+                        break
+            self._stop.wait(max(0.0, deadline - time.monotonic()))
+
+
+_NOT_STARTED = "the IOC has not started (iocInit not done)"
+
+#: The records' short names, in the order they are made.
+NAMES = ("UPTIME", "START_TOD", "CPU", "MEM_RSS", "THREADS", "FDS", "CA_CLIENTS",
+         "CA_CHANNELS", "PVA_CLIENTS", "RECORDS", "HEARTBEAT", "PYTHON_VERSION",
+         "EPICS_VERSION", "HOSTNAME", "LIVE", "LIVE_MSG", "READY", "READY_MSG",
+         "DISPATCH_AGE")
 
 
 def _open_fds(proc: psutil.Process) -> Callable[[], int]:
@@ -231,4 +286,43 @@ def create(prefix: str, period: float = 1.0, *, cpu_high: float = 80.0,
     _database.load_own(list(health.records.values()))
     _lifecycle.after_init(health.start)
     _lifecycle.at_shutdown(health.stop)
+    _made().append(health)
     return health
+
+
+def _made() -> list[Health]:
+    return ioc.plug("health", _new_list)
+
+
+def _new_list(ioc: IOC) -> list[Health]:
+    return []
+
+
+def made() -> list[Health]:
+    """The health records made so far in this process (by ``create()``)."""
+    return list(_made())
+
+
+def create_at_init(prefix: str, period: float = 1.0) -> None:
+    """Make the health records under ``prefix`` when iocInit starts, unless
+    ``create()`` made some under that prefix by then (``pythonioc run`` calls
+    this with ``$IOC_PREFIX``, for ``pythonioc probe``).  If one of their
+    names is taken by another record, none is made, with a warning."""
+    prefix = prefix.rstrip(":")
+    if not prefix:
+        raise ValueError("create_at_init() needs a prefix")
+
+    def make() -> None:
+        if any(h.prefix == prefix for h in _made()):
+            return
+        taken = [f"{prefix}:{name}" for name in NAMES
+                 if _ext.record_exists(f"{prefix}:{name}")]
+        if taken:
+            log.warning("health records not made under %s: %s is another record, so "
+                        "`pythonioc probe` will not find %s:LIVE (call "
+                        "softioc.health.create() with a prefix of your own and give "
+                        "the probe that --prefix)", prefix, taken[0], prefix)
+            return
+        create(prefix, period)
+
+    _lifecycle.before_init(make)

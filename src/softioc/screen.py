@@ -9,7 +9,10 @@ before the last ``:``.
 ``pythonioc screen SCRIPT -o NAME.bob`` runs an IOC script in *describe*
 mode: the script builds its records as usual, and when it calls
 ``softioc.iocInit()`` the screen is written and the script ends, without
-serving anything. Needs ``pvi`` (``pip install pvi``).
+serving anything. Needs ``pvi`` (``pip install pvi``). Without ``-o`` the
+screen goes into ``default_directory()``: ``$PYTHONIOC_OPI_DIR``, else
+``/epics/opi`` where it exists (epics-containers mounts the IOC's screens
+volume there), else the current directory.
 
 pvi's formatters are in its private ``pvi._format``: its only public route,
 saving the device as ``.pvi.device.yaml`` for ``pvi format``, does not give
@@ -19,6 +22,7 @@ widget too), so ``write_groups`` calls the DLS formatter directly.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -29,7 +33,22 @@ from ._ioc import ioc
 from ._lifecycle import DescribeDone
 from ._record import Record
 
-__all__ = ["write_screen", "write_groups", "widget_name", "DescribeDone", "describe_at_init"]
+__all__ = ["write_screen", "write_groups", "widget_name", "DescribeDone", "describe_at_init",
+           "default_directory", "OPI_DIRECTORY"]
+
+#: Where epics-containers' ioc-instance chart mounts an IOC's screens volume.
+OPI_DIRECTORY = "/epics/opi"
+
+
+def default_directory() -> str | None:
+    """Where ``pythonioc screen`` writes without ``-o``: ``$PYTHONIOC_OPI_DIR``
+    (made if missing), else ``/epics/opi`` if it is a directory, else None
+    (the current directory)."""
+    given = os.environ.get("PYTHONIOC_OPI_DIR", "").strip()
+    if given:
+        os.makedirs(given, exist_ok=True)
+        return given
+    return OPI_DIRECTORY if os.path.isdir(OPI_DIRECTORY) else None
 
 
 def widget_name(text: str) -> str:
