@@ -412,39 +412,110 @@ def test_event_client_that_never_reads(ioc: IOCProcess, port: int) -> None:
         sleeper.close()
 
 
-def test_connection_limit_and_memory(ioc: IOCProcess, port: int) -> None:
-    """Page clients up to the limit are served, the next get 503; nothing is
-    left once they go.  (1,000 by default: MAX_CONNECTIONS.)"""
+@pytest.fixture
+def default_timeouts(tmp_path: Path) -> Iterator[tuple[IOCProcess, int]]:
+    """The module's IOC with the server's own time limits (idle connections
+    are kept 30 s, not the module's 3 s)."""
+    port = free_port()
+    env = {"PYTHONIOC_HTTP": f"127.0.0.1:{port}", "IOC_NAME": IOC_NAME,
+           "HTTP_TEST_DIR": str(tmp_path)}
+    with IOCProcess([str(HTTP_IOC)], wait_for="HTTP:AI1", env=env) as started:
+        wait_until(lambda: answers(port) == 200, timeout=10, what="/healthz 200")
+        yield started, port
+
+
+def test_connection_limit_and_memory(default_timeouts: tuple[IOCProcess, int]) -> None:
+    """Event streams up to MAX_STREAMS (200) are served, the next get 503;
+    connections up to the limit (1,000 by default: MAX_CONNECTIONS) are
+    taken, the next get 503; nothing is left once they go."""
     import resource
+
+    ioc, port = default_timeouts
 
     limit = int(value(metrics(port), "pythonioc_http_max_connections"))
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < limit + 100:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, limit + 200), hard))
     _, _, rss_before = report(ioc)
-    clients: list[socket.socket] = []
+    streams: list[socket.socket] = []
+    idle: list[socket.socket] = []
     try:
-        for _ in range(limit):
+        for _ in range(200):
             s = socket.create_connection(("127.0.0.1", port), timeout=10)
             s.sendall(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
-            clients.append(s)
-        for s in clients:
+            streams.append(s)
+        for s in streams:
             assert s.recv(17) == b"HTTP/1.1 200 OK\r\n"
-        for _ in range(5):
-            answer = raw(port, b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
-            assert answer.startswith(b"HTTP/1.1 503 "), answer[:100]
-        assert raw(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 503")
+        answer = raw(port, b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 503 ") and b"too many event streams" in answer
+        assert get(port, "/healthz")[0] == 200      # other requests are still served
+        while len(streams) + len(idle) < limit:     # connections that send nothing (yet)
+            idle.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+        wait_until(lambda: raw(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                   .startswith(b"HTTP/1.1 503"), what="503 past the connection limit")
         _, _, rss_full = report(ioc)
-        print(f"\n{limit} idle event streams: RSS {rss_before / 1e6:.1f} MB -> "
-              f"{rss_full / 1e6:.1f} MB")
-        assert rss_full - rss_before < 200e6
+        print(f"\n200 idle event streams and {len(idle)} idle connections: RSS "
+              f"{rss_before / 1e6:.1f} MB -> {rss_full / 1e6:.1f} MB")
+        assert rss_full - rss_before < 100e6
     finally:
-        for s in clients:
+        for s in streams + idle:
             s.close()
     wait_until(lambda: answers(port) == 200, what="served again")
     wait_until(lambda: value(metrics(port), "pythonioc_http_event_streams") == 0,
                what="every stream gone")
-    assert value(metrics(port), "pythonioc_http_connections_refused_total") >= 6
+    assert value(metrics(port), "pythonioc_http_connections_refused_total") >= 1
+
+
+BIG_IOC = """
+from softioc import builder, softioc
+builder.SetDeviceName("BIG")
+records = [builder.aIn(f"R{i:05d}", initial_value=i / 7, EGU="mm", PREC=3)
+           for i in range(10000)]
+builder.LoadDatabase()
+softioc.iocInit()
+exec(open(REPORT).read())
+softioc.interactive_ioc(globals())
+"""
+
+
+def test_streams_that_never_read_a_big_snapshot_cost_little(tmp_path: Path) -> None:
+    """10,000 records (a 1.3 MB snapshot) and 150 event streams whose clients
+    never read: the snapshot goes out in pieces from one shared copy, so the
+    IOC's memory grows by a bounded amount, not a snapshot per stream."""
+    script = tmp_path / "big_ioc.py"
+    report_py = tmp_path / "report.py"
+    report_py.write_text(
+        "import threading, psutil\n"
+        "def report():\n"
+        "    proc = psutil.Process()\n"
+        "    print(f'REPORT {threading.active_count()} {proc.num_threads()} "
+        "{proc.memory_info().rss}', flush=True)\n")
+    script.write_text(BIG_IOC.replace("REPORT", repr(str(report_py))))
+    port = free_port()
+    env = {"PYTHONIOC_HTTP": f"127.0.0.1:{port}"}
+    with IOCProcess([str(script)], wait_for="BIG:R09999", env=env) as big:
+        with events(port) as stream:                # one snapshot read: the watcher is on
+            assert len(stream.next()[1]) == 10000
+        _, _, rss_before = report(big)
+        clients = []
+        try:
+            for _ in range(150):
+                s = socket.socket()
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                s.settimeout(10)
+                s.connect(("127.0.0.1", port))
+                s.sendall(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+                clients.append(s)
+            time.sleep(3)                           # every snapshot started
+            _, _, rss_after = report(big)
+        finally:
+            for s in clients:
+                s.close()
+        print(f"\n150 streams not reading a 10,000-row snapshot: RSS "
+              f"{rss_before / 1e6:.1f} MB -> {rss_after / 1e6:.1f} MB")
+        assert rss_after - rss_before < 60e6        # was ~1.3 MB per stream
+        with events(port) as stream:                # and it still serves
+            assert len(stream.next()[1]) == 10000
 
 
 def test_no_thread_leak(ioc: IOCProcess, port: int) -> None:

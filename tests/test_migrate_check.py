@@ -323,6 +323,19 @@ def test_unreadable_input_exits_2_and_the_rest_is_still_checked(tmp_path):
     assert encoding_error == f"{not_utf8}: error: not UTF-8 text (byte 0xe9 at offset {offset})"
 
 
+def test_a_fifo_or_device_is_refused_not_read(tmp_path):
+    """A FIFO named *.py (in a directory walked, too) would block a reader
+    for ever, a device never end: exit 2 at once, the rest still checked."""
+    good = write(tmp_path, "app/old_ioc.py", "from softioc import builder\nbuilder.aIn('X', 5)\n")
+    fifo = tmp_path / "app" / "fifo.py"
+    os.mkfifo(fifo)
+    result = check(tmp_path / "app", "/dev/zero")      # check() has a timeout
+    assert result.returncode == 2, result.stderr
+    assert found(result.stdout) == {(str(good), 2, "positional-value")}
+    assert f"{fifo}: error: not a regular file" in result.stderr
+    assert "/dev/zero: error: not a regular file" in result.stderr
+
+
 def test_declared_encodings_are_read_as_python_reads_them(tmp_path):
     path = tmp_path / "declared.py"
     path.write_bytes(b"# -*- coding: latin-1 -*-\nfrom softioc import builder\n"

@@ -100,7 +100,12 @@ def test_live_values_and_alarms(served: tuple[IOCProcess, str], browser: Any,
     page.wait_for_timeout(300)      # the flash of a changed value fades
     page.screenshot(path=str(artefact(tmp_path, "live-page.png")))
 
-    ioc.caput("PG:SET", "3.5")      # no reload: the row changes in place
+    # No reload and no polling: a marker set on the window survives, and the
+    # page asks the server for nothing more while values change.
+    page.evaluate("window.__noReload = 1")
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    ioc.caput("PG:SET", "3.5")      # the row changes in place
     text_is(page, cell("PG:SET", "value"), "3.500")
     ioc.caput("PG:SET", "12")
     text_is(page, cell("PG:SET", "severity"), "MAJOR")
@@ -111,6 +116,8 @@ def test_live_values_and_alarms(served: tuple[IOCProcess, str], browser: Any,
     assert page.inner_text(cell("PG:SET", "status")) == "HIHI"
     ioc.caput("PG:SET", "1")
     text_is(page, cell("PG:SET", "severity"), "NO_ALARM")
+    assert page.evaluate("window.__noReload") == 1
+    assert requests == []
     assert page.errors == []
 
 

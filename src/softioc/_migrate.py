@@ -22,6 +22,7 @@ import ast
 import io
 import os
 import re
+import stat
 import sys
 import tokenize
 import warnings
@@ -227,12 +228,22 @@ def python_files(path: str) -> Iterator[tuple[str, str | None]]:
         yield str(e.filename or path), f"cannot read ({e.strerror or e})"
 
 
+MAX_SOURCE_BYTES = 10 << 20     # a Python source larger than this is not checked
+
+
 def read_source(path: str) -> str:
     """The text of a Python file, decoded as Python would (UTF-8 unless it
     declares another encoding)."""
     try:
+        # Only regular files, and not huge ones: a FIFO or a device would block
+        # or never end (stat first: opening a FIFO blocks).
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise Unreadable("not a regular file")
+        if info.st_size > MAX_SOURCE_BYTES:
+            raise Unreadable(f"{info.st_size} bytes: larger than {MAX_SOURCE_BYTES} (not checked)")
         with open(path, "rb") as f:
-            data = f.read()
+            data = f.read(MAX_SOURCE_BYTES + 1)
     except OSError as e:
         raise Unreadable(f"cannot read ({e.strerror or e})") from None
     try:

@@ -303,6 +303,15 @@ def made() -> list[Health]:
     return list(_made())
 
 
+def _taken(name: str) -> bool:
+    """Is ``name`` a record, alias or PVA-only PV already?"""
+    try:
+        _database.check_not_python(name)
+    except ValueError:
+        return True
+    return bool(_ext.record_exists(name))
+
+
 def create_at_init(prefix: str, period: float = 1.0) -> None:
     """Make the health records under ``prefix`` when iocInit starts, unless
     ``create()`` made some under that prefix by then (``pythonioc run`` calls
@@ -315,8 +324,7 @@ def create_at_init(prefix: str, period: float = 1.0) -> None:
     def make() -> None:
         if any(h.prefix == prefix for h in _made()):
             return
-        taken = [f"{prefix}:{name}" for name in NAMES
-                 if _ext.record_exists(f"{prefix}:{name}")]
+        taken = [f"{prefix}:{name}" for name in NAMES if _taken(f"{prefix}:{name}")]
         if taken:
             log.warning("health records not made under %s: %s is another record, so "
                         "`pythonioc probe` will not find %s:LIVE (call "

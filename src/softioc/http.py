@@ -32,8 +32,12 @@ file-descriptor limit), a further `OVERFLOW` get 503; a connection has
 request gets 400 (or 431) and is closed.  An event stream whose client does
 not read it holds at most `QUEUE_LIMIT` updates (`QUEUE_BYTES` bytes); past
 that they are dropped and the client gets a fresh snapshot once it reads
-again, and after `STALL_TIMEOUT` seconds of not reading it is closed.  A
-comment goes to every stream each `HEARTBEAT` seconds.
+again, and after `STALL_TIMEOUT` seconds of not reading it is closed.  At
+most `MAX_STREAMS` event streams are open at once; a snapshot goes out in
+pieces as its client takes them, from one copy shared by the streams that
+asked together, and new snapshots wait while those held reach
+`SNAPSHOT_BUDGET` bytes.  A comment goes to every stream each `HEARTBEAT`
+seconds.
 
 A malformed ``PYTHONIOC_HTTP`` raises ValueError, and so does a missing
 extra (an ImportError naming it): both are mistakes every start would make.
@@ -80,8 +84,8 @@ from . import _lifecycle, _status, _watch
 from ._ioc import ioc
 
 __all__ = ["ENV", "MAX_CONNECTIONS", "OVERFLOW", "IDLE_TIMEOUT", "STALL_TIMEOUT", "HEARTBEAT",
-           "QUEUE_LIMIT", "QUEUE_BYTES", "parse_address", "serve", "serve_from_environment",
-           "stop", "running", "Server"]
+           "QUEUE_LIMIT", "QUEUE_BYTES", "MAX_STREAMS", "SNAPSHOT_BUDGET", "parse_address",
+           "serve", "serve_from_environment", "stop", "running", "Server"]
 
 log = logging.getLogger("softioc.http")
 
@@ -96,6 +100,14 @@ QUEUE_BYTES = 1 << 20       # ...or bytes; past either, dropped for a fresh snap
 MAX_HEAD = 16 * 1024        # bytes of a request's head (line and headers)
 WRITE_HIGH = 64 * 1024      # bytes buffered for a client before it counts as not reading
 SEND_BUFFER = 256 * 1024    # bytes of the kernel's send buffer for each client
+# An event stream costs at most this much of its own, whether or not its client
+# reads: snapshots (1.3 MB for 10,000 records) go out in pieces as the client
+# takes them, from one copy shared by the streams that asked at the same time.
+MAX_STREAMS = 200           # event streams open at once (then 503)
+STREAM_WRITE_HIGH = 16 * 1024
+STREAM_SEND_BUFFER = 32 * 1024
+PIECE = 16 * 1024           # bytes of a snapshot written at a time
+SNAPSHOT_BUDGET = 32 << 20  # bytes of distinct snapshots held for streams; then new ones wait
 
 PAGE = Path(__file__).parent / "_web" / "page.html"
 
@@ -188,6 +200,8 @@ class _Connection(asyncio.Protocol):
         self.need_from = 0          # a snapshot for it must start at this update or later
         self.queue: collections.deque[bytes] = collections.deque()
         self.queued = 0             # bytes in queue
+        self.sending: bytes | None = None   # the snapshot being sent (shared), from offset
+        self.offset = 0
 
     # ---- asyncio -------------------------------------------------------------
 
@@ -222,6 +236,7 @@ class _Connection(asyncio.Protocol):
         server.waiting.discard(self)
         server.early.discard(self)
         self.queue.clear()
+        self._sent_snapshot()
         for timer in (self.timer, self.stall):
             if timer is not None:
                 timer.cancel()
@@ -252,10 +267,7 @@ class _Connection(asyncio.Protocol):
             self.stall.cancel()
             self.stall = None
         if self.streaming:
-            if not self.synced:
-                self.server.want_snapshot(self)
-            else:
-                self._flush()
+            self._flush()
         elif self.transport is not None and not self.busy:
             self.transport.resume_reading()
             self._next()
@@ -324,7 +336,9 @@ class _Connection(asyncio.Protocol):
             return
         path = request.target.split(b"?", 1)[0]
         work = self.server.routes.get(path)
-        if path == b"/events":
+        if path == b"/events" and len(self.server.streams) >= MAX_STREAMS:
+            self._send(503, b"too many event streams\n", close=True)
+        elif path == b"/events":
             self._start_stream(request.method == b"HEAD")
         elif work is None:
             self._send(404, b"not found: /healthz, /readyz, /metrics, / and /events\n")
@@ -402,6 +416,11 @@ class _Connection(asyncio.Protocol):
                 self._head_done()
             return
         self.transport.write(data or b"")
+        self.transport.set_write_buffer_limits(high=STREAM_WRITE_HIGH)
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_SEND_BUFFER)
         self.streaming = True
         self.need_from = self.server.seq
         self.server.streams.add(self)
@@ -429,7 +448,7 @@ class _Connection(asyncio.Protocol):
 
     def push(self, chunk: bytes) -> None:
         """An update, for this stream (written now, or held while not read)."""
-        if self.synced and not self.paused and not self.queue:
+        if self.synced and not self.paused and not self.queue and self.sending is None:
             self.write(chunk)
             return
         self.queue.append(chunk)
@@ -440,7 +459,7 @@ class _Connection(asyncio.Protocol):
             self.synced = False
             self.need_from = self.server.seq
             self.server.resyncs += 1
-            if not self.paused:
+            if not self.paused and self.sending is None:
                 self.server.want_snapshot(self)
 
     def snapshot(self, chunk: bytes, started: int) -> None:
@@ -452,10 +471,28 @@ class _Connection(asyncio.Protocol):
             self.server.want_snapshot(self)     # older than what it missed
             return
         self.synced = True
-        self.write(chunk)
+        self._sent_snapshot()
+        self.sending, self.offset = chunk, 0
+        self.server.hold(chunk)
         self._flush()
 
+    def _sent_snapshot(self) -> None:
+        if self.sending is not None:
+            self.server.release(self.sending)
+            self.sending = None
+
     def _flush(self) -> None:
+        while self.sending is not None and not self.paused and not self.closed:
+            piece = self.sending[self.offset:self.offset + PIECE]
+            self.offset += len(piece)
+            if self.offset >= len(self.sending):
+                self._sent_snapshot()
+            self.write(piece)
+        if self.sending is not None or self.paused or self.closed:
+            return
+        if not self.synced:         # fell behind meanwhile: a fresh snapshot
+            self.server.want_snapshot(self)
+            return
         while self.queue and not self.paused and not self.closed:
             chunk = self.queue.popleft()
             self.queued -= len(chunk)
@@ -523,6 +560,8 @@ class Server:
         self.seq = 0                # updates broadcast so far
         self.addresses: list[tuple[str, int]] = []
         self._snapshotting = False
+        self.held: dict[int, list[Any]] = {}   # id(snapshot): [snapshot, streams sending it]
+        self.held_bytes = 0
         self._subscribed: Callable[[], None] | None = None
         self._page_bytes: bytes | None = None
         self._server: asyncio.AbstractServer | None = None
@@ -626,8 +665,28 @@ class Server:
             return
         conn.wanted = True
         self.waiting.add(conn)
-        if not self._snapshotting:
+        if not self._snapshotting and self.held_bytes < SNAPSHOT_BUDGET:
             self._snapshot()
+
+    def hold(self, snapshot: bytes) -> None:
+        """A stream starts sending ``snapshot`` (counted once however many do)."""
+        entry = self.held.setdefault(id(snapshot), [snapshot, 0])
+        if not entry[1]:
+            self.held_bytes += len(snapshot)
+        entry[1] += 1
+
+    def release(self, snapshot: bytes) -> None:
+        """A stream has sent ``snapshot`` (or closed): past the budget, the
+        streams waiting for one get theirs now."""
+        entry = self.held.get(id(snapshot))
+        if entry is None:
+            return
+        entry[1] -= 1
+        if not entry[1]:
+            del self.held[id(snapshot)]
+            self.held_bytes -= len(snapshot)
+            if self.waiting and not self._snapshotting and self.held_bytes < SNAPSHOT_BUDGET:
+                self._snapshot()
 
     def _snapshot(self) -> None:
         waiting, self.waiting = self.waiting, set()
@@ -654,7 +713,7 @@ class Server:
                         self.want_snapshot(conn)
                     else:
                         self.early.add(conn)    # ioc_started() will ask again
-            if self.waiting:
+            if self.waiting and self.held_bytes < SNAPSHOT_BUDGET:
                 self._snapshot()
         future.add_done_callback(done)
 

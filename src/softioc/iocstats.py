@@ -266,6 +266,7 @@ class IocStats:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failing: set[str] = set()
+        self._refusals_logged: dict[str, float] = {}   # record: when its refusal was logged
         self._cpu_mark = (0.0, 0.0, 0.0)
         self.records: dict[str, Record] = {}
         self._settings = [name for name, _ in _epics_settings() if self._fits(name)]
@@ -424,11 +425,18 @@ class IocStats:
 
     # ---- writes by clients -----------------------------------------------------
 
+    def _refused(self, record: Any, why: str) -> None:
+        """Log a refused write, once a minute per record at most (a client
+        writing in a loop must not fill the log)."""
+        now = time.monotonic()
+        if now - self._refusals_logged.get(record.name, -60.0) >= 60.0:
+            self._refusals_logged[record.name] = now
+            log.warning("%s: %s", record.name, why)
+
     def _may_restart(self, record: Any, value: Any) -> bool:
         if not self.allow_restart:
-            log.warning("%s: restarting the IOC from a client is off, the write is refused "
-                        "(softioc.devIocStats(..., allow_restart=True) turns it on)",
-                        record.name)
+            self._refused(record, "restarting the IOC from a client is off, the write is "
+                          "refused (softioc.devIocStats(..., allow_restart=True) turns it on)")
         return self.allow_restart
 
     def _restart(self, value: Any) -> None:
@@ -441,9 +449,9 @@ class IocStats:
         later.start()
 
     def _refuse_readacf(self, record: Any, value: Any) -> bool:
-        log.warning("%s: refused: this IOC's access rules are given in code "
-                    "(softioc.access.load_acf) and installed at iocInit; there is no "
-                    "file to re-read (restart the IOC to change them)", record.name)
+        self._refused(record, "refused: this IOC's access rules are given in code "
+                      "(softioc.access.load_acf) and installed at iocInit; there is no "
+                      "file to re-read (restart the IOC to change them)")
         return False
 
     # ---- the values --------------------------------------------------------------

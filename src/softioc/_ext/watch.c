@@ -38,6 +38,7 @@ typedef struct {
 } w_buffer;
 
 static dbEventCtx ctx;
+static int ctx_started;              /* its event task runs */
 static epicsMutexId lock;           /* of marked, changed, n_changed, stopped */
 static epicsEventId ready;
 static w_record *recs;
@@ -108,12 +109,23 @@ PyObject *pyioc_watch_start(PyObject *mod, PyObject *unused)
     recs = PyMem_RawCalloc(capacity + 1, sizeof *recs);
     marked = PyMem_RawCalloc(capacity + 1, 1);
     changed = PyMem_RawCalloc(capacity + 1, sizeof *changed);
-    lock = epicsMutexCreate();
-    ready = epicsEventCreate(epicsEventEmpty);
-    ctx = db_init_events();
-    if (!recs || !marked || !changed || !lock || !ready || !ctx ||
-            db_start_events(ctx, "pyioc-watch", NULL, NULL, epicsThreadPriorityCAServerLow)) {
-        recs = NULL;            /* may be tried again; what was made stays */
+    /* (a failed start may be tried again: what was made stays and is reused) */
+    if (!lock)
+        lock = epicsMutexCreate();
+    if (!ready)
+        ready = epicsEventCreate(epicsEventEmpty);
+    if (!ctx)
+        ctx = db_init_events();
+    if (ctx && !ctx_started)
+        ctx_started = !db_start_events(ctx, "pyioc-watch", NULL, NULL,
+                                       epicsThreadPriorityCAServerLow);
+    if (!recs || !marked || !changed || !lock || !ready || !ctx_started) {
+        PyMem_RawFree(recs);
+        PyMem_RawFree(marked);
+        PyMem_RawFree(changed);
+        recs = NULL;
+        marked = NULL;
+        changed = NULL;
         PyErr_SetString(PyExc_RuntimeError, "the live view's watcher could not start");
         return NULL;
     }
