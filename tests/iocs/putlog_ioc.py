@@ -31,7 +31,9 @@ builder.mbbOut("MODE", "Off", "On", initial_value=0)
 builder.WaveformOut("WAVE", [1.0, 2.0, 3.0])
 builder.longStringOut("TEXT", "short", length=200)
 builder.aOut("LOCKED", 7.0, ASG="LOCKED")
-builder.Action("GO", on_update=lambda value: print(f"GO {value}", flush=True))
+# one write per line: the put log's lines, from another thread, never split it
+builder.Action("GO", on_update=lambda value: (sys.stdout.write(f"GO {value}\n"),
+                                              sys.stdout.flush()))
 builder.LoadDatabase()
 softioc.iocInit()
 print("IOC ready", flush=True)
