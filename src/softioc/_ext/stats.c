@@ -195,7 +195,11 @@ static struct {
 } waiting[N_WAITING];
 static int n_waiting;
 static epicsMutexId count_lock;
-static epicsThreadPrivateId put_of_thread;  /* the message of the put this thread makes */
+/* The put this thread makes: its message, compared but never read (a
+ * put-callback ends in another thread, which cannot clear these, so they may
+ * be stale), and its record, read when the put starts. */
+static __thread asTrapWriteMessage *thread_msg;
+static __thread dbCommon *thread_rec;
 static volatile int counting;
 
 /* rsrv serves each CA client in a thread named CAS-client; QSRV2's puts run
@@ -213,15 +217,16 @@ static void count_listener(asTrapWriteMessage *msg, int after)
         /* the protocol travels with the message (a put-callback may end in
          * another thread): asTrapWrite keeps each listener's userPvt */
         msg->userPvt = (void *)(intptr_t)(thread_protocol() + 1);
-        if (msg->serverSpecific)
-            epicsThreadPrivateSet(put_of_thread, msg);
+        thread_msg = msg;
+        thread_rec = msg->serverSpecific ?
+            dbChannelRecord((dbChannel *)msg->serverSpecific) : NULL;
         return;
     }
     proto = (int)(intptr_t)msg->userPvt - 1;
     if (proto < 0 || proto >= N_PROTO)
         return;
-    if (epicsThreadPrivateGet(put_of_thread) == msg)
-        epicsThreadPrivateSet(put_of_thread, NULL);
+    if (thread_msg == msg)
+        thread_msg = NULL;
     if (epicsAtomicGetIntT(&n_waiting)) {
         epicsMutexMustLock(count_lock);
         for (i = 0; i < N_WAITING; i++) {
@@ -244,12 +249,11 @@ void pyioc_count_refused(dbCommon *prec, int reason)
     int i;
     if (!counting || reason < 0 || reason >= PYIOC_N_REFUSALS)
         return;
-    msg = epicsThreadPrivateGet(put_of_thread);
+    msg = thread_msg;
     /* only the client put this thread makes, to this record, and once */
-    if (!msg || !msg->serverSpecific ||
-            dbChannelRecord((dbChannel *)msg->serverSpecific) != prec)
+    if (!msg || thread_rec != prec)
         return;
-    epicsThreadPrivateSet(put_of_thread, NULL);
+    thread_msg = NULL;
     epicsMutexMustLock(count_lock);
     for (i = 0; i < N_WAITING && waiting[i].msg; i++)
         ;
@@ -275,7 +279,6 @@ void pyioc_count_refused_put(int reason)
 static void start_counting(void *unused)
 {
     count_lock = epicsMutexMustCreate();
-    put_of_thread = epicsThreadPrivateCreate();
     asTrapWriteRegisterListener(count_listener);
     counting = 1;
 }
