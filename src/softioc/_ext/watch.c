@@ -277,9 +277,10 @@ PyObject *pyioc_watch_row(PyObject *mod, PyObject *arg)
     }
     dbScanUnlock(w->prec);
     Py_END_ALLOW_THREADS
-    if (pyioc_is_ours(w->prec) && w->prec->dpvt)
-        name = Py_NewRef(((RecordCore *)w->prec->dpvt)->name);
-    else
+    if (pyioc_is_ours(w->prec) && w->prec->dpvt) {
+        name = ((RecordCore *)w->prec->dpvt)->name;
+        Py_INCREF(name);                /* (Py_NewRef: Python 3.10 on) */
+    } else
         name = text(w->prec->name, sizeof w->prec->name);
     t = b.time.secPastEpoch ? (double)b.time.secPastEpoch + POSIX_TIME_AT_EPICS_EPOCH
         + b.time.nsec * 1e-9 : 0.0;
