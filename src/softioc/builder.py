@@ -242,14 +242,18 @@ def _make_at_run_time(rtype: str, dtyp: str, full: str, initial: Any, fields: di
     return record
 
 
-def _given_initial(full: str, fields: dict[str, Any]) -> Any:
-    """``initial_value=`` taken from ``fields``: None is refused, as in
-    pythonSoftIOC (leave the keyword out for no initial value)."""
-    initial = fields.pop("initial_value")
-    if initial is None:
-        raise TypeError(f"{full}: initial_value=None is not a value: leave initial_value "
+def _refuse_none_initial(name: str, fields: dict[str, Any]) -> None:
+    """``initial_value=None`` is refused, as in pythonSoftIOC (leave the
+    keyword out for no initial value)."""
+    if "initial_value" in fields and fields["initial_value"] is None:
+        raise TypeError(f"{name}: initial_value=None is not a value: leave initial_value "
                         "out for a record without one")
-    return initial
+
+
+def _given_initial(full: str, fields: dict[str, Any]) -> Any:
+    """``initial_value=`` taken from ``fields`` (None refused)."""
+    _refuse_none_initial(full, fields)
+    return fields.pop("initial_value")
 
 
 def _status_severity(cls: type[Record], full: str, fields: dict[str, Any],
@@ -311,10 +315,11 @@ def _one_positional(maker: _F) -> _F:
     """Refuse pythonSoftIOC-style positional fields (``aIn("X", 0, 10)``):
     after the name only the initial value may be positional; and refuse
     ``initial_value=None`` (pythonSoftIOC raises too)."""
+    rtype = maker.__name__
+    old = _OLD_POSITIONAL.get(_MAKER_TYPES.get(rtype, ""))
+
     @functools.wraps(maker)
     def checked(name: Any, *values: Any, **fields: Any) -> Any:
-        rtype = maker.__name__
-        old = _OLD_POSITIONAL.get(_MAKER_TYPES.get(rtype, ""))
         if len(values) > 1 and old:
             keywords = ", ".join(f"{f}={v!r}" for f, v in zip(old, values))
             raise TypeError(
@@ -322,9 +327,7 @@ def _one_positional(maker: _F) -> _F:
                 f"one, the initial value, may be positional.  In pythonSoftIOC these "
                 f"positions were {', '.join(old[:len(values)])}: write "
                 f"{rtype}({name!r}, {keywords}), with initial_value=... if you want one")
-        if "initial_value" in fields and fields["initial_value"] is None:
-            raise TypeError(f"{rtype}({name!r}, initial_value=None): None is not a value; "
-                            "leave initial_value out for a record without one")
+        _refuse_none_initial(f"{rtype}({name!r}, ...)", fields)
         try:
             return maker(name, *values, **fields)
         except (TypeError, ValueError) as e:
@@ -543,10 +546,6 @@ def _long_string(cls: type[Record], name: str, initial: Any, length: int | None,
     """A CHAR waveform served as text (``info(Q:form, "String")``), as in
     pythonSoftIOC: CA clients read and write the whole text at the record's
     name (``caget -S``), PVA clients see a string."""
-    if "initial_value" in fields:
-        if initial is not _SKIP and initial is not None:
-            raise TypeError(f"{name}: initial value given twice")
-        initial = _given_initial(name, fields)
     given = {k: v for k, v in (("length", length), ("NELM", fields.pop("NELM", None)),
                                ("SIZV", fields.pop("SIZV", None))) if v is not None}
     if len(given) > 1:
