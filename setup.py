@@ -1,4 +1,7 @@
 """Build the C layer against the EPICS libraries of the epicscorelibs wheel."""
+import importlib.util
+import os
+
 import epicscorelibs.path
 import epicscorelibs.version
 import pvxslibs.path
@@ -6,13 +9,34 @@ import pvxslibs.version
 from epicscorelibs.config import get_config_var
 from setuptools_dso import DSO, Extension, setup
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+GENERATED = os.path.join(HERE, "build", "generated")
+
+
+def generate_type_tables():
+    """softioc.dbd and the C layer's pyioc_rtypes.h, from softioc/_types.py."""
+    spec = importlib.util.spec_from_file_location(
+        "softioc_types", os.path.join(HERE, "src", "softioc", "_types.py"))
+    types = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(types)
+    os.makedirs(GENERATED, exist_ok=True)
+    for path, text in ((os.path.join(GENERATED, "pyioc_rtypes.h"), types.render_c()),
+                       (os.path.join(HERE, "src", "softioc", "softioc.dbd"), types.render_dbd())):
+        if not os.path.exists(path) or open(path).read() != text:
+            with open(path, "w") as f:
+                f.write(text)
+
+
+generate_type_tables()
+
 ext = Extension(
     name="softioc._ext",
     sources=["src/softioc/_ext/" + name for name in (
-        "module.c", "record.c", "convert.c", "staticdb.c", "ioc.c", "errors.c", "stats.c",
-        "devsup.c", "fieldwatch.c", "strict.c", "putlog.c", "writeq.c", "watch.c", "probe.c")],
-    depends=["src/softioc/_ext/pythonioc.h"],
-    include_dirs=[epicscorelibs.path.include_path],
+        "module.c", "base.c", "record.c", "convert.c", "staticdb.c", "ioc.c", "errors.c",
+        "stats.c", "devsup.c", "fieldwatch.c", "patches.c", "strict.c", "putlog.c", "writeq.c",
+        "watch.c", "probe.c")],
+    depends=["src/softioc/_ext/pythonioc.h", "src/softioc/_types.py"],
+    include_dirs=[epicscorelibs.path.include_path, GENERATED],
     # ca: libca, for `pythonioc probe`'s client (probe.c); dbCore links it anyway.
     dsos=["epicscorelibs.lib.dbCore", "epicscorelibs.lib.ca", "epicscorelibs.lib.Com"],
     define_macros=get_config_var("CPPFLAGS"),

@@ -134,7 +134,7 @@ int pyioc_convert(RecordCore *rc, PyObject *value, converted *c)
             return -1;
         }
         limit = ti->kind == KIND_STRING ? MAX_STRING_SIZE - 1 :
-            (rc->prec && pyioc_ioc_running ? (size_t)*FIELD(rc->prec, ti->nelm, epicsUInt16) - 1
+            (rc->prec && pyioc_state.running ? (size_t)*FIELD(rc->prec, ti->nelm, epicsUInt16) - 1
                                            : (size_t)-1);
         if ((size_t)n > limit) {
             PyErr_Format(PyExc_ValueError,
@@ -171,7 +171,7 @@ int pyioc_convert(RecordCore *rc, PyObject *value, converted *c)
             c->have_view = 0;
             return -1;
         }
-        if (rc->prec && pyioc_ioc_running &&
+        if (rc->prec && pyioc_state.running &&
                 c->count > *FIELD(rc->prec, ti->nelm, epicsUInt32)) {
             PyErr_Format(PyExc_ValueError, "%u elements do not fit %s record (NELM %u)",
                          c->count, ti->name, *FIELD(rc->prec, ti->nelm, epicsUInt32));
@@ -211,6 +211,8 @@ void pyioc_store(RecordCore *rc, converted *c)
         memcpy(FIELD(prec, ti->val, char), &c->u, c->len);
     }
     prec->udf = FALSE;
+    if (rc->flags & (RF_VALIDATE | RF_LSTRING))
+        pyioc_keep_value(rc);       /* Python's value needs no approval */
 }
 
 /* Keep a copy of the value for init_record (before iocInit). */

@@ -1,155 +1,40 @@
-/* EPICS side of pythonIOC: device support for every builder record type,
- * and the put hook that lets Python validate a client's put.
+/* EPICS side of pythonIOC: device support for every builder record type
+ * (the dsets are made from the generated table, pyioc_rtypes.h).
  *
  * Device support never queues: set() writes the value into the record under
  * its lock and processes it in the caller's thread (record.c), so read
- * routines only apply the alarm and time that set() left, and write routines
+ * routines only apply the alarm and time that set() left.  Write routines
+ * check a client's put (validate, and strict puts' long-string rule) and
  * hand the new value to Python (owner._on_write), which may start an
  * asynchronous completion (PACT) for blocking records.
+ *
+ * A put is checked where record support hands it to device support, as
+ * pythonSoftIOC does: the value is in VAL (after any DRVL/DRVH clamping); a
+ * refusal puts back the last value accepted (kept by base.c) and fails the
+ * processing, and a put-callback's completion, so CA and PVA clients are
+ * told.  EPICS's public device support interface is all this uses.
  */
 #define USE_TYPED_RSET
 #define USE_TYPED_DSET
 
 #include "pythonioc.h"
 
-#include <stddef.h>
 #include <string.h>
 
 #include <alarm.h>
 #include <dbAccess.h>
-#include <special.h>
-#include <dbBase.h>
-#include <dbStaticLib.h>
-#include <dbScan.h>
 #include <dbNotify.h>
-#include <errMdef.h>
-#include <errSymTbl.h>
 #include <devSup.h>
+#include <errSymTbl.h>
 #include <recGbl.h>
-#include <errlog.h>
 #include <cantProceed.h>
-#include <recSup.h>
-#include <registryRecordType.h>
 #include <epicsExport.h>
-#include <epicsExit.h>
 
-#include <aiRecord.h>
-#include <aoRecord.h>
-#include <biRecord.h>
-#include <boRecord.h>
-#include <longinRecord.h>
-#include <longoutRecord.h>
-#include <int64inRecord.h>
-#include <int64outRecord.h>
-#include <stringinRecord.h>
-#include <stringoutRecord.h>
-#include <lsiRecord.h>
-#include <lsoRecord.h>
-#include <mbbiRecord.h>
-#include <mbboRecord.h>
-#include <waveformRecord.h>
-#include <aaiRecord.h>
-#include <aaoRecord.h>
-
-volatile int pyioc_ioc_running = 0;
-volatile int pyioc_python_gone = 0;
-
-/* ---- the GIL from EPICS threads ------------------------------------------
- * PyGILState_Ensure() on a thread Python has not seen makes a thread state,
- * and the matching PyGILState_Release() deletes it again: on CPython 3.11
- * and later that maps and unmaps the thread's frame stack each time, about
- * half of a put-callback's round trip.  So an EPICS thread that calls into
- * Python keeps its thread state (GIL released) until it exits. */
-static void drop_thread_state(void *tstate)
-{
-    if (pyioc_python_gone)
-        return;                     /* the interpreter freed it already */
-    PyEval_RestoreThread((PyThreadState *)tstate);
-    PyGILState_Release(PyGILState_UNLOCKED);    /* count 0: cleared, deleted */
-}
-
-PyGILState_STATE pyioc_gil_ensure(void)
-{
-    if (!PyGILState_GetThisThreadState()) {
-        PyGILState_Ensure();        /* the kept state, count 1 */
-        epicsAtThreadExit(drop_thread_state, PyEval_SaveThread());
-    }
-    return PyGILState_Ensure();
-}
-
-#define SCALAR(rtype, kind, out, maxe) \
-    {#rtype, kind, out, offsetof(rtype##Record, val), 0, 0, 0, maxe}
-#define LSTRING(rtype, out) \
-    {#rtype, KIND_LSTRING, out, offsetof(rtype##Record, val), \
-     offsetof(rtype##Record, sizv), offsetof(rtype##Record, len), 0, 0}
-#define ARRAY(rtype, out) \
-    {#rtype, KIND_ARRAY, out, offsetof(rtype##Record, bptr), \
-     offsetof(rtype##Record, nelm), offsetof(rtype##Record, nord), \
-     offsetof(rtype##Record, ftvl), 0}
-
-/* The closed table of record types Python can drive. */
-const type_info pyioc_types[] = {
-    SCALAR(ai, KIND_DOUBLE, 0, 0),
-    SCALAR(ao, KIND_DOUBLE, 1, 0),
-    SCALAR(bi, KIND_ENUM, 0, 1),
-    SCALAR(bo, KIND_ENUM, 1, 1),
-    SCALAR(longin, KIND_LONG, 0, 0),
-    SCALAR(longout, KIND_LONG, 1, 0),
-    SCALAR(int64in, KIND_INT64, 0, 0),
-    SCALAR(int64out, KIND_INT64, 1, 0),
-    SCALAR(stringin, KIND_STRING, 0, 0),
-    SCALAR(stringout, KIND_STRING, 1, 0),
-    SCALAR(mbbi, KIND_ENUM, 0, 15),
-    SCALAR(mbbo, KIND_ENUM, 1, 15),
-    LSTRING(lsi, 0),
-    LSTRING(lso, 1),
-    ARRAY(waveform, 0),
-    ARRAY(aai, 0),
-    ARRAY(aao, 1),
-    {NULL},
-};
-
-const type_info *pyioc_find_type(const char *name)
-{
-    const type_info *ti;
-    for (ti = pyioc_types; ti->name; ti++)
-        if (strcmp(ti->name, name) == 0)
-            return ti;
-    return NULL;
-}
+#include "pyioc_rtypes.h"
 
 static RecordCore *core_of(dbCommon *prec)
 {
     return (RecordCore *)prec->dpvt;
-}
-
-/* Size in bytes of the current value, and its element count for arrays. */
-size_t pyioc_value_bytes(RecordCore *rc, epicsUInt32 *nord)
-{
-    const type_info *ti = rc->ti;
-    dbCommon *prec = rc->prec;
-    switch (ti->kind) {
-    case KIND_DOUBLE: return sizeof(epicsFloat64);
-    case KIND_LONG: return sizeof(epicsInt32);
-    case KIND_ENUM: return sizeof(epicsEnum16);
-    case KIND_INT64: return sizeof(epicsInt64);
-    case KIND_STRING: return MAX_STRING_SIZE;
-    case KIND_LSTRING:
-        *nord = *FIELD(prec, ti->nord, epicsUInt32);
-        return *FIELD(prec, ti->nelm, epicsUInt16);
-    case KIND_ARRAY:
-        *nord = *FIELD(prec, ti->nord, epicsUInt32);
-        return (size_t)*nord * dbValueSize(*FIELD(prec, ti->ftvl, epicsEnum16));
-    }
-    return 0;
-}
-
-void *pyioc_value_ptr(RecordCore *rc)
-{
-    const type_info *ti = rc->ti;
-    if (ti->kind == KIND_LSTRING || ti->kind == KIND_ARRAY)
-        return *FIELD(rc->prec, ti->val, void *);
-    return FIELD(rc->prec, ti->val, char);
 }
 
 /* Alarm and timestamp left by set(); the record is locked. */
@@ -219,16 +104,18 @@ static long init_common(dbCommon *prec)
     }
     if (prec->tse == epicsTimeEventDeviceTime)
         epicsTimeGetCurrent(&prec->time);
+    if (rc->flags & (RF_VALIDATE | RF_LSTRING))
+        pyioc_keep_value(rc);       /* what a refused put puts back */
     return 0;
 }
 
-static long init_convert_none(dbCommon *prec)
+static long init_noconvert(dbCommon *prec)
 {
     long status = init_common(prec);
     return status ? status : 2;
 }
 
-static long init_array_out(dbCommon *prec)
+static long init_array(dbCommon *prec)
 {
     /* aai/aao call us in pass 0, before any buffer exists, and let device
      * support provide it: allocate it here so the initial value fits. */
@@ -243,17 +130,6 @@ static long init_array_out(dbCommon *prec)
     return init_common(prec);
 }
 
-static long get_ioint_info(int detach, dbCommon *prec, IOSCANPVT *ppvt)
-{
-    /* Python processes the record itself; an I/O Intr scan list that nobody
-     * triggers keeps "SCAN = I/O Intr" legal for users who ask for it. */
-    static IOSCANPVT never;
-    if (!never)
-        scanIoInit(&never);
-    *ppvt = never;
-    return 0;
-}
-
 /* ---- input records: the value is already in VAL ------------------------- */
 
 static long read_keep(dbCommon *prec)
@@ -264,51 +140,54 @@ static long read_keep(dbCommon *prec)
     return 0;
 }
 
-static long read_keep_noconvert(dbCommon *prec)
+static long read_noconvert(dbCommon *prec)
 {
     read_keep(prec);
     return 2;
 }
 
-/* ---- output records: tell Python ---------------------------------------- */
+/* ---- output records: check a client's put, tell Python -------------------- */
 
 static PyObject *str_on_write, *str_validate_put;
 
-void pyioc_log_exception(const char *what, RecordCore *rc)
+static int validate_with_python(RecordCore *rc)
 {
-    PyObject *type, *value, *tb, *logging, *logger = NULL, *res = NULL;
-    PyErr_Fetch(&type, &value, &tb);
-    PyErr_NormalizeException(&type, &value, &tb);
-    logging = PyImport_ImportModule("logging");
-    if (logging)
-        logger = PyObject_CallMethod(logging, "getLogger", "s", "softioc");
-    if (logger) {
-        PyObject *info = PyTuple_Pack(3, type ? type : Py_None, value ? value : Py_None,
-                                      tb ? tb : Py_None);
-        PyObject *args = Py_BuildValue("(ssO)", "%s of %r failed", what, (PyObject *)rc);
-        PyObject *kwargs = info ? Py_BuildValue("{sOs{ss}}", "exc_info", info, "extra",
-                                                "record", rc->prec ? rc->prec->name : "")
-                                : NULL;
-        PyObject *error = PyObject_GetAttrString(logger, "error");
-        if (args && kwargs && error)
-            res = PyObject_Call(error, args, kwargs);
-        Py_XDECREF(error);
-        Py_XDECREF(kwargs);
-        Py_XDECREF(args);
-        Py_XDECREF(info);
-    }
-    if (!res) {                     /* logging itself failed: stderr, both */
-        PyErr_WriteUnraisable((PyObject *)rc);
-        PyErr_Restore(type, value, tb);
-        PyErr_WriteUnraisable((PyObject *)rc);
-    } else {
-        Py_XDECREF(type);
-        Py_XDECREF(value);
-        Py_XDECREF(tb);
-    }
+    PyGILState_STATE gil;
+    PyObject *value, *res;
+    int ok;
+    if (pyioc_state.python_gone)
+        return 1;                   /* nobody left to ask */
+    gil = pyioc_gil_ensure();
+    value = pyioc_value_to_python(rc);
+    res = value ? PyObject_CallMethodOneArg((PyObject *)rc, str_validate_put, value) : NULL;
+    ok = res ? PyObject_IsTrue(res) == 1 : 0;
+    if (!res)
+        pyioc_log_exception("validating a client's put", rc);
     Py_XDECREF(res);
-    Py_XDECREF(logger);
-    Py_XDECREF(logging);
+    Py_XDECREF(value);
+    PyGILState_Release(gil);
+    return ok;
+}
+
+/* A long string put that filled the whole buffer without its NUL was cut
+ * by dbPut (QSRV2 sends the text with its NUL, whatever NELM is). */
+static int text_cut(RecordCore *rc)
+{
+    epicsUInt32 nord = 0;
+    size_t n = pyioc_value_bytes(rc, &nord);
+    return nord >= *FIELD(rc->prec, rc->ti->nelm, epicsUInt32) &&
+        !memchr(pyioc_value_ptr(rc), 0, n);
+}
+
+/* 0, or why the put now in VAL is refused (record locked). */
+static long check_put(RecordCore *rc)
+{
+    if ((rc->flags & RF_LSTRING) && pyioc_state.strict > 0 && text_cut(rc))
+        return S_pyioc_toolong;
+    if ((rc->flags & RF_VALIDATE) && ((rc->flags & RF_ALWAYS) || pyioc_value_changed(rc)) &&
+            !validate_with_python(rc))
+        return S_pyioc_rejected;
+    return 0;
 }
 
 static long write_common(dbCommon *prec)
@@ -323,17 +202,20 @@ static long write_common(dbCommon *prec)
     pyioc_apply_pending(rc, prec);
     if (prec->pact)
         return 0;                   /* second pass after async completion */
-    if (rc->rejected) {
-        /* The put that led here was refused (the value is restored): fail
-         * the processing, and a put-callback's completion, so CA and PVA
-         * clients are told. */
-        long status = rc->rejected;
-        rc->rejected = 0;
-        if (prec->ppn)
-            prec->ppn->status = notifyError;
-        return status;
+    if (!rc->setting && (rc->flags & (RF_VALIDATE | RF_LSTRING))) {
+        long refused = check_put(rc);
+        if (refused) {
+            pyioc_restore_value(rc);
+            pyioc_putlog_refused(prec);
+            pyioc_count_refused(prec, refused == S_pyioc_toolong ?
+                                PYIOC_REFUSED_STRICT : PYIOC_REFUSED_VALIDATE);
+            if (prec->ppn)
+                prec->ppn->status = notifyError;
+            return refused;
+        }
+        pyioc_keep_value(rc);
     }
-    if (!(rc->flags & RF_ON_WRITE) || pyioc_python_gone)
+    if (!(rc->flags & RF_ON_WRITE) || pyioc_state.python_gone)
         return 0;
     if (pyioc_queue_write(rc, (rc->flags & RF_BLOCKING) != 0) == 0) {
         if (rc->flags & RF_BLOCKING)
@@ -359,234 +241,25 @@ static long write_common(dbCommon *prec)
     return 0;
 }
 
-static long write_convert_none(dbCommon *prec)
-{
-    return write_common(prec);
-}
-
-/* ---- dsets --------------------------------------------------------------- */
-
-#define DSET(name, rtype, dtype, init, rw) \
-    static dtype name = {{6, NULL, NULL, (long (*)(dbCommon *))init, \
-        get_ioint_info}, (long (*)(struct rtype##Record *))rw}; \
-    epicsExportAddress(dset, name)
-
-DSET(devPyAi, ai, aidset, init_convert_none, read_keep_noconvert);
-DSET(devPyBi, bi, bidset, init_common, read_keep_noconvert);
-DSET(devPyLongin, longin, longindset, init_common, read_keep);
-DSET(devPyInt64in, int64in, int64indset, init_common, read_keep);
-DSET(devPyStringin, stringin, stringindset, init_common, read_keep);
-DSET(devPyLsi, lsi, lsidset, init_common, read_keep);
-DSET(devPyMbbi, mbbi, mbbidset, init_common, read_keep_noconvert);
-DSET(devPyWaveform, waveform, wfdset, init_common, read_keep);
-DSET(devPyAai, aai, aaidset, init_array_out, read_keep);
-
-DSET(devPyAo, ao, aodset, init_convert_none, write_convert_none);
-DSET(devPyBo, bo, bodset, init_convert_none, write_convert_none);
-DSET(devPyLongout, longout, longoutdset, init_common, write_common);
-DSET(devPyInt64out, int64out, int64outdset, init_common, write_common);
-DSET(devPyStringout, stringout, stringoutdset, init_common, write_common);
-DSET(devPyLso, lso, lsodset, init_common, write_common);
-DSET(devPyMbbo, mbbo, mbbodset, init_convert_none, write_convert_none);
-DSET(devPyWaveformOut, waveform, wfdset, init_common, write_common);
-DSET(devPyAao, aao, aaodset, init_array_out, write_common);
-
-static const dset *const our_dsets[] = {
-    &devPyAi.common, &devPyBi.common, &devPyLongin.common, &devPyInt64in.common,
-    &devPyStringin.common, &devPyLsi.common, &devPyMbbi.common,
-    &devPyWaveform.common, &devPyAai.common, &devPyAo.common, &devPyBo.common,
-    &devPyLongout.common, &devPyInt64out.common, &devPyStringout.common,
-    &devPyLso.common, &devPyMbbo.common, &devPyWaveformOut.common,
-    &devPyAao.common, NULL,
-};
-
-int pyioc_is_ours(dbCommon *prec)
-{
-    const dset *const *p;
-    for (p = our_dsets; *p; p++)
-        if (prec->dset == *p)
-            return 1;
-    return 0;
-}
-
-/* ---- put hook: validate a client's put to VAL -----------------------------
- *
- * EPICS calls a record type's special(paddr, after) around a put to any field
- * marked special.  For the output types we drive, we mark VAL special
- * (SPC_MOD; or, for array VALs, set paddr->special in cvt_dbaddr the way
- * lsoRecord does) and wrap special(): before the put we copy VAL, after it
- * we ask Python; a refusal restores the copy and fails the put, so the CA
- * or PVA client sees an error and the record keeps its value.
- */
+/* ---- the dsets: one per row of the table -----------------------------------
+ * Number 6 for all: ai and ao want a 6th routine (special_linconv, unused). */
 
 typedef struct {
-    const char *name;
-    struct typed_rset rset;         /* our copy, installed in place of orig */
-    const struct typed_rset *orig;
-    dbFldDes *val;                  /* the VAL field descriptor */
-    short val_special;              /* VAL's special before we touched it */
-} hooked_type;
+    dset common;
+    long (*read_write)(dbCommon *prec);
+    long (*special_linconv)(dbCommon *prec, int after);
+} py_dset;
 
-static hooked_type hooked[] = {
-    {"ao"}, {"bo"}, {"longout"}, {"int64out"}, {"stringout"}, {"mbbo"},
-    {"lso"}, {"waveform"}, {"aao"}, {NULL},
-};
+#define DSET(name, rtype, is_output, init, rw) \
+    static py_dset name = {{6, NULL, NULL, init, pyioc_get_ioint_info}, rw, NULL}; \
+    epicsExportAddress(dset, name);
+PYIOC_DSETS(DSET)
 
-static hooked_type *hooked_for(dbAddr *paddr)
+int pyioc_devsup_init(void)
 {
-    hooked_type *h;
-    for (h = hooked; h->name; h++)
-        if (paddr->pfldDes->pdbRecordType->prset == (rset *)&h->rset)
-            return h;
-    return NULL;
-}
-
-static long snapshot(RecordCore *rc)
-{
-    epicsUInt32 nord = 0;
-    size_t n = pyioc_value_bytes(rc, &nord);
-    if (n > rc->snap_cap) {
-        char *buf = realloc(rc->snap_buf, n);
-        if (!buf)
-            return S_db_noMemory;
-        rc->snap_buf = buf;
-        rc->snap_cap = n;
-    }
-    memcpy(rc->snap_buf, pyioc_value_ptr(rc), n);
-    rc->snap_len = n;
-    rc->snap_nord = nord;
-    return 0;
-}
-
-static void restore(RecordCore *rc)
-{
-    const type_info *ti = rc->ti;
-    memcpy(pyioc_value_ptr(rc), rc->snap_buf, rc->snap_len);
-    if (ti->kind == KIND_LSTRING || ti->kind == KIND_ARRAY)
-        *FIELD(rc->prec, ti->nord, epicsUInt32) = rc->snap_nord;
-}
-
-static int validate_with_python(RecordCore *rc)
-{
-    PyGILState_STATE gil;
-    if (pyioc_python_gone)
-        return 0;                   /* nobody left to approve it */
-    gil = pyioc_gil_ensure();
-    PyObject *value = pyioc_value_to_python(rc);
-    PyObject *res = value ?
-        PyObject_CallMethodOneArg((PyObject *)rc, str_validate_put, value) : NULL;
-    int ok = res ? PyObject_IsTrue(res) == 1 : 0;
-    if (!res)
-        pyioc_log_exception("validating a client's put", rc);
-    Py_XDECREF(res);
-    Py_XDECREF(value);
-    PyGILState_Release(gil);
-    return ok;
-}
-
-/* A long string put that filled the whole buffer without its NUL was cut
- * by dbPut (QSRV2 sends the text with its NUL, whatever NELM is). */
-static int text_cut(RecordCore *rc)
-{
-    epicsUInt32 nord = 0;
-    size_t n = pyioc_value_bytes(rc, &nord);
-    return nord >= *FIELD(rc->prec, rc->ti->nelm, epicsUInt32) &&
-        !memchr(pyioc_value_ptr(rc), 0, n);
-}
-
-static long hook_special(dbAddr *paddr, int after)
-{
-    hooked_type *h = hooked_for(paddr);
-    dbCommon *prec = paddr->precord;
-    RecordCore *rc;
-
-    if (!h)
-        return S_db_badField;       /* cannot happen: only installed on hooked types */
-    if (paddr->pfldDes != h->val)
-        return h->orig->special ? h->orig->special(paddr, after) : 0;
-
-    rc = pyioc_is_ours(prec) ? core_of(prec) : NULL;
-    if (rc && (rc->flags & (RF_VALIDATE | RF_LSTRING))) {
-        if (!after) {
-            long status = snapshot(rc);
-            rc->rejected = 0;
-            if (status)
-                return status;
-        } else {
-            /* Not an error here: QSRV2 turns a failed dbPut inside its
-             * put-callback into a C++ exception that unwinds through
-             * dbNotify and leaks the record lock.  The processing that
-             * follows the put fails instead (write_common). */
-            if ((rc->flags & RF_LSTRING) && pyioc_strict_puts_enabled() && text_cut(rc))
-                rc->rejected = S_pyioc_toolong;
-            else if ((rc->flags & RF_VALIDATE) && !validate_with_python(rc))
-                rc->rejected = S_pyioc_rejected;
-            if (rc->rejected) {
-                restore(rc);
-                pyioc_putlog_refused(prec);
-                pyioc_count_refused(prec, rc->rejected == S_pyioc_toolong ?
-                                    PYIOC_REFUSED_STRICT : PYIOC_REFUSED_VALIDATE);
-            }
-        }
-    }
-    if (h->val_special >= SPC_MOD || (strcmp(h->name, "lso") == 0))
-        return h->orig->special ? h->orig->special(paddr, after) : 0;
-    return 0;
-}
-
-static long hook_cvt_dbaddr(dbAddr *paddr)
-{
-    hooked_type *h = hooked_for(paddr);
-    long status;
-    if (!h || !h->orig->cvt_dbaddr)
-        return S_db_badField;
-    status = h->orig->cvt_dbaddr(paddr);
-    if (!status && paddr->pfldDes == h->val && pyioc_is_ours(paddr->precord)
-            && core_of(paddr->precord)
-            && (core_of(paddr->precord)->flags & (RF_VALIDATE | RF_LSTRING)))
-        paddr->special = SPC_MOD;
-    return status;
-}
-
-long pyioc_install_put_hooks(void)
-{
-    DBENTRY entry;
-    hooked_type *h;
-    long status = 0;
-
     errSymbolAdd(S_pyioc_rejected, "put refused by the IOC's validate()");
     errSymbolAdd(S_pyioc_toolong, "text too long for record (strict puts)");
-    if (pyioc_install_field_watch())
-        return -1;
     str_on_write = PyUnicode_InternFromString("_on_write");
     str_validate_put = PyUnicode_InternFromString("_validate_put");
-    if (!str_on_write || !str_validate_put)
-        return -1;
-
-    /* iocInit copies each type's rset from the registry: swap it there. */
-    dbInitEntry(pdbbase, &entry);
-    for (h = hooked; h->name && !status; h++) {
-        recordTypeLocation *loc;
-        if (h->orig)
-            continue;               /* already installed */
-        loc = registryRecordTypeFind(h->name);
-        status = dbFindRecordType(&entry, h->name);
-        if (status || !loc || !loc->prset || !entry.precordType->pvalFldDes) {
-            errlogPrintf("pythonIOC: cannot hook puts of %s records (%ld)\n", h->name, status);
-            status = status ? status : S_db_notFound;
-            break;
-        }
-        h->orig = loc->prset;
-        h->rset = *h->orig;
-        h->rset.special = hook_special;
-        if (h->orig->cvt_dbaddr)
-            h->rset.cvt_dbaddr = hook_cvt_dbaddr;
-        h->val = entry.precordType->pvalFldDes;
-        h->val_special = h->val->special;
-        if (h->val_special == 0)
-            h->val->special = SPC_MOD;
-        loc->prset = &h->rset;
-    }
-    dbFinishEntry(&entry);
-    return status;
+    return str_on_write && str_validate_put ? 0 : -1;
 }

@@ -24,7 +24,7 @@ static void trap_listener(asTrapWriteMessage *msg, int after)
     PyGILState_STATE gil;
     PyObject *res, *field;
 
-    if (!after || !chan || pyioc_python_gone)
+    if (!after || !chan || pyioc_state.python_gone)
         return;
     prec = dbChannelRecord(chan);
     if (!pyioc_is_ours(prec))

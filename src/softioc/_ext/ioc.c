@@ -29,9 +29,8 @@ PyObject *m_register(PyObject *mod, PyObject *unused)
     status = registerAllRecordDeviceDrivers(pdbbase);
     if (status)
         return pyioc_epics_error(status, "registerAllRecordDeviceDrivers");
-    status = pyioc_install_put_hooks();
-    if (status)
-        return PyErr_Occurred() ? NULL : pyioc_epics_error(status, "installing put hooks");
+    if (pyioc_devsup_init() || pyioc_install_field_watch())
+        return NULL;
     status = pyioc_install_strict_puts(-1);
     if (status)
         return pyioc_epics_error(status, "installing strict puts");
@@ -54,6 +53,13 @@ PyObject *m_strict_puts(PyObject *mod, PyObject *args)
     return PyBool_FromLong(pyioc_strict_puts_enabled());
 }
 
+/* state() -> (running, python_gone, strict): base.c's pyioc_state. */
+PyObject *m_state(PyObject *mod, PyObject *unused)
+{
+    return Py_BuildValue("(OOi)", pyioc_state.running ? Py_True : Py_False,
+                         pyioc_state.python_gone ? Py_True : Py_False, pyioc_state.strict);
+}
+
 /* iocInit's switch (an iocsh variable of dbCore, not in its headers): when set
  * and EPICS threads have real-time priorities (as root), iocInit calls
  * mlockall(MCL_CURRENT | MCL_FUTURE). */
@@ -71,7 +77,7 @@ PyObject *m_ioc_init(PyObject *mod, PyObject *args)
     Py_END_ALLOW_THREADS
     if (status)
         return pyioc_epics_error(status, "iocInit");
-    pyioc_ioc_running = 1;
+    pyioc_state.running = 1;
     Py_RETURN_NONE;
 }
 
@@ -173,12 +179,12 @@ PyObject *m_put_field(PyObject *mod, PyObject *args)
     Py_RETURN_NONE;
 }
 
-PyObject *m_exit(PyObject *mod, PyObject *args)
+PyObject *m_call_atexits(PyObject *mod, PyObject *args)
 {
     int status = 0;
     if (!PyArg_ParseTuple(args, "|i", &status))
         return NULL;
-    pyioc_python_gone = 1;
+    pyioc_state.python_gone = 1;
     Py_BEGIN_ALLOW_THREADS
     epicsExitCallAtExits();
     Py_END_ALLOW_THREADS

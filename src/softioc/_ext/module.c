@@ -1,76 +1,51 @@
-/* softioc._ext: the module's functions and its initialisation.  The code
- * is split by concern: record.c (RecordCore, the record handle), convert.c
- * (values between Python and EPICS), staticdb.c (the database before
- * iocInit), ioc.c (IOC calls), errors.c (EPICS statuses as
- * exceptions), stats.c (figures for softioc.health, softioc.iocstats and
- * softioc.metrics),
- * watch.c (the live view's record events), probe.c (`pythonioc probe`'s CA
- * client), and devsup.c, fieldwatch.c,
- * putlog.c, strict.c, writeq.c (EPICS calling in).
+/* softioc._ext: the module's functions and its initialisation.
+ *
+ * The code is split by concern into floors: a file calls only files on
+ * lower floors (tests/unit/test_c_floors.py checks it).
+ *
+ * 0. base.c (the C layer's state, the GIL from EPICS threads, the record
+ *    types and where each keeps its value), errors.c (EPICS statuses as
+ *    exceptions), stats.c (figures for health, iocstats and metrics);
+ * 1. convert.c (values between Python and EPICS), patches.c (every change
+ *    made to EPICS itself);
+ * 2. writeq.c (client writes queued for the dispatcher), putlog.c (who
+ *    wrote what);
+ * 3. EPICS calling in: devsup.c (device support), strict.c (strict puts'
+ *    checks), fieldwatch.c (client writes of any field);
+ * 4. Python calling in: record.c (RecordCore, the record handle), staticdb.c
+ *    (the database before iocInit), ioc.c (IOC calls), watch.c (the live
+ *    view's record events), probe.c (`pythonioc probe`'s CA client);
+ * 5. this file.
  */
 #include "pythonioc.h"
 
+/* The module's functions, by the file that defines each as m_<name>:
+ * X(name, calling convention).  Their documentation is in _ext.pyi. */
+#define METHODS(X) \
+    /* record.c */ X(record_types, NOARGS) \
+    /* staticdb.c */ X(load_database, VARARGS) X(load_records, VARARGS) \
+        X(record_exists, VARARGS) X(create_record, VARARGS) X(delete_record, VARARGS) \
+        X(put_static, VARARGS) X(create_alias, VARARGS) \
+    /* ioc.c */ X(register, NOARGS) X(strict_puts, VARARGS) X(state, NOARGS) \
+        X(ioc_init, VARARGS) X(iocsh, VARARGS) X(get_field, VARARGS) X(put_field, VARARGS) \
+        X(call_atexits, VARARGS) X(set_acf, VARARGS) X(put_raw, VARARGS) X(get_raw, VARARGS) \
+    /* patches.c */ X(patches, NOARGS) \
+    /* writeq.c */ X(wake, O) X(write_queue, VARARGS) X(take_writes, NOARGS) \
+        X(queued_writes, NOARGS) \
+    /* putlog.c */ X(putlog_start, VARARGS) X(putlog_take, VARARGS) X(putlog_wake, NOARGS) \
+    /* stats.c */ X(server_stats, VARARGS) X(record_count, NOARGS) X(epics_version, NOARGS) \
+        X(queue_stats, NOARGS) X(suspended_threads, NOARGS) X(epics_env, NOARGS) \
+        X(records_by_type, NOARGS) X(put_counts, NOARGS) \
+    /* watch.c */ X(watch_start, NOARGS) X(watch_take, VARARGS) X(watch_wake, NOARGS) \
+        X(watch_mark, VARARGS) X(watch_row, O) X(watch_stop, NOARGS) \
+    /* probe.c */ X(ca_get, VARARGS)
+
+#define DECLARE(name, conv) PyObject *m_##name(PyObject *, PyObject *);
+METHODS(DECLARE)
+
+#define ENTRY(name, conv) {#name, m_##name, METH_##conv, NULL},
 static PyMethodDef module_methods[] = {
-    {"record_types", m_record_types, METH_NOARGS,
-     "record_types() -> [(rtype, is_output, kind)]: the record types Python drives."},
-    {"put_raw", m_put_raw, METH_VARARGS, "Put into REC.FIELD from a raw buffer address."},
-    {"get_raw", m_get_raw, METH_VARARGS, "Get REC.FIELD into a raw buffer address."},
-    {"putlog_start", pyioc_putlog_start, METH_VARARGS,
-     "putlog_start(capacity): record client puts (putlog.c)."},
-    {"putlog_take", pyioc_putlog_take, METH_VARARGS,
-     "putlog_take(timeout) -> (entries, dropped)."},
-    {"putlog_wake", pyioc_putlog_wake, METH_NOARGS, "End a waiting putlog_take()."},
-    {"watch_start", pyioc_watch_start, METH_NOARGS,
-     "watch_start() -> records: subscribe to every record's changes (watch.c)."},
-    {"watch_take", pyioc_watch_take, METH_VARARGS,
-     "watch_take(timeout) -> [index]: the records changed since the last call."},
-    {"watch_wake", pyioc_watch_wake, METH_NOARGS, "End a waiting watch_take()."},
-    {"watch_mark", pyioc_watch_mark, METH_VARARGS, "watch_mark(name): take record name again."},
-    {"watch_row", pyioc_watch_row, METH_O,
-     "watch_row(index) -> (name, rtype, value, units, severity, status, time)."},
-    {"watch_stop", pyioc_watch_stop, METH_NOARGS, "Cancel the watcher's subscriptions."},
-    {"write_queue", pyioc_write_queue, METH_VARARGS,
-     "write_queue(fd): queue on_update writes, waking fd (writeq.c); -1 stops."},
-    {"take_writes", pyioc_take_writes, METH_NOARGS,
-     "take_writes() -> [(record, raw, busy)]: the queued writes, oldest first."},
-    {"queued_writes", pyioc_queued_writes, METH_NOARGS,
-     "queued_writes() -> writes waiting for the dispatcher."},
-    {"wake", m_wake, METH_O, "wake(fd): write a byte to a non-blocking pipe, GIL kept."},
-    {"set_acf", m_set_acf, METH_VARARGS,
-     "set_acf(path, check_client_ip=False): the ACF iocInit loads, and asCheckClientIP."},
-    {"create_alias", m_create_alias, METH_VARARGS, "Another name for a record."},
-    {"create_record", m_create_record, METH_VARARGS, "Create a record with fields (static)."},
-    {"delete_record", m_delete_record, METH_VARARGS, "Delete a record (before iocInit)."},
-    {"put_static", m_put_static, METH_VARARGS, "Set a field or info item (before iocInit)."},
-    {"load_database", m_load_database, METH_VARARGS, "dbLoadDatabase(file, path, subs)"},
-    {"load_records", m_load_records, METH_VARARGS, "dbLoadRecords(file, subs)"},
-    {"register", m_register, METH_NOARGS,
-     "Register iocsh commands and all record/device support; hook puts."},
-    {"ioc_init", m_ioc_init, METH_VARARGS, "iocInit(memlock=False)"},
-    {"strict_puts", m_strict_puts, METH_VARARGS,
-     "strict_puts(enable=None) -> bool: refuse puts that conversion would change."},
-    {"iocsh", m_iocsh, METH_VARARGS, "Run one IOC shell command."},
-    {"get_field", m_get_field, METH_VARARGS, "Read REC.FIELD as text."},
-    {"put_field", m_put_field, METH_VARARGS, "Write REC.FIELD from text."},
-    {"record_exists", m_record_exists, METH_VARARGS, "Is there a record of this name?"},
-    {"call_atexits", m_exit, METH_VARARGS, "Run EPICS exit handlers (stops servers)."},
-    {"server_stats", m_server_stats, METH_VARARGS,
-     "server_stats(name) -> (clients, channels) of a server layer (rsrv, qsrv2), or None."},
-    {"record_count", m_record_count, METH_NOARGS, "Records in the database, not aliases."},
-    {"epics_version", m_epics_version, METH_NOARGS,
-     "EPICS_VERSION_FULL of the C environment (set by the IOC shell), or None."},
-    {"queue_stats", m_queue_stats, METH_NOARGS,
-     "queue_stats() -> the scanOnce and callback queues' statistics, or None before iocInit."},
-    {"suspended_threads", m_suspended_threads, METH_NOARGS,
-     "suspended_threads() -> EPICS threads found suspended since the first call."},
-    {"epics_env", m_epics_env, METH_NOARGS,
-     "epics_env() -> [(name, value)] of EPICS's environment parameters (or defaults)."},
-    {"records_by_type", m_records_by_type, METH_NOARGS,
-     "records_by_type() -> [(record type, records)], aliases not counted."},
-    {"put_counts", m_put_counts, METH_NOARGS,
-     "put_counts() -> {protocol: (accepted, refused by validate, by strict puts)}."},
-    {"ca_get", m_ca_get, METH_VARARGS,
-     "ca_get(names, timeout) -> [(text, stamp, severity)]: read PVs once over CA (probe.c)."},
+    METHODS(ENTRY)
     {NULL},
 };
 
@@ -87,12 +62,9 @@ PyMODINIT_FUNC PyInit__ext(void)
     if (!m)
         return NULL;
     Py_INCREF(&pyioc_RecordCoreType);
+#define ADD_FLAG(flag) PyModule_AddIntConstant(m, #flag, flag) < 0 ||
     if (PyModule_AddObject(m, "RecordCore", (PyObject *)&pyioc_RecordCoreType) < 0 ||
-            PyModule_AddIntConstant(m, "RF_ON_WRITE", RF_ON_WRITE) < 0 ||
-            PyModule_AddIntConstant(m, "RF_VALIDATE", RF_VALIDATE) < 0 ||
-            PyModule_AddIntConstant(m, "RF_FIELD_WATCH", RF_FIELD_WATCH) < 0 ||
-            PyModule_AddIntConstant(m, "RF_LSTRING", RF_LSTRING) < 0 ||
-            PyModule_AddIntConstant(m, "RF_BLOCKING", RF_BLOCKING) < 0) {
+            PYIOC_RECORD_FLAGS(ADD_FLAG) 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -19,7 +19,8 @@
  * The client's host is the IP address it connected from, over both protocols:
  * QSRV2 gives access security (so the write trap) the PVA peer's address,
  * while rsrv gives it the name a CA client declares (unless asCheckClientIP),
- * so for CA the address is read from rsrv's client of the thread doing the put.
+ * so for CA the address is read from rsrv's client of the thread doing the put
+ * (patches.c, "rsrv-peer-address": without EPICS patches, the declared name).
  */
 #define USE_TYPED_RSET
 #include "pythonioc.h"
@@ -56,34 +57,6 @@ typedef struct {
     char new_value[PL_TEXT];
     int refused;
 } pl_entry;
-
-/* rsrv's client, the start of it: rsrv's server.h (not installed) defines the
- * whole of struct client, the same in every EPICS from 7.0.3 on.  rsrv sets
- * rsrvCurrentClient in the thread that serves the client, which is the thread
- * calling the listener before a CA put; ca_address() checks the copy still
- * fits (tid, proto, address family) before it trusts it. */
-extern epicsThreadPrivateId rsrvCurrentClient;
-
-struct rsrv_message_buffer {
-    char *buf;
-    unsigned stk, maxstk, cnt;
-    int type;                       /* enum messageBufferType */
-};
-
-struct rsrv_client_start {
-    ELLNODE node;
-    struct rsrv_message_buffer send, recv;
-    epicsMutexId lock, putNotifyLock, chanListLock, eventqLock;
-    ELLLIST chanList, chanPendingUpdateARList, putNotifyQue;
-    struct sockaddr_in addr;        /* the peer */
-    epicsTimeStamp time_at_last_send, time_at_last_recv;
-    void *evuser;
-    char *pUserName, *pHostName;
-    epicsEventId blockSem;
-    SOCKET sock, udpRecv;
-    int proto;
-    epicsThreadId tid;
-};
 
 static epicsMutexId lock;
 static epicsEventId ready;
@@ -188,25 +161,6 @@ static void value_text(dbChannel *chan, char *out, size_t size)
     }
 }
 
-/* The IP address of the CA client this thread serves, as QSRV2 gives a PVA
- * client's (and rsrv itself with asCheckClientIP); 0 if this thread serves
- * no CA client. */
-static int ca_address(char *out, size_t size)
-{
-    const struct rsrv_client_start *client;
-    epicsUInt32 ip;
-    if (!rsrvCurrentClient)         /* rsrv not started */
-        return 0;
-    client = epicsThreadPrivateGet(rsrvCurrentClient);
-    if (!client || client->tid != epicsThreadGetIdSelf() || client->proto != IPPROTO_TCP ||
-            client->addr.sin_family != AF_INET)
-        return 0;
-    ip = ntohl(client->addr.sin_addr.s_addr);
-    snprintf(out, size, "%u.%u.%u.%u", (unsigned)(ip >> 24) & 0xff,
-             (unsigned)(ip >> 16) & 0xff, (unsigned)(ip >> 8) & 0xff, (unsigned)ip & 0xff);
-    return 1;
-}
-
 /* A free entry from the pool, or NULL (the put counted as dropped). */
 static pl_entry *take_entry(void)
 {
@@ -242,7 +196,7 @@ static void listener(asTrapWriteMessage *msg, int after)
         copy_text(e->user, sizeof e->user, msg->userid);
         /* rsrv serves each client in a thread named CAS-client; QSRV2 puts run in PVXS
          * threads, and give the peer's address as the host */
-        if (ca_address(e->host, sizeof e->host)) {
+        if (pyioc_rsrv_peer_address(e->host, sizeof e->host)) {
             strcpy(e->protocol, "ca");
         } else {
             strcpy(e->protocol, thread && strncmp(thread, "CAS-", 4) == 0 ? "ca" : "pva");
@@ -298,7 +252,7 @@ static PyObject *text(const char *s)
 }
 
 /* putlog_start(capacity): allocate the pool and listen (once per process). */
-PyObject *pyioc_putlog_start(PyObject *mod, PyObject *args)
+PyObject *m_putlog_start(PyObject *mod, PyObject *args)
 {
     Py_ssize_t cap;
     size_t i;
@@ -334,7 +288,7 @@ PyObject *pyioc_putlog_start(PyObject *mod, PyObject *args)
 /* putlog_take(timeout) -> (entries, dropped): wait up to timeout seconds for
  * finished entries; each is (time, protocol, host, user, record, field, old,
  * new, refused); dropped counts puts not recorded since the last call. */
-PyObject *pyioc_putlog_take(PyObject *mod, PyObject *args)
+PyObject *m_putlog_take(PyObject *mod, PyObject *args)
 {
     double timeout;
     PyObject *list;
@@ -384,7 +338,7 @@ PyObject *pyioc_putlog_take(PyObject *mod, PyObject *args)
 }
 
 /* putlog_wake(): end a putlog_take() that is waiting. */
-PyObject *pyioc_putlog_wake(PyObject *mod, PyObject *unused)
+PyObject *m_putlog_wake(PyObject *mod, PyObject *unused)
 {
     if (ready)
         epicsEventSignal(ready);

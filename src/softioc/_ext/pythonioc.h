@@ -15,7 +15,21 @@
 #include <Python.h>
 
 #include <dbCommon.h>
+#include <dbFldTypes.h>
+#include <dbScan.h>
 #include <epicsTime.h>
+
+/* base.c: the C layer's phase and settings, in one place.  EPICS threads
+ * read it without the GIL; Python reads it with _ext.state() (softioc._ioc's
+ * IOC.running is this running). */
+typedef struct {
+    volatile int running;       /* iocInit has run */
+    volatile int python_gone;   /* Python shut down: EPICS threads must not call into it */
+    volatile int strict;        /* strict puts, the patches' switch: -1 unset, 0 off, 1 on */
+    volatile int qsrv_served;   /* QSRV2 serves PV Access (found at iocInit) */
+    volatile unsigned patches;  /* patches.c: 1 << PYIOC_PATCH_... of those applied */
+} pyioc_state_t;
+extern pyioc_state_t pyioc_state;
 
 /* How a record's value is stored, which decides conversions to Python. */
 enum value_kind {
@@ -28,7 +42,8 @@ enum value_kind {
     KIND_ARRAY,    /* waveform, aai, aao: BPTR, NELM, NORD, FTVL */
 };
 
-/* Where a record type keeps its value: filled from the record headers. */
+/* Where a record type keeps its value (base.c's table, from the record
+ * headers and the generated pyioc_rtypes.h). */
 typedef struct type_info {
     const char *name;       /* EPICS record type */
     enum value_kind kind;
@@ -60,11 +75,13 @@ typedef struct {
     size_t init_len;                /* bytes */
     epicsUInt32 init_nord;          /* elements, arrays and lstrings */
     int init_set;
-    /* Copy of VAL taken before a client put, restored if validation refuses it. */
+    /* The last value accepted (records whose client puts are checked), put
+     * back when a put is refused: base.c. */
     char *snap_buf;
     size_t snap_cap, snap_len;
     epicsUInt32 snap_nord;
-    int rejected;                   /* status refusing the last client put, 0 if none */
+    int kept;                       /* snap_buf holds it */
+    int setting;                    /* set() is processing the record: no checks */
 } RecordCore;
 
 /* Status of a put refused by validate: its text reaches PVA clients. */
@@ -72,35 +89,42 @@ typedef struct {
 /* Status of a text put longer than a long-string record holds (strict puts). */
 #define S_pyioc_toolong ((600 << 16) | 5)
 
-/* RecordCore.flags */
+/* RecordCore.flags (Python sees them as _ext.RF_...) */
 #define RF_ON_WRITE   1   /* call owner._on_write(value) when an output processes */
-#define RF_VALIDATE   2   /* call owner._validate_put(value) after a client put */
+#define RF_VALIDATE   2   /* call owner._validate_put(value) on a client's new value */
 #define RF_FIELD_WATCH 4  /* call owner._on_field_write(field) after a client put */
 #define RF_LSTRING    8   /* a long string (CHAR waveform): refuse puts with no room for the NUL */
 #define RF_BLOCKING  16   /* on_update completes the write (the record stays PACT) */
+#define RF_ALWAYS    32   /* always_update: validate a put of the same value too */
+#define PYIOC_RECORD_FLAGS(X) \
+    X(RF_ON_WRITE) X(RF_VALIDATE) X(RF_FIELD_WATCH) X(RF_LSTRING) X(RF_BLOCKING) X(RF_ALWAYS)
 
+/* base.c: the record types, and where a record keeps its value. */
 extern const type_info pyioc_types[];
 const type_info *pyioc_find_type(const char *name);
-
-/* devsup.c */
-int pyioc_is_ours(dbCommon *prec);
-void pyioc_apply_pending(RecordCore *rc, dbCommon *prec);
-long pyioc_install_put_hooks(void);
 size_t pyioc_value_bytes(RecordCore *rc, epicsUInt32 *nord);
 void *pyioc_value_ptr(RecordCore *rc);
+/* base.c: the last value accepted, kept, compared and put back (locked). */
+void pyioc_keep_value(RecordCore *rc);
+int pyioc_value_changed(RecordCore *rc);
+void pyioc_restore_value(RecordCore *rc);
+/* base.c: is prec one of ours (its dset is devsup.c's)? */
+int pyioc_is_ours(dbCommon *prec);
+long pyioc_get_ioint_info(int detach, dbCommon *prec, IOSCANPVT *ppvt);
 
-/* devsup.c: PyGILState_Ensure() for EPICS threads, which keep their Python
+/* base.c: PyGILState_Ensure() for EPICS threads, which keep their Python
  * thread state from their first call until they exit.  Release with
  * PyGILState_Release(). */
 PyGILState_STATE pyioc_gil_ensure(void);
 
+/* devsup.c */
+void pyioc_apply_pending(RecordCore *rc, dbCommon *prec);
+int pyioc_devsup_init(void);
+
 /* fieldwatch.c */
 long pyioc_install_field_watch(void);
 
-/* putlog.c: the put log (its Python functions, and the IOC refusing a put). */
-PyObject *pyioc_putlog_start(PyObject *mod, PyObject *args);
-PyObject *pyioc_putlog_take(PyObject *mod, PyObject *args);
-PyObject *pyioc_putlog_wake(PyObject *mod, PyObject *unused);
+/* putlog.c: the IOC refusing a put, for the put log. */
 void pyioc_putlog_refused(dbCommon *prec);
 struct dbChannel;
 /* A PVA put refused before QSRV2 saw it (qsrvguard.cpp), logged as refused. */
@@ -114,6 +138,21 @@ enum { PYIOC_REFUSED_VALIDATE, PYIOC_REFUSED_STRICT, PYIOC_N_REFUSALS };
 void pyioc_count_refused(dbCommon *prec, int reason);
 void pyioc_count_refused_put(int reason);
 
+/* patches.c: the changes made to EPICS (see there), each a bit of
+ * pyioc_state.patches; the put conversion tables' element types. */
+enum { PYIOC_PATCH_CONVERSIONS, PYIOC_PATCH_QSRV_GUARD, PYIOC_PATCH_RSRV_PEER, PYIOC_N_PATCHES };
+#define PYIOC_NDBR (DBR_ENUM + 1)
+#define PYIOC_NDBF (DBF_DEVICE + 1)
+struct dbAddr;
+typedef long (*pyioc_fastfn)(const void *from, void *to, const struct dbAddr *paddr);
+typedef long (*pyioc_arrayfn)(struct dbAddr *paddr, const void *from, long nRequest,
+                              long no_elements, long offset);
+long pyioc_patch_conversions(pyioc_fastfn const (*fast)[PYIOC_NDBF],
+                             pyioc_arrayfn const (*array)[PYIOC_NDBF], int applied);
+/* qsrvguard.cpp at iocInit: QSRV2 serves, guarded (1) or not (0). */
+void pyioc_note_qsrv(int guarded);
+int pyioc_rsrv_peer_address(char *out, size_t size);
+
 /* strict.c: range-checked put conversions.  enable: 1 on, 0 plain EPICS,
  * -1 keep the current choice (first time: $PYTHONIOC_STRICT_PUTS, on). */
 long pyioc_install_strict_puts(int enable);
@@ -126,7 +165,7 @@ struct dbChannel;
 long pyioc_strict_check(struct dbChannel *chan, short dbrType, const void *buf, long nRequest);
 void pyioc_strict_mark_blocking(struct dbChannel *chan);
 
-/* devsup.c: report the pending Python exception of a call from an EPICS
+/* base.c: report the pending Python exception of a call from an EPICS
  * thread into Python (``what`` of record ``rc``) to the "softioc" logger,
  * with its traceback and the record's name as the log record's ``record``
  * attribute (PyErr_WriteUnraisable only if logging itself fails); GIL held,
@@ -176,54 +215,8 @@ PyObject *pyioc_epics_error(long status, const char *what);
 extern PyTypeObject pyioc_RecordCoreType;
 int pyioc_record_type_ready(void);
 
-/* The module's functions (METH_VARARGS, METH_NOARGS or METH_O; the table is
- * in module.c). */
-PyObject *m_record_types(PyObject *mod, PyObject *unused);               /* record.c */
-PyObject *m_load_database(PyObject *mod, PyObject *args);                /* staticdb.c */
-PyObject *m_load_records(PyObject *mod, PyObject *args);
-PyObject *m_record_exists(PyObject *mod, PyObject *args);
-PyObject *m_create_record(PyObject *mod, PyObject *args);
-PyObject *m_delete_record(PyObject *mod, PyObject *args);
-PyObject *m_put_static(PyObject *mod, PyObject *args);
-PyObject *m_create_alias(PyObject *mod, PyObject *args);
-PyObject *m_register(PyObject *mod, PyObject *unused);                   /* ioc.c */
-PyObject *m_strict_puts(PyObject *mod, PyObject *args);
-PyObject *m_ioc_init(PyObject *mod, PyObject *args);
-PyObject *m_iocsh(PyObject *mod, PyObject *args);
-PyObject *m_get_field(PyObject *mod, PyObject *args);
-PyObject *m_put_field(PyObject *mod, PyObject *args);
-PyObject *m_exit(PyObject *mod, PyObject *args);
-PyObject *m_set_acf(PyObject *mod, PyObject *args);
-PyObject *m_put_raw(PyObject *mod, PyObject *args);
-PyObject *m_get_raw(PyObject *mod, PyObject *args);
-PyObject *m_wake(PyObject *mod, PyObject *arg);                          /* writeq.c */
-PyObject *m_server_stats(PyObject *mod, PyObject *args);                 /* stats.c */
-PyObject *m_record_count(PyObject *mod, PyObject *unused);
-PyObject *m_epics_version(PyObject *mod, PyObject *unused);
-PyObject *m_queue_stats(PyObject *mod, PyObject *unused);
-PyObject *m_suspended_threads(PyObject *mod, PyObject *unused);
-PyObject *m_epics_env(PyObject *mod, PyObject *unused);
-PyObject *m_records_by_type(PyObject *mod, PyObject *unused);
-PyObject *m_put_counts(PyObject *mod, PyObject *unused);
-PyObject *m_ca_get(PyObject *mod, PyObject *args);                      /* probe.c */
-
-/* watch.c: the live view's watcher (softioc._watch). */
-PyObject *pyioc_watch_start(PyObject *mod, PyObject *unused);
-PyObject *pyioc_watch_take(PyObject *mod, PyObject *args);
-PyObject *pyioc_watch_wake(PyObject *mod, PyObject *unused);
-PyObject *pyioc_watch_mark(PyObject *mod, PyObject *args);
-PyObject *pyioc_watch_row(PyObject *mod, PyObject *arg);
-PyObject *pyioc_watch_stop(PyObject *mod, PyObject *unused);
-
 /* writeq.c: client writes queued for the dispatcher without the GIL. */
 int pyioc_wake(int fd);
 int pyioc_queue_write(RecordCore *rc, int busy);
-PyObject *pyioc_write_queue(PyObject *mod, PyObject *args);
-PyObject *pyioc_take_writes(PyObject *mod, PyObject *unused);
-PyObject *pyioc_queued_writes(PyObject *mod, PyObject *unused);
-
-extern volatile int pyioc_ioc_running;
-/* Set when Python shuts down: EPICS threads must not call into it any more. */
-extern volatile int pyioc_python_gone;
 
 #endif

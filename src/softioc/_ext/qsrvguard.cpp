@@ -1,4 +1,4 @@
-/* Strict puts on QSRV2's blocking put, through pvxs's public server API.
+/* Strict puts on QSRV2's blocking put (patches.c's "qsrv2-put-guard").
  *
  * QSRV2 (pvxs) does a blocking PV Access put (record[block=true], p4p
  * put(wait=True)) through dbProcessNotify: its put-callback calls dbPut and
@@ -49,6 +49,7 @@ void pyioc_putlog_refused_put(dbChannel *chan, const char *user, const char *hos
 void pyioc_count_refused_put(int reason);
 long pyioc_install_strict_puts(int enable);
 int pyioc_strict_puts_enabled(void);
+void pyioc_note_qsrv(int guarded);
 }
 
 namespace {
@@ -383,6 +384,10 @@ void guard_hook(initHookState state) noexcept
     }
     if (!srv)
         return;
+    if (!pyioc_strict_puts_enabled()) {
+        pyioc_note_qsrv(0);                 /* strict puts off: EPICS as it is */
+        return;
+    }
     try {
         auto src(srv.getSource(single_source, 0));
         if (src) {
@@ -393,16 +398,18 @@ void guard_hook(initHookState state) noexcept
                 srv.removeSource(group_source, 1);
                 srv.addSource(group_source, std::make_shared<GuardedSource>(grp, true), 1);
             }
+            pyioc_note_qsrv(1);
             return;
         }
     } catch (std::exception& e) {
         errlogPrintf("pythonIOC: %s\n", e.what());
     }
-    if (state == initHookAfterIocRunning && pyioc_strict_puts_enabled()) {
+    if (state == initHookAfterIocRunning) {
         /* Safe only guarded: a refusal inside QSRV2's blocking put would
          * throw through dbNotify. */
         errlogPrintf("pythonIOC: QSRV2's put source not found: strict puts switched off\n");
         pyioc_install_strict_puts(0);
+        pyioc_note_qsrv(0);
     }
 }
 

@@ -195,7 +195,7 @@ static PyObject *RecordCore_set(RecordCore *self, PyObject *const *args, Py_ssiz
     if (has_time < 0 || process < 0)
         return NULL;
 
-    if (!pyioc_ioc_running) {
+    if (!pyioc_state.running) {
         /* Before iocInit: Python keeps it and hands it to init_record. */
         return PyObject_CallMethodObjArgs((PyObject *)self, str_preinit_set,
                                           a[0], a[2] ? a[2] : Py_None,
@@ -209,7 +209,6 @@ static PyObject *RecordCore_set(RecordCore *self, PyObject *const *args, Py_ssiz
     Py_BEGIN_ALLOW_THREADS
     dbScanLock(self->prec);
     pyioc_store(self, &c);
-    self->rejected = 0;
     self->p_sevr = sevr;
     self->p_stat = sevr && !stat ? UDF_ALARM : stat;
     self->p_has_time = has_time;
@@ -220,7 +219,9 @@ static PyObject *RecordCore_set(RecordCore *self, PyObject *const *args, Py_ssiz
             /* Busy (a blocking put is in progress): post what we can. */
             db_post_events(self->prec, NULL, DBE_VALUE | DBE_LOG);
         } else {
+            self->setting = 1;
             status = dbProcess(self->prec);
+            self->setting = 0;
         }
     } else if (!self->prec->pact) {
         post_unprocessed(self);
@@ -276,7 +277,7 @@ static PyObject *RecordCore_initial_value(RecordCore *self, PyObject *unused)
 static PyObject *RecordCore_get(RecordCore *self, PyObject *unused)
 {
     PyObject *v;
-    if (!pyioc_ioc_running)
+    if (!pyioc_state.running)
         return PyObject_CallMethod((PyObject *)self, "_preinit_get", NULL);
     if (!self->prec)
         return not_bound(self);
@@ -309,7 +310,7 @@ static PyObject *RecordCore_set_alarm(RecordCore *self, PyObject *args, PyObject
     has_time = pyioc_parse_time(otime, &ts);
     if (has_time < 0)
         return NULL;
-    if (!pyioc_ioc_running) {
+    if (!pyioc_state.running) {
         self->p_sevr = sevr;
         self->p_stat = sevr && !stat ? UDF_ALARM : stat;
         Py_RETURN_NONE;
@@ -327,7 +328,11 @@ static PyObject *RecordCore_set_alarm(RecordCore *self, PyObject *args, PyObject
      * defined from now on, or UDF's INVALID alarm would hide the one given. */
     if (!self->prec->pact)
         self->prec->udf = FALSE;
-    status = self->prec->pact ? 0 : dbProcess(self->prec);
+    if (!self->prec->pact) {
+        self->setting = 1;
+        status = dbProcess(self->prec);
+        self->setting = 0;
+    }
     dbScanUnlock(self->prec);
     Py_END_ALLOW_THREADS
     if (status)
@@ -346,7 +351,7 @@ static PyObject *RecordCore_post_alarm(RecordCore *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "no such severity or status");
         return NULL;
     }
-    if (!self->prec || !pyioc_ioc_running)
+    if (!self->prec || !pyioc_state.running)
         Py_RETURN_NONE;
     Py_BEGIN_ALLOW_THREADS
     dbScanLock(self->prec);
@@ -433,6 +438,14 @@ static int RecordCore_set_flags(RecordCore *self, PyObject *value, void *closure
     if (v == -1 && PyErr_Occurred())
         return -1;
     self->flags = (int)v;
+    if ((v & (RF_VALIDATE | RF_LSTRING)) && self->prec && pyioc_state.running && !self->kept) {
+        /* checks switched on while the IOC runs: keep what a refusal puts back */
+        Py_BEGIN_ALLOW_THREADS
+        dbScanLock(self->prec);
+        pyioc_keep_value(self);
+        dbScanUnlock(self->prec);
+        Py_END_ALLOW_THREADS
+    }
     return 0;
 }
 
@@ -500,7 +513,7 @@ int pyioc_record_type_ready(void)
     return 0;
 }
 
-/* record_types(): the closed type table (devsup.c), for the checks against it. */
+/* record_types(): the closed type table (base.c), for the checks against it. */
 PyObject *m_record_types(PyObject *mod, PyObject *unused)
 {
     static const char *const kinds[] = {"double", "long", "enum", "int64", "string",

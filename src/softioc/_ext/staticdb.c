@@ -154,7 +154,7 @@ PyObject *m_create_record(PyObject *mod, PyObject *args)
     if (!PyArg_ParseTuple(args, "sssO!O!O|p", &rtype, &name, &dtyp, &PyDict_Type, &fields,
                           &PyTuple_Type, &defaults, &text_of, &take_over))
         return NULL;
-    if (pyioc_ioc_running) {
+    if (pyioc_state.running) {
         PyErr_SetString(PyExc_RuntimeError, "records are created before iocInit()");
         return NULL;
     }
@@ -222,7 +222,7 @@ PyObject *m_delete_record(PyObject *mod, PyObject *args)
     DBENTRY entry;
     if (!PyArg_ParseTuple(args, "s", &name))
         return NULL;
-    if (pyioc_ioc_running) {
+    if (pyioc_state.running) {
         PyErr_SetString(PyExc_RuntimeError, "records cannot be deleted after iocInit()");
         return NULL;
     }
@@ -249,7 +249,7 @@ PyObject *m_put_static(PyObject *mod, PyObject *args)
     int info;
     if (!PyArg_ParseTuple(args, "sssp", &name, &field, &text, &info))
         return NULL;
-    if (pyioc_ioc_running) {
+    if (pyioc_state.running) {
         PyErr_SetString(PyExc_RuntimeError, "use put_field() once the IOC runs");
         return NULL;
     }

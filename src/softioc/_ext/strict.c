@@ -55,28 +55,21 @@
 #include <errSymTbl.h>
 #include <recSup.h>
 
-#ifdef _WIN32
-#include <windows.h>
-#else
-#include <sys/mman.h>
-#include <unistd.h>
-#endif
 
 /* Our statuses; their text reaches PVA clients and Python's put_field(). */
 #define S_pyioc_range    ((600 << 16) | 2)
 #define S_pyioc_notnum   ((600 << 16) | 3)
 #define S_pyioc_nochoice ((600 << 16) | 4)
 
-#define NDBR (DBR_ENUM + 1)
-#define NDBF (DBF_DEVICE + 1)
+#define S_pyioc_noguard  ((600 << 16) | 6)
 
-typedef long (*fastfn)(const void *from, void *to, const dbAddr *paddr);
-typedef long (*arrayfn)(dbAddr *paddr, const void *from, long nRequest,
-                        long no_elements, long offset);
+#define NDBR PYIOC_NDBR
+#define NDBF PYIOC_NDBF
+typedef pyioc_fastfn fastfn;
+typedef pyioc_arrayfn arrayfn;
 
 static fastfn orig_fast[NDBR][NDBF];
 static arrayfn orig_array[NDBR][NDBF];
-static int strict_state = -1;       /* -1: not installed yet, 0 off, 1 on */
 
 /* ---- the values a put carries -------------------------------------------- */
 
@@ -439,7 +432,7 @@ long pyioc_strict_check(dbChannel *chan, short dbrType, const void *buf, long nR
     long i, status = 0;
     num n;
 
-    if (strict_state <= 0 || !prec || dbrType < 0 || dbrType >= NDBR || nRequest < 1)
+    if (pyioc_state.strict <= 0 || !prec || dbrType < 0 || dbrType >= NDBR || nRequest < 1)
         return 0;
     dbScanLock(prec);
     if (dbrType == DBR_CHAR && (dbf == DBF_CHAR || dbf == DBF_UCHAR) && pyioc_is_ours(prec)) {
@@ -460,66 +453,7 @@ long pyioc_strict_check(dbChannel *chan, short dbrType, const void *buf, long nR
     return status;
 }
 
-/* ---- installing ------------------------------------------------------------ */
-
-#ifndef _WIN32
-/* Protection of the mapping holding addr (Linux: /proc/self/maps; elsewhere
- * relocated read-only data is assumed). */
-static int current_prot(const void *addr)
-{
-    int prot = PROT_READ;
-    FILE *maps = fopen("/proc/self/maps", "r");
-    char line[512];
-    if (!maps)
-        return prot;
-    while (fgets(line, sizeof line, maps)) {
-        unsigned long lo, hi;
-        char perms[8];
-        if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 &&
-                (size_t)addr >= lo && (size_t)addr < hi) {
-            prot = (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0);
-            break;
-        }
-    }
-    fclose(maps);
-    return prot;
-}
-#endif
-
-/* Swap entries one pointer store at a time: puts may be converting. */
-static void swap_entries(volatile fastfn *table, fastfn const *want)
-{
-    int i;
-    for (i = 0; i < NDBR * NDBF; i++)
-        if (table[i] != want[i])
-            table[i] = want[i];
-}
-
-/* dbFastPutConvertRoutine is const: libdbCore's relocated read-only data.
- * Open its pages for writing just while we swap entries. */
-static int write_fast_table(fastfn const (*want)[NDBF])
-{
-    volatile fastfn *table = (volatile fastfn *)dbFastPutConvertRoutine;
-    size_t size = sizeof dbFastPutConvertRoutine;
-#ifdef _WIN32
-    DWORD old;
-    if (!VirtualProtect((void *)table, size, PAGE_READWRITE, &old))
-        return -1;
-    swap_entries(table, want[0]);
-    VirtualProtect((void *)table, size, old, &old);
-#else
-    long page = sysconf(_SC_PAGESIZE);
-    char *start = (char *)((size_t)table & ~(size_t)(page - 1));
-    size_t len = (size_t)((const char *)table + size - start);
-    int prot = current_prot((const void *)table);
-    if (!(prot & PROT_WRITE) && mprotect(start, len, prot | PROT_WRITE))
-        return -1;
-    swap_entries(table, want[0]);
-    if (!(prot & PROT_WRITE))
-        mprotect(start, len, prot);
-#endif
-    return 0;
-}
+/* ---- installing (through patches.c) ------------------------------------------ */
 
 static int env_default(void)
 {
@@ -532,14 +466,16 @@ static int env_default(void)
 
 int pyioc_strict_puts_enabled(void)
 {
-    return strict_state > 0;
+    return pyioc_state.strict > 0;
 }
 
 /* enable: 1 strict, 0 plain EPICS, -1 keep the current choice (the first
- * time: PYTHONIOC_STRICT_PUTS, strict unless NO/0/FALSE/OFF). */
+ * time: PYTHONIOC_STRICT_PUTS, strict unless NO/0/FALSE/OFF).  Off from
+ * the start, EPICS's tables are never touched. */
 long pyioc_install_strict_puts(int enable)
 {
     static fastfn want_fast[NDBR][NDBF];
+    static arrayfn want_array[NDBR][NDBF];
     int s, d;
 
     if (!orig_fast[0][0]) {
@@ -549,24 +485,32 @@ long pyioc_install_strict_puts(int enable)
         errSymbolAdd(S_pyioc_range, "value out of range for the field (strict puts)");
         errSymbolAdd(S_pyioc_notnum, "text is not a number (strict puts)");
         errSymbolAdd(S_pyioc_nochoice, "no such state or choice (strict puts)");
+        errSymbolAdd(S_pyioc_noguard, "strict puts were off at iocInit, and PV Access "
+                     "puts are not guarded: choose them before iocInit");
     }
     if (enable < 0)
-        enable = strict_state >= 0 ? strict_state : env_default();
+        enable = pyioc_state.strict >= 0 ? pyioc_state.strict : env_default();
     enable = enable ? 1 : 0;
-    if (enable == strict_state)
+    if (enable == pyioc_state.strict)
         return 0;
-    for (s = 0; s < NDBR; s++)
-        for (d = 0; d < NDBF; d++)
-            want_fast[s][d] = enable && orig_fast[s][d] && needs_check(s, d)
-                ? strict_fast_table[s][d] : orig_fast[s][d];
-    if (write_fast_table((fastfn const (*)[NDBF])want_fast)) {
-        errlogPrintf("pythonIOC: cannot install strict put conversions\n");
-        return S_db_noMemory;
+    if (enable && pyioc_state.qsrv_served &&
+            !(pyioc_state.patches & (1u << PYIOC_PATCH_QSRV_GUARD)))
+        return S_pyioc_noguard;
+    if (enable || (pyioc_state.patches & (1u << PYIOC_PATCH_CONVERSIONS))) {
+        for (s = 0; s < NDBR; s++)
+            for (d = 0; d < NDBF; d++) {
+                int wrap = enable && needs_check(s, d);
+                want_fast[s][d] = wrap && orig_fast[s][d] ? strict_fast_table[s][d]
+                                                          : orig_fast[s][d];
+                want_array[s][d] = wrap && orig_array[s][d] ? strict_array_table[s][d]
+                                                            : orig_array[s][d];
+            }
+        if (pyioc_patch_conversions((fastfn const (*)[NDBF])want_fast,
+                                    (arrayfn const (*)[NDBF])want_array, enable)) {
+            errlogPrintf("pythonIOC: cannot install strict put conversions\n");
+            return S_db_noMemory;
+        }
     }
-    for (s = 0; s < NDBR; s++)
-        for (d = 0; d < NDBF; d++)
-            dbPutConvertRoutine[s][d] = enable && orig_array[s][d] && needs_check(s, d)
-                ? strict_array_table[s][d] : orig_array[s][d];
-    strict_state = enable;
+    pyioc_state.strict = enable;
     return 0;
 }

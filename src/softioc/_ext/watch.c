@@ -91,14 +91,14 @@ static size_t subscribe_all(size_t capacity)
 }
 
 /* watch_start() -> the number of records watched (once; the IOC must run). */
-PyObject *pyioc_watch_start(PyObject *mod, PyObject *unused)
+PyObject *m_watch_start(PyObject *mod, PyObject *unused)
 {
     DBENTRY entry;
     long status;
     size_t capacity = 0;
     if (recs)
         return PyLong_FromSize_t(n_recs);
-    if (!pyioc_ioc_running || !pdbbase) {
+    if (!pyioc_state.running || !pdbbase) {
         PyErr_SetString(PyExc_RuntimeError, "the watcher starts once the IOC runs");
         return NULL;
     }
@@ -137,7 +137,7 @@ PyObject *pyioc_watch_start(PyObject *mod, PyObject *unused)
 
 /* watch_take(timeout) -> [index]: the records changed since the last call,
  * each once, waiting up to timeout s for the first one (or watch_wake()). */
-PyObject *pyioc_watch_take(PyObject *mod, PyObject *args)
+PyObject *m_watch_take(PyObject *mod, PyObject *args)
 {
     double timeout;
     PyObject *list;
@@ -176,7 +176,7 @@ PyObject *pyioc_watch_take(PyObject *mod, PyObject *args)
 }
 
 /* watch_wake(): end a waiting watch_take() (something else changed). */
-PyObject *pyioc_watch_wake(PyObject *mod, PyObject *unused)
+PyObject *m_watch_wake(PyObject *mod, PyObject *unused)
 {
     if (ready)
         epicsEventSignal(ready);
@@ -184,7 +184,7 @@ PyObject *pyioc_watch_wake(PyObject *mod, PyObject *unused)
 }
 
 /* watch_mark(name): deliver record `name` again (a spare record renamed). */
-PyObject *pyioc_watch_mark(PyObject *mod, PyObject *args)
+PyObject *m_watch_mark(PyObject *mod, PyObject *args)
 {
     const char *name;
     size_t i;
@@ -250,7 +250,7 @@ static PyObject *text(const char *s, size_t size)
 /* watch_row(i) -> (name, record type, value, units, severity, status, time):
  * the name is the record object's (a renamed spare's new name) for Python's
  * records, status "" when there is no alarm, time in POSIX seconds. */
-PyObject *pyioc_watch_row(PyObject *mod, PyObject *arg)
+PyObject *m_watch_row(PyObject *mod, PyObject *arg)
 {
     Py_ssize_t i = PyLong_AsSsize_t(arg);
     w_record *w;
@@ -293,7 +293,7 @@ PyObject *pyioc_watch_row(PyObject *mod, PyObject *arg)
 
 /* watch_stop(): cancel the subscriptions and end the event thread (once).
  * The records' list stays: watch_row() still reads them. */
-PyObject *pyioc_watch_stop(PyObject *mod, PyObject *unused)
+PyObject *m_watch_stop(PyObject *mod, PyObject *unused)
 {
     size_t i;
     if (!recs || stopped)

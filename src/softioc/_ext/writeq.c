@@ -88,7 +88,7 @@ int pyioc_queue_write(RecordCore *rc, int busy)
 }
 
 /* write_queue(fd): serve the queue by waking fd (-1: stop queueing). */
-PyObject *pyioc_write_queue(PyObject *mod, PyObject *args)
+PyObject *m_write_queue(PyObject *mod, PyObject *args)
 {
     int fd;
     if (!PyArg_ParseTuple(args, "i", &fd))
@@ -103,7 +103,7 @@ PyObject *pyioc_write_queue(PyObject *mod, PyObject *args)
 }
 
 /* queued_writes() -> the writes waiting for the dispatcher to take them. */
-PyObject *pyioc_queued_writes(PyObject *mod, PyObject *unused)
+PyObject *m_queued_writes(PyObject *mod, PyObject *unused)
 {
     size_t n = 0;
     if (lock) {
@@ -116,7 +116,7 @@ PyObject *pyioc_queued_writes(PyObject *mod, PyObject *unused)
 
 /* take_writes() -> [(record, raw value, busy)], oldest first.  The next
  * write after this wakes the dispatcher again. */
-PyObject *pyioc_take_writes(PyObject *mod, PyObject *unused)
+PyObject *m_take_writes(PyObject *mod, PyObject *unused)
 {
     wq_item *item, *next;
     PyObject *list = PyList_New(0);
