@@ -226,65 +226,74 @@ static void *raw_buffer(const char *name, short dbr_type, PyObject *address, lon
     return buf;
 }
 
-/* put_raw(name, dbr_type, address, count, process): a put from a raw buffer
- * (pythonSoftIOC's softioc.imports.db_put_field*).  process -1: dbPutField,
- * as a client put; 1: dbPut and process (or ask a busy record to process
- * again); 0: dbPut only.  The caller vouches for the buffer. */
-PyObject *m_put_raw(PyObject *mod, PyObject *args)
-{
+/* The arguments of put_raw and get_raw, and the buffer they name. */
+typedef struct {
     const char *name;
     short dbr_type;
-    PyObject *address;
-    long count, status;
+    long count;
     int process;
     void *buf;
+} raw_request;
+
+static int parse_raw(PyObject *args, int put, raw_request *r)
+{
+    PyObject *address;
+    r->process = 0;
+    if (put ? !PyArg_ParseTuple(args, "shOli", &r->name, &r->dbr_type, &address, &r->count,
+                                &r->process)
+            : !PyArg_ParseTuple(args, "shOl", &r->name, &r->dbr_type, &address, &r->count))
+        return -1;
+    r->buf = raw_buffer(r->name, r->dbr_type, address, r->count);
+    return r->buf ? 0 : -1;
+}
+
+/* put_raw's put (record not locked): process -1: dbPutField, as a client
+ * put; 1: dbPut and process (or ask a busy record to process again); 0:
+ * dbPut only. */
+static long raw_put(DBADDR *addr, raw_request *r)
+{
+    long status;
+    if (r->process < 0)
+        return dbPutField(addr, r->dbr_type, r->buf, r->count);
+    dbScanLock(addr->precord);
+    status = dbPut(addr, r->dbr_type, r->buf, r->count);
+    if (!status && r->process) {
+        if (addr->precord->pact)
+            addr->precord->rpro = TRUE;
+        else
+            dbProcess(addr->precord);
+    }
+    dbScanUnlock(addr->precord);
+    return status;
+}
+
+static PyObject *raw_access(PyObject *args, int put)
+{
+    raw_request r;
+    long status;
     DBADDR addr;
-    if (!PyArg_ParseTuple(args, "shOli", &name, &dbr_type, &address, &count, &process))
-        return NULL;
-    buf = raw_buffer(name, dbr_type, address, count);
-    if (!buf)
+    if (parse_raw(args, put, &r))
         return NULL;
     Py_BEGIN_ALLOW_THREADS
-    status = dbNameToAddr(name, &addr);
-    if (!status && process < 0) {
-        status = dbPutField(&addr, dbr_type, buf, count);
-    } else if (!status) {
-        dbScanLock(addr.precord);
-        status = dbPut(&addr, dbr_type, buf, count);
-        if (!status && process) {
-            if (addr.precord->pact)
-                addr.precord->rpro = TRUE;
-            else
-                dbProcess(addr.precord);
-        }
-        dbScanUnlock(addr.precord);
-    }
+    status = dbNameToAddr(r.name, &addr);
+    if (!status)
+        status = put ? raw_put(&addr, &r)
+                     : dbGetField(&addr, r.dbr_type, r.buf, NULL, &r.count, NULL);
     Py_END_ALLOW_THREADS
     if (status)
-        return pyioc_epics_error(status, name);
+        return pyioc_epics_error(status, r.name);
     Py_RETURN_NONE;
 }
 
-/* get_raw(name, dbr_type, address, count): dbGetField into a raw buffer. */
+/* put_raw(name, dbr_type, address, count, process): a put from a raw buffer
+ * (pythonSoftIOC's softioc.imports.db_put_field*); the caller vouches for
+ * the buffer.  get_raw(name, dbr_type, address, count): dbGetField into one. */
+PyObject *m_put_raw(PyObject *mod, PyObject *args)
+{
+    return raw_access(args, 1);
+}
+
 PyObject *m_get_raw(PyObject *mod, PyObject *args)
 {
-    const char *name;
-    short dbr_type;
-    PyObject *address;
-    long count, status;
-    void *buf;
-    DBADDR addr;
-    if (!PyArg_ParseTuple(args, "shOl", &name, &dbr_type, &address, &count))
-        return NULL;
-    buf = raw_buffer(name, dbr_type, address, count);
-    if (!buf)
-        return NULL;
-    Py_BEGIN_ALLOW_THREADS
-    status = dbNameToAddr(name, &addr);
-    if (!status)
-        status = dbGetField(&addr, dbr_type, buf, NULL, &count, NULL);
-    Py_END_ALLOW_THREADS
-    if (status)
-        return pyioc_epics_error(status, name);
-    Py_RETURN_NONE;
+    return raw_access(args, 0);
 }

@@ -112,23 +112,20 @@ static void RecordCore_dealloc(RecordCore *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+/* The Python objects a RecordCore holds. */
+#define OBJECT_MEMBERS(X) X(dict) X(name) X(spare_name) X(given) X(dtyp)
+
 static int RecordCore_traverse(RecordCore *self, visitproc visit, void *arg)
 {
-    Py_VISIT(self->dict);
-    Py_VISIT(self->name);
-    Py_VISIT(self->spare_name);
-    Py_VISIT(self->given);
-    Py_VISIT(self->dtyp);
+#define VISIT(member) Py_VISIT(self->member);
+    OBJECT_MEMBERS(VISIT)
     return 0;
 }
 
 static int RecordCore_clear(RecordCore *self)
 {
-    Py_CLEAR(self->dict);
-    Py_CLEAR(self->name);
-    Py_CLEAR(self->spare_name);
-    Py_CLEAR(self->given);
-    Py_CLEAR(self->dtyp);
+#define CLEAR(member) Py_CLEAR(self->member);
+    OBJECT_MEMBERS(CLEAR)
     return 0;
 }
 

@@ -58,6 +58,15 @@ PyObject *m_record_exists(PyObject *mod, PyObject *args)
 /* Set one field of the record at entry to text, checked by EPICS: by
  * dbVerify unless the text is one of the builder's own defaults (dbPutString
  * alone would take an out-of-range number or menu index without a word). */
+/* Raise RuntimeError(message) if the IOC runs: the static database is
+ * changed only before iocInit. */
+static int too_late(const char *message)
+{
+    if (pyioc_state.running)
+        PyErr_SetString(PyExc_RuntimeError, message);
+    return pyioc_state.running;
+}
+
 static int put_checked(DBENTRY *entry, const char *rtype, const char *name,
                        const char *field, const char *text, int verify)
 {
@@ -154,10 +163,8 @@ PyObject *m_create_record(PyObject *mod, PyObject *args)
     if (!PyArg_ParseTuple(args, "sssO!O!O|p", &rtype, &name, &dtyp, &PyDict_Type, &fields,
                           &PyTuple_Type, &defaults, &text_of, &take_over))
         return NULL;
-    if (pyioc_state.running) {
-        PyErr_SetString(PyExc_RuntimeError, "records are created before iocInit()");
+    if (too_late("records are created before iocInit()"))
         return NULL;
-    }
     dbInitEntry(pdbbase, &entry);
     status = dbFindRecordType(&entry, rtype);
     if (status) {
@@ -222,10 +229,8 @@ PyObject *m_delete_record(PyObject *mod, PyObject *args)
     DBENTRY entry;
     if (!PyArg_ParseTuple(args, "s", &name))
         return NULL;
-    if (pyioc_state.running) {
-        PyErr_SetString(PyExc_RuntimeError, "records cannot be deleted after iocInit()");
+    if (too_late("records cannot be deleted after iocInit()"))
         return NULL;
-    }
     dbInitEntry(pdbbase, &entry);
     if (!dbFindRecord(&entry, name)) {
         if (entry.precnode->precord && ((dbCommon *)entry.precnode->precord)->dpvt) {
@@ -249,10 +254,8 @@ PyObject *m_put_static(PyObject *mod, PyObject *args)
     int info;
     if (!PyArg_ParseTuple(args, "sssp", &name, &field, &text, &info))
         return NULL;
-    if (pyioc_state.running) {
-        PyErr_SetString(PyExc_RuntimeError, "use put_field() once the IOC runs");
+    if (too_late("use put_field() once the IOC runs"))
         return NULL;
-    }
     dbInitEntry(pdbbase, &entry);
     status = dbFindRecord(&entry, name);
     if (status) {
