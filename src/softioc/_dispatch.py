@@ -20,13 +20,16 @@ import os
 import select
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, TypeVar
 
 from ._wakeup import WakeQueue
 
-__all__ = ["Dispatcher", "QueueDispatcher", "ThreadDispatcher", "run_callback"]
+__all__ = ["Dispatcher", "QueueDispatcher", "ThreadDispatcher", "run_callback", "listen"]
 
 log = logging.getLogger("softioc")
+
+_T = TypeVar("_T")
 
 #: The EPICS priority of the threads pythonIOC's dispatchers start:
 #: ``epicsThreadPriorityMedium``, as asyn's port threads and ``dbCaLink``.
@@ -147,6 +150,20 @@ def run_callback(
         _complete(completion, completion_args, failed)
 
 
+def listen(listeners: list[_T], listener: _T,
+           lock: AbstractContextManager[Any]) -> Callable[[], None]:
+    """Add ``listener`` to ``listeners`` (a list its owner calls from its
+    own thread), under ``lock``; returns the function that takes it out."""
+    with lock:
+        listeners.append(listener)
+
+    def stop() -> None:
+        with lock:
+            if listener in listeners:
+                listeners.remove(listener)
+    return stop
+
+
 def _complete(completion: Callable[..., Any], args: Sequence[Any], failed: bool) -> None:
     try:
         if getattr(completion, "_takes_failed", False):
@@ -167,13 +184,9 @@ class QueueDispatcher:
     def __init__(self) -> None:
         self._queue = WakeQueue(self._run_now)
 
-    def __call__(
-        self,
-        func: Callable[..., Any],
-        func_args: Sequence[Any] = (),
-        completion: Callable[..., Any] | None = None,
-        completion_args: Sequence[Any] = (),
-    ) -> None:
+    def __call__(self, func: Callable[..., Any], func_args: Sequence[Any] = (),
+                 completion: Callable[..., Any] | None = None,
+                 completion_args: Sequence[Any] = ()) -> None:     # a Dispatcher
         self._queue.put(functools.partial(
             self._run_now, func, func_args, completion, completion_args))
 

@@ -11,8 +11,11 @@ keeps state of the IOC at module level; each reads and changes ``ioc``
 
 - ``database``: the records being defined and those loaded (`Database`);
 - ``settings``: choices made in code or on the command line, which win over
-  the environment variables that give their defaults (`Settings`);
-- the phase: definitions (dbd) loaded, running, shut down;
+  the environment variables that give their defaults (`Settings`); strict
+  puts, which EPICS threads read at every put, are the one setting the C
+  layer holds (``softioc.strict``, ``_ext.state()``);
+- the phase: definitions (dbd) loaded, running (held by the C layer, whose
+  EPICS threads read it: `IOC.running` reads it there), shut down;
 - ``hooks``: what runs when the IOC starts being defined, at LoadDatabase,
   at iocInit and at shutdown (`Hooks`);
 - ``features``: the optional parts in use (autosave, PVA groups, put log),
@@ -23,8 +26,9 @@ One exception, kept for pythonSoftIOC's applications: the device-name prefix
 is epicsdbbuilder's (``builder.GetRecordNames().prefix``, which such
 applications read and set), so `Database.prefix` reads and sets it there.
 
-This module imports only the standard library: it is the bottom of the core
-(``_lifecycle`` runs the IOC's steps, ``_database`` defines its records).
+This module imports only the standard library and the C layer: the state
+the rest of the core reads (``_lifecycle`` runs the IOC's steps,
+``_database`` defines its records).
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from . import _ext
 
 if TYPE_CHECKING:
     from ._dispatch import Dispatcher
@@ -126,11 +132,16 @@ class IOC:
     features: dict[str, Any] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
     dbd_loaded: bool = False
-    running: bool = False
     started: bool = False                   # iocInit and its after_init hooks are done
     shut: bool = False
     atexit_registered: bool = False
     dispatcher: Dispatcher | None = None    # given to iocInit (or made when first needed)
+
+    @property
+    def running(self) -> bool:
+        """iocInit has run: the C layer's phase (``_ext.state()``), its one copy,
+        which EPICS threads read without the GIL."""
+        return _ext.state()[0]
 
     def plug(self, name: str, make: Callable[[IOC], _T]) -> _T:
         """The feature ``name``: made by ``make(self)`` the first time, which

@@ -160,7 +160,6 @@ def ioc_init(disp: Dispatcher | None, enable_pva: bool = True,
             _ext.ioc_init(memlock_wanted())
         finally:
             os.unlink(acf)
-        ioc.running = True
         for hook in ioc.hooks.after_init:
             hook()
         ioc.started = True

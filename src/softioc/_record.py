@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import epicsdbbuilder
 
 from . import _database, _ext, _lifecycle, alarm
+from ._types import FTVL_DTYPES
 from ._wakeup import RunNow
 from .errors import NotRunningError, ValueKindError, ValueTooLongError
 
@@ -40,20 +41,13 @@ Validate = Callable[[Any, Any], bool]
 _set = object.__setattr__
 FieldCallback = Callable[[str, str], Any]
 
-# numpy dtypes of the FTVL menu (menuFtype), by name
-_FTVL_TYPES = {
-    "CHAR": "int8", "UCHAR": "uint8", "SHORT": "int16", "USHORT": "uint16",
-    "LONG": "int32", "ULONG": "uint32", "INT64": "int64", "UINT64": "uint64",
-    "FLOAT": "float32", "DOUBLE": "float64",
-    "STRING": "S40",                    # EPICS strings: 40 bytes with the NUL
-}
 _ftvl_dtypes: dict[str, np.dtype[Any]] = {}
 
 
 def ftvl_dtypes() -> dict[str, np.dtype[Any]]:
     """The numpy dtype of each FTVL choice Python records support."""
     if not _ftvl_dtypes:
-        _ftvl_dtypes.update((k, np.dtype(v)) for k, v in _FTVL_TYPES.items())
+        _ftvl_dtypes.update((k, np.dtype(v)) for k, v in FTVL_DTYPES.items())
     return _ftvl_dtypes
 
 
@@ -281,21 +275,12 @@ class OutRecord(Record):
 
     is_output = True
 
-    def __init__(
-        self,
-        rtype: str,
-        name: str,
-        dbrecord: Any = None,
-        on_update: OnUpdate | None = None,
-        on_update_name: Callable[[Any, str], Any] | None = None,
-        validate: Validate | None = None,
-        always_update: bool = False,
-        blocking: bool = False,
-    ) -> None:
+    def __init__(self, rtype: str, name: str, dbrecord: Any = None, **callbacks: Any) -> None:
+        """``callbacks``: `_configure`'s keywords (on_update, validate...)."""
         super().__init__(rtype, name, dbrecord)
         self._last: Any
         _set(self, "_last", None)
-        self._configure(on_update, on_update_name, validate, always_update, blocking)
+        self._configure(**callbacks)
 
     def _configure(
         self,
@@ -317,7 +302,10 @@ class OutRecord(Record):
         self._blocking: bool
         self.__dict__.update(_on_update=on_update, _validate=validate,
                              _always_update=always_update, _blocking=blocking)
-        flags = self._flags & ~(_ext.RF_ON_WRITE | _ext.RF_VALIDATE | _ext.RF_BLOCKING)
+        flags = self._flags & ~(_ext.RF_ON_WRITE | _ext.RF_VALIDATE | _ext.RF_BLOCKING |
+                                _ext.RF_ALWAYS)
+        if always_update:
+            flags |= _ext.RF_ALWAYS
         if on_update is not None:
             flags |= _ext.RF_ON_WRITE
         if blocking:

@@ -12,13 +12,11 @@ name can be used again.
 A client's put runs ``on_put(value)`` in the IOC's dispatcher, as a record's
 ``on_update``; it may be a coroutine function.  Raising, or returning
 ``False``, refuses the put and the client is told why; otherwise the value is
-served.  A value the PV's type cannot hold exactly (a fraction into an
-integer, a string into a number, an index with no choice, a wrong shape) is
-refused, from a client or from Python, never changed.
+served.  The kinds of PV (``PV``, ``Image``, ``Table``) are ``softioc._ntpvs``'s.
 
 The live view (``softioc._watch``) sees them through `observe`: each observer
 is called with the PV and ``False`` when it is served or posts a value, and
-with ``True`` when it is closed, and reads it with `_SharedPV.watch_row`.
+with ``True`` when it is closed, and reads it with `SharedPV.watch_row`.
 With no observer, posting costs one test of an empty list.
 """
 
@@ -26,29 +24,20 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import math
-import numbers
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from typing import Any
 
-from . import _database, _lazy, _lifecycle
-from ._ioc import IOC, ioc
+from . import _core, _lazy
+from ._core import IOC, ioc
 
-__all__ = ["PV", "Image", "Table", "served", "observe", "served_pvs"]
+__all__ = ["SharedPV", "OnPut", "Observer", "exists", "served", "observe", "served_pvs"]
 
 OnPut = Callable[[Any], Any]
 # Called with a PV and whether it was removed (see the module's description).
-Observer = Callable[["_SharedPV", bool], None]
-
-# p4p type codes of numpy dtypes (kind, itemsize) -> code
-_CODES = {("b", 1): "?", ("i", 1): "b", ("u", 1): "B", ("i", 2): "h", ("u", 2): "H",
-          ("i", 4): "i", ("u", 4): "I", ("i", 8): "l", ("u", 8): "L", ("f", 4): "f",
-          ("f", 8): "d"}
-IMAGE_DTYPES = ("int8", "uint8", "int16", "uint16", "int32", "uint32", "float32", "float64")
-_COLUMN_TYPES: dict[Any, str] = {str: "s", float: "d", int: "l", bool: "?"}
+Observer = Callable[["SharedPV", bool], None]
 
 
 class _PVs:
@@ -57,8 +46,8 @@ class _PVs:
 
     def __init__(self, owner: IOC) -> None:
         self.lock = threading.Lock()
-        self.served: dict[str, _SharedPV] = {}
-        self.waiting: list[_SharedPV] = []
+        self.served: dict[str, SharedPV] = {}
+        self.waiting: list[SharedPV] = []
         self.observers: list[Observer] = []     # changed in place: PVs hold this list
         owner.hooks.before_init.append(self.check)
         owner.hooks.after_init.append(self.start)
@@ -71,7 +60,7 @@ class _PVs:
 
     def check(self) -> None:
         """At iocInit: PVs made before it need PV Access served."""
-        if self.waiting and not _lifecycle.pva_enabled():
+        if self.waiting and not _core.pva_enabled():
             names = ", ".join(pv.name for pv in self.waiting)
             raise RuntimeError(f"iocInit(): PV Access is off, but PVA-only PVs were made: {names}")
 
@@ -107,7 +96,7 @@ def served() -> list[str]:
     return sorted(_pvs().served)
 
 
-def served_pvs() -> list[_SharedPV]:
+def served_pvs() -> list[SharedPV]:
     """The PVA-only PVs this IOC serves now."""
     pvs = _pvs()
     with pvs.lock:
@@ -119,25 +108,12 @@ def observe(observer: Observer) -> Callable[[], None]:
     or is closed (in the thread doing it; it must be quick and must not make
     or close PVs); returns the function that stops it."""
     pvs = _pvs()
-    with pvs.lock:
-        pvs.observers.append(observer)
-
-    def stop() -> None:
-        with pvs.lock:
-            if observer in pvs.observers:
-                pvs.observers.remove(observer)
-    return stop
-
-
-def _items(values: Sequence[Any], total: int) -> str:
-    """An array as the live view shows one: its first 8 elements, and its size."""
-    shown = ", ".join(map(str, values[:8]))
-    return shown + (f" \u2026 ({total})" if total > 8 else "")
+    return _core.listen(pvs.observers, observer, pvs.lock)
 
 
 def _server() -> Any:
     """The C++ module (imports p4p): after a clear check that PVA is on."""
-    if not _lifecycle.pva_enabled():
+    if not _core.pva_enabled():
         raise RuntimeError("PV Access is off in this IOC (PYTHONIOC_PVA=NO, pva.disable() or "
                            "iocInit(enable_pva=False)): PVA-only PVs need it")
     try:
@@ -145,20 +121,10 @@ def _server() -> Any:
     except ImportError as e:
         raise ImportError(f"PVA-only PVs need p4p: pip install 'epics-pythonioc[pva]' ({e})") \
             from e
-    _lifecycle.ensure_dbd()             # PVXS's IOC library, process-wide
-    from . import _pvaserver
-
-    return _pvaserver
+    return _core.pva_server()
 
 
-def _stamp(timestamp: float | None) -> dict[str, int]:
-    """A time_t structure: timestamp (seconds since 1970), or now."""
-    seconds = time.time() if timestamp is None else float(timestamp)
-    whole = math.floor(seconds)
-    return {"secondsPastEpoch": int(whole), "nanoseconds": int((seconds - whole) * 1e9)}
-
-
-class _SharedPV:
+class SharedPV:
     """What every PVA-only PV has: a name, a p4p type, a served value."""
 
     def __init__(self, name: str, on_put: OnPut | None, writeable: bool | None,
@@ -167,7 +133,7 @@ class _SharedPV:
         if not isinstance(asg, str) or not asg:
             raise ValueError(f"asg must be an access security group's name, got {asg!r}")
         self.asg = asg
-        self.name = _database.full_name(name)
+        self.name = _core.full_name(name)
         self._check_name(self.name)
         if on_put is not None and not callable(on_put):
             raise TypeError(f"{self.name}: on_put must be callable, got {on_put!r}")
@@ -183,7 +149,7 @@ class _SharedPV:
 
     @staticmethod
     def _check_name(full: str) -> None:
-        _database.check_new(full)
+        _core.check_new(full)
         groups = ioc.features.get("pva")         # softioc.pva's groups, if any
         if groups is not None and full in groups.names:
             raise ValueError(f"{full!r} is already a PV Access group")
@@ -195,7 +161,7 @@ class _SharedPV:
         self._pv.open(raw)
         pvs = _pvs()
         with pvs.lock:
-            if not _lifecycle.is_running():
+            if not _core.is_running():
                 pvs.waiting.append(self)
                 return
         try:
@@ -294,7 +260,7 @@ class _SharedPV:
         except (TypeError, ValueError) as e:
             client.complete(put, e, None)
             return
-        _lifecycle.dispatcher()(self._run_on_put, (value, put, client))
+        _core.dispatcher()(self._run_on_put, (value, put, client))
 
     def _run_on_put(self, value: Any, put: Any, client: _Client) -> Any:
         if self._closed:
@@ -372,8 +338,7 @@ class _Client:
     its entry in the put log under a TRAPWRITE rule."""
 
     def __init__(self, name: str, asg: str, put: Any, old: Any) -> None:
-        from . import _pvaserver
-
+        access = _core.pva_server().access
         peer, method, account, roles = put.client()
         self.name, self.old, self.time = name, old, time.time()
         self.host = peer[1:].split("]")[0] if peer.startswith("[") else peer.rsplit(":", 1)[0]
@@ -383,7 +348,7 @@ class _Client:
         self.user = first
         self.may_write = self.trap = False
         for user in [first, *(f"role/{role}" for role in roles)]:
-            self.may_write, self.trap = _pvaserver.access(asg, user, self.host)
+            self.may_write, self.trap = access(asg, user, self.host)
             if self.may_write:
                 self.user = user
                 break
@@ -415,412 +380,3 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _alarm(severity: int | None, message: str | None) -> dict[str, Any]:
-    alarm: dict[str, Any] = {}
-    if severity is not None:
-        if severity not in (0, 1, 2, 3):
-            raise ValueError(f"severity must be 0 (none), 1 (minor), 2 (major) or 3 (invalid), "
-                             f"got {severity!r}")
-        alarm["severity"] = int(severity)
-        alarm["status"] = 0 if severity == 0 else 1
-    if message is not None:
-        alarm["message"] = str(message)
-    return alarm
-
-
-def _exact_int(value: Any, what: str, lo: int, hi: int) -> int:
-    """value as an int if it is one exactly and fits [lo, hi]."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{what}: an integer is needed, got {value!r}")
-    if isinstance(value, numbers.Integral):
-        number = int(value)
-    else:
-        real = float(value)
-        if not real.is_integer():
-            raise ValueError(f"{what}: {value!r} is not a whole number")
-        number = int(real)
-    if not lo <= number <= hi:
-        raise ValueError(f"{what}: {number} is out of range ({lo} to {hi})")
-    return number
-
-
-def _array(value: Any, code: str, what: str) -> Any:
-    """A numpy array of the p4p type code, if value converts to it exactly."""
-    np = _lazy.numpy
-    if code == "s":
-        if isinstance(value, str) or not all(isinstance(v, str) for v in value):
-            raise TypeError(f"{what}: a sequence of str is needed")
-        return list(value)
-    dtype = np.dtype({"?": "bool", "b": "int8", "B": "uint8", "h": "int16", "H": "uint16",
-                      "i": "int32", "I": "uint32", "l": "int64", "L": "uint64",
-                      "f": "float32", "d": "float64"}[code])
-    given = np.asarray(value)
-    if given.dtype.kind not in "biuf":
-        raise TypeError(f"{what}: numbers are needed, got {given.dtype} values")
-    if given.ndim != 1:
-        raise ValueError(f"{what}: a 1-D array is needed, got shape {given.shape}")
-    exact = _exact_into(np, given, dtype)
-    if not exact:
-        raise ValueError(f"{what}: the values do not fit {dtype} exactly")
-    return np.array(given, dtype=dtype)            # a copy: later changes to value stay out
-
-
-def _exact_into(np: Any, given: Any, dtype: Any) -> bool:
-    """Do all of given's values convert to dtype exactly (no wrap, no rounding)?"""
-    if given.size == 0 or given.dtype == dtype:
-        return True
-    kind = given.dtype.kind
-    if dtype.kind in "iu":
-        if kind == "f" and not bool(np.all(np.isfinite(given) & (given == np.floor(given)))):
-            return False
-        if kind == "b":
-            return True
-        info = np.iinfo(dtype)
-        low, high = given.min(), given.max()
-        # as Python numbers: int64 and uint64 bounds compare exactly
-        low, high = (int(low), int(high)) if kind in "iub" else (float(low), float(high))
-        return bool(info.min <= low and high <= info.max)
-    if dtype.kind == "b":
-        return bool(np.all((given == 0) | (given == 1)))
-    # into floating point: back again unchanged (NaN stays NaN), and integers of
-    # more than the mantissa's bits checked one by one as Python numbers
-    with np.errstate(all="ignore"):
-        cast = given.astype(dtype)
-    if kind in "iu":
-        if not bool(np.all(np.isfinite(cast))):
-            return False
-        big = np.abs(given.astype(np.float64)) >= 2.0 ** (np.finfo(dtype).nmant + 1)
-        return all(int(c) == int(v) for c, v in zip(cast[big].tolist(), given[big].tolist()))
-    if kind == "b":
-        return True
-    same = (cast.astype(given.dtype) == given) | (np.isnan(given) & np.isnan(cast))
-    return bool(np.all(same))
-
-
-def _code_of(initial: Any) -> str:
-    """The p4p type code of the value field for this initial value."""
-    np = _lazy.numpy
-    if isinstance(initial, (bool, np.bool_)):
-        return "?"
-    if isinstance(initial, numbers.Integral):
-        return "l"
-    if isinstance(initial, numbers.Real):
-        return "d"
-    if isinstance(initial, str):
-        return "s"
-    if isinstance(initial, np.ndarray) or isinstance(initial, (list, tuple)):
-        if isinstance(initial, (list, tuple)) and initial and all(
-                isinstance(v, str) for v in initial):
-            return "as"
-        array = np.asarray(initial)
-        if array.ndim != 1:
-            raise ValueError(f"a 1-D array is needed, got shape {array.shape}")
-        code = _CODES.get((array.dtype.kind, array.dtype.itemsize))
-        if code is None:
-            raise TypeError(f"no PV Access type for arrays of {array.dtype}")
-        return "a" + code
-    raise TypeError(f"no PV Access type for {initial!r}: give a number, bool, str, "
-                    "a 1-D array, or choices=[...]")
-
-
-_RANGES = {"b": (-2**7, 2**7 - 1), "B": (0, 2**8 - 1), "h": (-2**15, 2**15 - 1),
-           "H": (0, 2**16 - 1), "i": (-2**31, 2**31 - 1), "I": (0, 2**32 - 1),
-           "l": (-2**63, 2**63 - 1), "L": (0, 2**64 - 1)}
-
-
-class PV(_SharedPV):
-    """A PV Access PV of one value (no record): NTScalar, NTScalarArray or NTEnum.
-
-    Its type follows ``initial``: a bool, int (int64), float (double), str,
-    a 1-D numpy array or sequence (its dtype; a sequence of str is a string
-    array), or with ``choices`` an NTEnum whose ``initial`` is an index or a
-    choice.  Numbers carry ``display`` (``units``, ``precision``,
-    ``display_limits``, ``description``) and ``control`` (``control_limits``)
-    metadata.  ``on_put`` makes it writeable by clients (``writeable=True``
-    without one just stores what they write).
-    """
-
-    def __init__(self, name: str, initial: Any, *, on_put: OnPut | None = None,
-                 writeable: bool | None = None, choices: Sequence[str] | None = None,
-                 units: str = "", precision: int | None = None,
-                 display_limits: tuple[float, float] | None = None,
-                 control_limits: tuple[float, float] | None = None,
-                 description: str = "", asg: str = "DEFAULT") -> None:
-        from p4p.nt import NTEnum, NTScalar
-
-        super().__init__(name, on_put, writeable, asg)
-        self._choices = None if choices is None else [str(c) for c in choices]
-        if self._choices is not None:
-            if not self._choices:
-                raise ValueError(f"{self.name}: choices must not be empty")
-            self._code = "enum"
-            self._nt = NTEnum(display=True)
-        else:
-            self._code = _code_of(initial)
-            self._nt = NTScalar(self._code, display=True, control=True, form=True)
-        self._template = self._nt.type
-        self._units, self._precision = "", None
-        meta: dict[str, Any] = {"display": {"description": str(description)}}
-        if self._code not in ("?", "s", "as", "enum"):
-            self._units = str(units)
-            meta["display"].update(units=self._units)
-            if precision is not None:
-                self._precision = _exact_int(precision, "precision", 0, 17)
-                meta["display"]["precision"] = self._precision
-            if display_limits is not None:
-                meta["display"].update(limitLow=display_limits[0], limitHigh=display_limits[1])
-            if control_limits is not None:
-                meta["control"] = {"limitLow": control_limits[0],
-                                   "limitHigh": control_limits[1]}
-        elif self._code == "enum":
-            meta["value"] = {"choices": self._choices}
-        value = self._checked(initial)
-        self._open(value, self._raw(value, 0, "", None, meta))
-
-    def _display(self) -> tuple[str, str]:
-        value, code = self._value, self._code
-        if code == "enum":
-            assert self._choices is not None
-            return self._choices[value], ""
-        if code.startswith("a"):
-            return _items(list(value[:8]) if code == "as" else value[:8].tolist(),
-                          len(value)), self._units
-        if code == "d" and self._precision is not None:
-            return f"{value:.{self._precision}f}", self._units
-        return str(value), self._units
-
-    def _checked(self, value: Any) -> Any:
-        what = self.name
-        code = self._code
-        if code == "enum":
-            assert self._choices is not None
-            if isinstance(value, str):
-                if value not in self._choices:
-                    raise ValueError(f"{what}: {value!r} is not one of {self._choices}")
-                return self._choices.index(value)
-            return _exact_int(value, what, 0, len(self._choices) - 1)
-        if code == "?":
-            if isinstance(value, (bool, _lazy.numpy.bool_)) or (
-                    isinstance(value, numbers.Integral) and int(value) in (0, 1)):
-                return bool(value)
-            raise TypeError(f"{what}: a bool (or 0/1) is needed, got {value!r}")
-        if code == "s":
-            if not isinstance(value, str):
-                raise TypeError(f"{what}: a str is needed, got {value!r}")
-            return value
-        if code == "d":
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise TypeError(f"{what}: a number is needed, got {value!r}")
-            try:
-                number = float(value)
-            except OverflowError:
-                raise ValueError(f"{what}: {value!r} is out of range for a double") from None
-            if isinstance(value, numbers.Integral) and int(number) != int(value):
-                raise ValueError(f"{what}: {value!r} has no exact double")
-            return number
-        if code in _RANGES:
-            return _exact_int(value, what, *_RANGES[code])
-        return _array(value, code[1:], what)
-
-    def _raw(self, value: Any, severity: int | None, message: str | None,
-             timestamp: float | None, meta: dict[str, Any] | None = None) -> Any:
-        """meta: the display, control and choices fields (the first value only)."""
-        from p4p import Value
-
-        fields: dict[str, Any] = dict(meta or {})
-        if self._code == "enum":
-            fields["value"] = dict(fields.get("value", {}), index=value)
-        else:
-            fields["value"] = value
-        fields["alarm"] = _alarm(severity, message)
-        fields["timeStamp"] = _stamp(timestamp)
-        return Value(self._template, fields)
-
-    def _from_client(self, raw: Any) -> Any:
-        changed = raw.changedSet()
-        if self._code == "enum":
-            if "value.choices" in changed:
-                raise ValueError(f"{self.name}: the choices are read-only")
-            if "value.index" not in changed and "value" not in changed:
-                raise ValueError(f"{self.name}: a put must write value.index")
-            return self._checked(raw["value.index"])
-        if not any(f == "value" for f in changed):
-            raise ValueError(f"{self.name}: a put must write the value field")
-        return self._checked(raw["value"])
-
-
-class Image(_SharedPV):
-    """An NTNDArray PV (a camera image, as areaDetector's PVA plugin serves one).
-
-    ``dtype`` (int8 to uint32, float32, float64) and ``shape`` ((height,
-    width) for mono, (height, width, 3) for RGB) fix what ``post`` takes; a
-    client that writes is refused unless ``on_put`` is given.  ``post``
-    fills ``dimension`` (innermost first), ``uniqueId`` (counting from 1),
-    ``dataTimeStamp``, ``codec`` (none), the sizes and ``attribute``
-    (``ColorMode`` 0 mono, 2 RGB1, and the ``attributes`` given).
-    """
-
-    def __init__(self, name: str, *, dtype: str, shape: Sequence[int],
-                 on_put: OnPut | None = None, writeable: bool | None = None,
-                 asg: str = "DEFAULT") -> None:
-        from p4p.nt import NTNDArray
-
-        np = _lazy.numpy
-        super().__init__(name, on_put, writeable, asg)
-        if str(np.dtype(dtype)) not in IMAGE_DTYPES:
-            raise TypeError(f"{self.name}: dtype must be one of {', '.join(IMAGE_DTYPES)}")
-        self.dtype = np.dtype(dtype)
-        self.shape = tuple(_exact_int(n, f"{self.name}: shape", 1, 2**31 - 1) for n in shape)
-        if len(self.shape) not in (2, 3) or (len(self.shape) == 3 and self.shape[2] != 3):
-            raise ValueError(f"{self.name}: shape must be (height, width) or "
-                             f"(height, width, 3), got {tuple(shape)}")
-        self._nt = NTNDArray()
-        self._unique_id = 0
-        frame = np.zeros(self.shape, self.dtype)
-        self._open(frame, self._raw(frame, None, None, None))
-
-    def _display(self) -> tuple[str, str]:
-        """E.g. "640x480 mono8", "64x48 rgb16", "640x480 mono float32"."""
-        height, width = self.shape[:2]
-        mode = "rgb" if len(self.shape) == 3 else "mono"
-        depth = self.dtype.itemsize * 8
-        kind = str(depth) if self.dtype.kind == "u" else f" {self.dtype}"
-        return f"{width}x{height} {mode}{kind}", ""
-
-    def _checked(self, frame: Any) -> Any:
-        np = _lazy.numpy
-        if not isinstance(frame, np.ndarray):
-            raise TypeError(f"{self.name}: a numpy array is needed, got {type(frame).__name__}")
-        if frame.shape != self.shape:
-            raise ValueError(f"{self.name}: shape {frame.shape}, this image is {self.shape}")
-        if frame.dtype != self.dtype:
-            raise TypeError(f"{self.name}: dtype {frame.dtype}, this image is {self.dtype}")
-        return frame
-
-    def _raw(self, frame: Any, severity: int | None, message: str | None,
-             timestamp: float | None, attributes: Mapping[str, Any] | None = None) -> Any:
-        attrib = {"ColorMode": 0 if frame.ndim == 2 else 2, **(attributes or {})}
-        raw = self._nt.wrap(frame, attrib=attrib)
-        stamp = _stamp(timestamp)
-        raw["uniqueId"] = self._unique_id
-        raw["timeStamp"] = stamp
-        raw["dataTimeStamp"] = stamp
-        raw["codec.name"] = ""
-        alarm = _alarm(severity, message)
-        if alarm:
-            raw["alarm"] = alarm
-        return raw
-
-    def post(self, frame: Any, *, attributes: Mapping[str, Any] | None = None,
-             severity: int | None = None, message: str | None = None,
-             timestamp: float | None = None) -> None:
-        """Serve a new frame: a numpy array of this image's dtype and shape
-        (C order: rows first).  ``attributes`` become NTAttributes (name to a
-        number or str).  A wrong frame raises and nothing changes."""
-        self._check_open()
-        attrs = dict(attributes or {})
-        for key, value in attrs.items():
-            if not isinstance(key, str) or not isinstance(value, (numbers.Real, str)):
-                raise TypeError(f"{self.name}: attributes map str to a number or str, "
-                                f"got {key!r}: {value!r}")
-        self._post_checked(self._checked(frame), severity, message, timestamp, attrs)
-
-    def _post_checked(self, value: Any, severity: int | None, message: str | None,
-                      timestamp: float | None, attributes: Mapping[str, Any] | None = None,
-                      ) -> None:
-        with self._lock:                # each frame its own uniqueId, in order
-            self._unique_id = self._unique_id % (2**31 - 1) + 1
-            self._send(self._raw(value, severity, message, timestamp, attributes),
-                       severity, message, timestamp)
-            self._value = value
-        if self._observers:
-            self._notify()
-
-    def _from_client(self, raw: Any) -> Any:
-        np = _lazy.numpy
-        data = raw["value"]
-        if data is None:
-            raise ValueError(f"{self.name}: a put must write the value")
-        dims = [d["size"] for d in raw["dimension"]] if raw.changed("dimension") else []
-        frame = np.asarray(data)
-        shape = tuple(reversed(dims)) if dims else self.shape
-        if frame.size != math.prod(shape):
-            raise ValueError(f"{self.name}: {frame.size} values for shape {shape}")
-        return self._checked(frame.reshape(shape))
-
-
-class Table(_SharedPV):
-    """An NTTable PV of typed columns: ``columns={"name": str, "x": float, "n": int}``
-    (str, float, int (int64) or bool, or a p4p type code such as ``"i"``),
-    labelled by ``labels`` (default: the column names).  ``post`` takes a
-    mapping of column name to a sequence; every column, all of one length."""
-
-    def __init__(self, name: str, columns: Mapping[str, Any], *,
-                 labels: Sequence[str] | None = None, initial: Mapping[str, Any] | None = None,
-                 on_put: OnPut | None = None, writeable: bool | None = None,
-                 asg: str = "DEFAULT") -> None:
-        from p4p.nt import NTTable
-
-        super().__init__(name, on_put, writeable, asg)
-        if not columns:
-            raise ValueError(f"{self.name}: a table needs at least one column")
-        self.columns: dict[str, str] = {}
-        for column, kind in columns.items():
-            if not isinstance(column, str) or not column.isidentifier():
-                raise ValueError(f"{self.name}: column name {column!r} must be an identifier")
-            code = _COLUMN_TYPES.get(kind, kind if isinstance(kind, str) else None)
-            if code not in ("s", "d", "f", "?", *_RANGES):
-                raise TypeError(f"{self.name}: column {column!r} type must be str, float, "
-                                f"int, bool or a p4p scalar type code, got {kind!r}")
-            self.columns[column] = code
-        self.labels = [str(x) for x in (labels if labels is not None else self.columns)]
-        if len(self.labels) != len(self.columns):
-            raise ValueError(f"{self.name}: {len(self.labels)} labels for "
-                             f"{len(self.columns)} columns")
-        self._nt = NTTable(list(self.columns.items()))
-        value = self._checked(initial if initial is not None else {c: [] for c in self.columns})
-        self._open(value, self._raw(value, None, None, None, labels=True))
-
-    def _checked(self, table: Any) -> dict[str, Any]:
-        if not isinstance(table, Mapping):
-            raise TypeError(f"{self.name}: a mapping of column name to values is needed")
-        missing = set(self.columns) - set(table)
-        extra = set(table) - set(self.columns)
-        if missing or extra:
-            raise ValueError(f"{self.name}: columns {sorted(self.columns)} are needed"
-                             + (f"; missing {sorted(missing)}" if missing else "")
-                             + (f"; unknown {sorted(extra)}" if extra else ""))
-        checked = {c: _array(list(table[c]) if self.columns[c] != "s" else table[c],
-                             self.columns[c], f"{self.name}: column {c!r}")
-                   for c in self.columns}
-        lengths = {c: len(v) for c, v in checked.items()}
-        if len(set(lengths.values())) > 1:
-            raise ValueError(f"{self.name}: columns of different lengths {lengths}")
-        return checked
-
-    def _raw(self, table: dict[str, Any], severity: int | None, message: str | None,
-             timestamp: float | None, labels: bool = False) -> Any:
-        from p4p import Value
-
-        fields: dict[str, Any] = {"value": table, "alarm": _alarm(severity, message),
-                                  "timeStamp": _stamp(timestamp)}
-        if labels:
-            fields["labels"] = self.labels
-        return Value(self._nt.type, fields)
-
-    def get(self) -> dict[str, Any]:
-        """The table served now: column name to values."""
-        return dict(self._value)
-
-    def _display(self) -> tuple[str, str]:
-        rows = len(next(iter(self._value.values())))
-        return f"{rows} row{'' if rows == 1 else 's'}", ""
-
-    def _from_client(self, raw: Any) -> Any:
-        if raw.changed("labels"):
-            raise ValueError(f"{self.name}: the labels are read-only")
-        if not any(raw.changed(f"value.{c}") for c in self.columns):
-            raise ValueError(f"{self.name}: a put must write a column")
-        current = self._value
-        return self._checked({c: raw[f"value.{c}"] if raw.changed(f"value.{c}") else current[c]
-                              for c in self.columns})

@@ -3,7 +3,7 @@ the ``pythonioc probe`` command (through them) and the HTTP endpoints.
 
 * **live**: iocInit is done, the Channel Access server runs, and the
   dispatcher runs callbacks: a watchdog thread hands it a no-op every
-  ``INTERVAL`` seconds; one that has waited longer than ``STUCK_AFTER``
+  ``INTERVAL`` seconds; one that has waited longer than `stuck_after`
   seconds (``PYTHONIOC_STUCK_AFTER``, default 10) means a callback blocks
   it (a wedged dispatcher).
 * **ready**: live, and iocInit has finished (autosave restored at
@@ -15,6 +15,7 @@ There is one IOC per process (``softioc._ioc``), so one watchdog.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -22,11 +23,15 @@ import time
 from . import _ext, _lifecycle
 from ._ioc import ioc as _ioc
 
-__all__ = ["INTERVAL", "STUCK_AFTER", "start", "live", "ready", "latency", "Watchdog"]
+__all__ = ["INTERVAL", "stuck_after", "start", "live", "ready", "latency", "Watchdog"]
+
+INTERVAL = 1.0          # s between the watchdog's no-ops
 
 
-def _stuck_after() -> float:
-    """``PYTHONIOC_STUCK_AFTER`` (seconds, default 10)."""
+@functools.cache
+def stuck_after() -> float:
+    """Seconds a no-op may wait before the dispatcher counts as wedged:
+    ``PYTHONIOC_STUCK_AFTER`` (default 10), read when first asked for."""
     text = os.environ.get("PYTHONIOC_STUCK_AFTER", "").strip()
     if not text:
         return 10.0
@@ -37,10 +42,6 @@ def _stuck_after() -> float:
     if not 0 < seconds < float("inf"):
         raise ValueError(f"PYTHONIOC_STUCK_AFTER={text!r}: use a number of seconds above 0")
     return seconds
-
-
-INTERVAL = 1.0          # s between the watchdog's no-ops
-STUCK_AFTER = _stuck_after()    # s a no-op may wait before the dispatcher counts as wedged
 
 
 class Watchdog:
@@ -115,7 +116,7 @@ def live() -> str | None:
     if _ext.server_stats("rsrv") is None:
         return "the Channel Access server is not running"
     waited = start().waiting()
-    if waited > STUCK_AFTER:
+    if waited > stuck_after():
         return f"the dispatcher has not run a callback for {waited:.0f} s (a callback blocks it)"
     return None
 

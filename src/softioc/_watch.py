@@ -54,8 +54,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import _ext, _lifecycle, _sharedpvs
-from ._ioc import IOC, ioc
+from . import _core, _sharedpvs
+from ._core import IOC, ioc
 
 __all__ = ["Row", "Watch", "watch", "PERIOD"]
 
@@ -83,11 +83,11 @@ class Watch:
         self._stopped = False
         self._thread: threading.Thread | None = None
         self._unobserve: Callable[[], None] | None = None
-        if _lifecycle.is_running():
+        if _core.is_running():
             self._running = True
         else:
-            _lifecycle.after_init(self._start)
-        _lifecycle.at_shutdown(self.stop)
+            _core.after_init(self._start)
+        _core.at_shutdown(self.stop)
 
     # ---- the interface -------------------------------------------------------
 
@@ -110,16 +110,10 @@ class Watch:
         once with a snapshot first, if given); returns the function that
         unsubscribes."""
         self._activate()
-        with self._lock:
+        with self._lock:        # (an RLock: the snapshot and the subscription as one)
             if initial is not None:
                 initial(self.snapshot())
-            self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-        return unsubscribe
+            return _core.listen(self._subscribers, callback, self._lock)
 
     def stop(self) -> None:
         """Stop watching (done when the IOC shuts down)."""
@@ -130,15 +124,15 @@ class Watch:
             unobserve, thread = self._unobserve, self._thread
         if unobserve is not None:
             unobserve()
-        _ext.watch_wake()
+        _core.watch_wake()
         if thread is not None and thread is not threading.current_thread():
             thread.join(5)
-        _ext.watch_stop()
+        _core.watch_stop()
 
     def named(self, spare_name: str) -> None:
         """A spare record was given a name after iocInit: deliver its row."""
         if self._active:
-            _ext.watch_mark(spare_name)
+            _core.watch_mark(spare_name)
 
     # ---- inside ----------------------------------------------------------------
 
@@ -154,7 +148,7 @@ class Watch:
             self._wanted = True
             if self._active or self._stopped or not self._running:
                 return
-            self._records = _ext.watch_start()
+            self._records = _core.watch_start()
             self._unobserve = _sharedpvs.observe(self._pv_changed)
             self._active = True
             self._thread = threading.Thread(target=self._run, name="pythonioc-watch",
@@ -165,7 +159,7 @@ class Watch:
         """A PVA-only PV was served, posted or closed (its poster's thread)."""
         with self._pva_lock:
             self._pva[pv.name] = (pv, removed)
-        _ext.watch_wake()
+        _core.watch_wake()
 
     def _run(self) -> None:
         last = 0.0
@@ -173,7 +167,7 @@ class Watch:
             wait = last + PERIOD - time.monotonic()
             if wait > 0:
                 time.sleep(wait)            # let changes gather
-            indexes = _ext.watch_take(1.0)  # waits for the first change
+            indexes = _core.watch_take(1.0)  # waits for the first change
             with self._pva_lock:
                 pvs, self._pva = self._pva, {}
             if (not indexes and not pvs) or self._stopped:
@@ -200,7 +194,7 @@ class Watch:
 
 
 def _record_row(index: int) -> Row:
-    name, kind, value, units, severity, status, stamp = _ext.watch_row(index)
+    name, kind, value, units, severity, status, stamp = _core.watch_row(index)
     return {"name": str(name), "kind": kind, "value": value, "units": units,
             "severity": severity, "status": status, "time": stamp}
 

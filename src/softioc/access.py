@@ -30,15 +30,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import _lifecycle
-from ._ioc import DEFAULT_ACF, ioc
+from . import _core
+from ._core import DEFAULT_ACF, ioc
 
 __all__ = ["DEFAULT_ACF", "check_client_ip", "load_acf"]
 
 
 def load_acf(acf: str | os.PathLike[str]) -> None:
     """Use these access security rules (ACF text, or a path to an .acf file)."""
-    if _lifecycle.is_running():
+    if _core.is_running():
         raise RuntimeError("load_acf() must come before iocInit()")
     text = str(acf)
     if "ASG" not in text and Path(text).exists():
@@ -63,6 +63,6 @@ def check_client_ip(enable: bool = True) -> None:
     """
     if not isinstance(enable, bool):
         raise TypeError(f"check_client_ip(enable) takes True or False, not {enable!r}")
-    if _lifecycle.is_running():
+    if _core.is_running():
         raise RuntimeError("check_client_ip() must come before iocInit()")
     ioc.settings.check_client_ip = enable

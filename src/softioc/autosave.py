@@ -50,8 +50,8 @@ from typing import Any
 
 import yaml
 
-from . import _database, _ext, _lifecycle
-from ._ioc import IOC, ioc
+from . import _core
+from ._core import IOC, ioc
 
 __all__ = ["configure", "Autosave", "add", "save_now", "KEEP_BACKUPS", "DEFAULT_DIRECTORY",
            "default_directory", "use_default_directory"]
@@ -158,7 +158,7 @@ def _path() -> Path:
 
 def add(record: Any, spec: bool | str | Sequence[str] = True) -> None:
     """Autosave ``record``'s fields (True means VAL)."""
-    _database.request_autosave(record, _database.autosave_fields(spec))
+    _core.request_autosave(record, _core.autosave_fields(spec))
 
 
 @contextlib.contextmanager
@@ -166,7 +166,7 @@ def Autosave(fields: bool | str | Sequence[str] = True) -> Iterator[None]:  # no
     """Autosave ``fields`` of every record built inside the ``with`` block
     (added to those of a record's own ``autosave=``)."""
     blocks = ioc.database.autosave_blocks
-    blocks.append(_database.autosave_fields(fields))
+    blocks.append(_core.autosave_fields(fields))
     try:
         yield
     finally:
@@ -284,7 +284,7 @@ def _snapshot(state: _Autosave) -> dict[str, Any]:
                 if field == "VAL":
                     data[name] = _plain(record.get())
                 else:
-                    data[_key(name, field)] = str(_ext.get_field(f"{name}.{field}"))
+                    data[_key(name, field)] = str(_core.get_field(f"{name}.{field}"))
             except Exception as e:
                 log.warning("autosave: cannot read %s.%s: %s", name, field, e)
     return data
@@ -324,7 +324,7 @@ def save_now() -> bool:
     state = _active()
     if state is None:
         return False
-    if not _lifecycle.is_running() or state.unwritable == _path():
+    if not _core.is_running() or state.unwritable == _path():
         return False
     with state.lock:
         data = _snapshot(state)
@@ -356,7 +356,7 @@ def start() -> None:
         state.thread = threading.Thread(target=_run, args=(state,), name="softioc-autosave",
                                         daemon=True)
         state.thread.start()
-        _lifecycle.at_shutdown(stop)
+        _core.at_shutdown(stop)
 
 
 def stop() -> None:

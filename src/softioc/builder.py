@@ -16,28 +16,33 @@ that cannot be an initial value, is an error that names the keywords.
 Other EPICS record types (``calc``, ``calcout``, ``aSub``, ...) are built with
 ``records.<type>(name, **fields)`` (epicsdbbuilder) and load with the rest.
 
-This module only makes records: the records it made, the spare ones and the
-device name belong to the IOC's database (``softioc._ioc``), and names,
-aliases and loading are ``softioc._database``'s.
+This module only makes records (each through ``softioc._making``): the
+records it made, the spare ones and the device name belong to the IOC's
+database (``softioc._ioc``), names, aliases and loading are
+``softioc._database``'s, spare records ``softioc._spares``' and
+``WriteRecords`` ``softioc._dbwrite``'s.
 """
 
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import epicsdbbuilder
 
-from . import _database, _ext, _lifecycle
+from . import _database, _lifecycle
 from ._database import check_new as _check_new
-from ._database import field_text as _field_text
 from ._database import full_name as _full_name
 from ._database import init_builder as _init_builder
+from ._dbwrite import WriteRecords
 from ._ioc import ioc as _ioc
+from ._making import SKIP as _SKIP
+from ._making import given_initial as _given_initial
+from ._making import make as _make
+from ._making import refuse_none_initial as _refuse_none_initial
+from ._making import reworded as _reworded
 from ._record import (
-    NOTHING_GIVEN,
     ArrayInRecord,
     ArrayOutRecord,
     InRecord,
@@ -47,9 +52,10 @@ from ._record import (
     OutRecord,
     Record,
     Validate,
-    builder_defaults,
     ftvl_dtypes,
 )
+from ._spares import ReserveRecords, SpareRecords
+from ._types import MAKERS
 from .errors import BuilderArgumentError
 
 if TYPE_CHECKING:
@@ -126,9 +132,6 @@ def _checked(make: Callable[[], Any], full: str) -> Any:
         raise ValueError(f"{full}: {e}") from None
 
 
-_OUT_OPTIONS = ("on_update", "on_update_name", "validate", "always_update", "blocking")
-
-
 def SetBlocking(blocking: bool) -> bool:
     """Make following output records ``blocking`` unless they say otherwise;
     returns the previous setting."""
@@ -136,187 +139,13 @@ def SetBlocking(blocking: bool) -> bool:
     previous, db.blocking_default = db.blocking_default, bool(blocking)
     return previous
 
-_SKIP = object()
-# Keywords of builder functions that are not fields (fields are upper case).
-_OPTIONS = frozenset(("initial_value", "initial_severity", "initial_alarm", "status",
-                      "severity", "autosave", "on_field_change", "alias", *_OUT_OPTIONS))
-
-
-def _make(
-    rtype: str,
-    cls: type[Record],
-    name: str,
-    initial: Any,
-    fields: dict[str, Any],
-    dtyp: str = "Python",
-    **extra: Any,
-) -> Any:
-    """Create the db record (fields validated) and its live handle.
-
-    The common case (fields and an initial value) is the fast path: 100,000
-    records are built in a loop of builder calls, so each step here counts."""
-    full = _full_name(name)
-    severity = alarm = autosave = field_callbacks = None
-    aliases: list[str] = []
-    out_opts: dict[str, Any] = {}
-    if not _OPTIONS.isdisjoint(fields):
-        if "initial_value" in fields:
-            if initial is not _SKIP and initial is not None:
-                raise TypeError(f"{full}: initial value given twice")
-            initial = _given_initial(full, fields)
-        severity = fields.pop("initial_severity", None)
-        alarm = fields.pop("initial_alarm", None)
-        severity, alarm = _status_severity(cls, full, fields, severity, alarm)
-        autosave = fields.pop("autosave", None)
-        field_callbacks = fields.pop("on_field_change", None)
-        given_aliases = fields.pop("alias", None) or []
-        aliases = [given_aliases] if isinstance(given_aliases, str) else list(given_aliases)
-        out_opts = {k: fields.pop(k) for k in _OUT_OPTIONS if k in fields}
-    is_output = cls.is_output
-    if is_output and "blocking" not in out_opts and _ioc.database.blocking_default and \
-            issubclass(cls, OutRecord):
-        out_opts["blocking"] = True
-    if out_opts and not issubclass(cls, OutRecord):
-        raise TypeError(f"{full}: {', '.join(out_opts)} only apply to output records")
-    unknown = [k for k in fields if not k.isupper()]
-    if unknown:
-        raise TypeError(f"{full}: unknown keyword(s) {', '.join(sorted(unknown))}")
-    if _ioc.running:
-        return _make_at_run_time(rtype, dtyp, full, initial, fields, extra, severity, alarm,
-                                 autosave, field_callbacks, aliases, out_opts)
-    _check_new(full, duplicates=False)     # create_record refuses a name in use
-    _database.check_not_python(full)
-    for a in aliases:
-        _check_new(a)
-    # Straight into EPICS's static database, checked by EPICS (no .db text),
-    # with the builder's defaults for fields not given.  A record of the same
-    # name and type from a .db file (dbLoadDatabase) becomes this one, as a
-    # second definition in a .db file would: pythonSoftIOC's builder allows it.
-    _ext.create_record(rtype, full, dtyp, fields, builder_defaults(rtype, is_output, full),
-                       _field_text, True)
-    try:
-        for a in aliases:
-            _ext.create_alias(full, a)
-        record = cls(rtype, full, None, **out_opts, **extra) if out_opts or extra else \
-            cls(rtype, full)
-        _apply_initial(record, initial, severity, alarm)
-    except Exception:
-        _ext.delete_record(full)
-        raise
-    if field_callbacks:
-        for field, callback in field_callbacks.items():
-            record.on_field_change(field, callback)
-    # (object.__setattr__: not fields, and 100,000 records make it count)
-    if dtyp != "Python":
-        object.__setattr__(record, "_dtyp", dtyp)
-    object.__setattr__(record, "_given", fields or NOTHING_GIVEN)  # FIELD.Value(), WriteRecords
-    _ioc.database.pending[full] = record
-    if autosave is not None or _ioc.database.autosave_blocks:
-        _database.track_autosave(record, autosave)
-    return record
-
-
-def _make_at_run_time(rtype: str, dtyp: str, full: str, initial: Any, fields: dict[str, Any],
-                      extra: dict[str, Any], severity: Any, alarm: Any, autosave: Any,
-                      field_callbacks: Any, aliases: list[str],
-                      out_opts: dict[str, Any]) -> Record:
-    """A builder call after iocInit: a spare record, configured and named."""
-    _check_new(full)
-    for a in aliases:
-        _check_new(a)
-    if autosave:
-        raise TypeError(f"{full}: autosave is set up before iocInit")
-    record = _name_spare(rtype, dtyp, full, fields, extra)
-    for a in [full, *aliases]:
-        _ext.create_alias(record._spare_name, a)
-    _apply_initial(record, initial, severity, alarm)
-    if isinstance(record, OutRecord):
-        record._last = None
-        record._configure(**out_opts)     # after the initial value: no on_update for it
-    for field, callback in (field_callbacks or {}).items():
-        record.on_field_change(field, callback)
-    _ioc.database.loaded[full] = record
-    watch = _ioc.features.get("watch")     # the live view (softioc._watch), if on
-    if watch is not None:
-        watch.named(record._spare_name)
-    return record
-
-
-def _refuse_none_initial(name: str, fields: dict[str, Any]) -> None:
-    """``initial_value=None`` is refused, as in pythonSoftIOC (leave the
-    keyword out for no initial value)."""
-    if "initial_value" in fields and fields["initial_value"] is None:
-        raise TypeError(f"{name}: initial_value=None is not a value: leave initial_value "
-                        "out for a record without one")
-
-
-def _given_initial(full: str, fields: dict[str, Any]) -> Any:
-    """``initial_value=`` taken from ``fields`` (None refused)."""
-    _refuse_none_initial(full, fields)
-    return fields.pop("initial_value")
-
-
-def _status_severity(cls: type[Record], full: str, fields: dict[str, Any],
-                     severity: int | None, alarm: int | None) -> tuple[Any, Any]:
-    """pythonSoftIOC's ``status=``/``severity=`` (input records): the
-    initial alarm, as ``initial_alarm=``/``initial_severity=``."""
-    status, sevr = fields.pop("status", None), fields.pop("severity", None)
-    if status is None and sevr is None:
-        return severity, alarm
-    if cls.is_output:
-        raise TypeError(f"{full}: status= and severity= apply to input records "
-                        "(use initial_severity= and initial_alarm=)")
-    if (sevr is not None and severity is not None) or (status is not None and alarm is not None):
-        raise BuilderArgumentError(
-            f"{full}: give severity=/status= or initial_severity=/initial_alarm=")
-    for given, field in ((sevr, "SEVR"), (status, "STAT")):
-        if given is not None and field in fields:
-            raise BuilderArgumentError(
-                f"{full}: give {'severity' if field == 'SEVR' else 'status'}= or {field}=, "
-                "not both")
-    return (severity if sevr is None else sevr), (alarm if status is None else status)
-
-
-def _apply_initial(record: Record, initial: Any, severity: int | None,
-                   alarm: int | None) -> None:
-    if initial is not _SKIP and initial is not None:
-        try:
-            if severity is None and alarm is None and not _ioc.running:
-                record._preinit_set(initial, None, None)    # what set() calls, sooner
-            else:
-                record.set(initial, severity=severity, alarm=alarm)
-        except (TypeError, ValueError) as e:
-            error = _reworded(e, f"{record.name}: {initial!r} cannot be the initial value ({e})")
-            error.initial_value_error = True        # type: ignore[attr-defined]
-            raise error from None
-    elif severity:
-        record.set_alarm(severity, alarm or 0)
-
-
-def _reworded(error: Exception, text: str) -> Exception:
-    """``error``'s class with ``text`` (the same error if the class wants more)."""
-    try:
-        return type(error)(text)
-    except Exception:
-        return error
-
-
-# What pythonSoftIOC took positionally after the name (aOut(name, DRVL, DRVH,
-# EGU, PREC)), for errors that point old code at the keywords.
-_OLD_POSITIONAL = {
-    "ai": ("LOPR", "HOPR", "EGU", "PREC"), "ao": ("DRVL", "DRVH", "EGU", "PREC"),
-    "longin": ("LOPR", "HOPR", "EGU"), "longout": ("DRVL", "DRVH", "EGU"),
-    "int64in": ("LOPR", "HOPR", "EGU"), "int64out": ("DRVL", "DRVH", "EGU"),
-    "bi": ("ZNAM", "ONAM"), "bo": ("ZNAM", "ONAM"),
-}
-
 
 def _one_positional(maker: _F) -> _F:
     """Refuse pythonSoftIOC-style positional fields (``aIn("X", 0, 10)``):
     after the name only the initial value may be positional; and refuse
     ``initial_value=None`` (pythonSoftIOC raises too)."""
     rtype = maker.__name__
-    old = _OLD_POSITIONAL.get(_MAKER_TYPES.get(rtype, ""))
+    old = MAKERS[rtype].old_positional      # what pythonSoftIOC took positionally
 
     @functools.wraps(maker)
     def checked(name: Any, *values: Any, **fields: Any) -> Any:
@@ -338,86 +167,6 @@ def _one_positional(maker: _F) -> _F:
                                f"here; in pythonSoftIOC it was {old[0]}: write {old[0]}=... "
                                "for that") from None
     return cast(_F, checked)
-
-
-_MAKER_TYPES = {"aIn": "ai", "aOut": "ao", "longIn": "longin", "longOut": "longout",
-                "int64In": "int64in", "int64Out": "int64out", "boolIn": "bi", "boolOut": "bo"}
-
-
-# ---- records after iocInit -------------------------------------------------
-#
-# EPICS cannot add records to a running database safely (lock sets and scan
-# lists are built once by iocInit, and clients may find a half-made record).
-# What it can do at run time is give an existing record another name
-# (dbCreateAlias, live for CA and PVA at once) and change its fields.  So
-# ReserveRecords() makes spare records before iocInit, and builder calls after
-# iocInit configure a spare and name it.
-
-_FIXED_AT_INIT = {"NELM", "FTVL", "SIZV", "DTYP", "INP", "OUT", "PINI", "TSE"}
-
-
-def ReserveRecords(kind: Callable[..., Any], count: int, **fields: Any) -> None:
-    """Make ``count`` spare records so that ``kind`` (a builder function, e.g.
-    ``builder.aIn``) can create records after iocInit.
-
-    For arrays give the largest ``length`` (and the ``datatype``) needed.
-    A record made at run time is a spare renamed by an alias: clients and
-    Python use the new name; ``dbl`` and its NAME field show the spare's.
-    """
-    if _lifecycle.is_running():
-        raise RuntimeError("ReserveRecords() must come before iocInit()")
-    if count < 0:
-        raise ValueError("count must be >= 0")
-    base = _full_name(f"SPARE_{kind.__name__}")
-    for _ in range(count):
-        name = f"{base}_{len(_spare_list(kind)) + 1}"
-        db = _ioc.database
-        saved = list(db.prefix)
-        db.prefix = []
-        try:
-            record = kind(name, **dict(fields))
-        finally:
-            db.prefix = saved
-        record._spare_name = name
-        _ioc.database.spares.setdefault((record._rtype, record._dtyp), []).append(record)
-        _ioc.database.spare_kinds.setdefault(kind.__name__, []).append(record)
-
-
-def _spare_list(kind: Callable[..., Any]) -> list[Record]:
-    return _ioc.database.spare_kinds.get(kind.__name__, [])
-
-
-def SpareRecords() -> dict[str, int]:
-    """How many spare records of each builder kind are left."""
-    return {k: sum(1 for r in v if r in _free()) for k, v in _ioc.database.spare_kinds.items()}
-
-
-def _free() -> list[Record]:
-    return [r for pool in _ioc.database.spares.values() for r in pool]
-
-
-def _name_spare(rtype: str, dtyp: str, full: str, fields: dict[str, Any],
-                extra: dict[str, Any]) -> Record:
-    pool = _ioc.database.spares.get((rtype, dtyp), [])
-    for record in pool:
-        dtype, nelm = extra.get("dtype"), extra.get("nelm")
-        if dtype is not None and (record.dtype != dtype or record.nelm < nelm):
-            continue
-        break
-    else:
-        raise RuntimeError(
-            f"cannot create {full!r} after iocInit: no spare {rtype} record left "
-            f"(reserve some with builder.ReserveRecords(...) before iocInit)")
-    if "dtype" in extra:        # checked against the spare above
-        fields = {k: v for k, v in fields.items() if k not in ("NELM", "FTVL")}
-    fixed = sorted(set(fields) & _FIXED_AT_INIT)
-    if fixed:
-        raise TypeError(f"{full}: {', '.join(fixed)} cannot change after iocInit")
-    for field, value in fields.items():
-        _ext.put_field(f"{record._spare_name}.{field}", str(value))
-    pool.remove(record)
-    record.name = full
-    return record
 
 
 def _limits(**limits: Any) -> dict[str, Any]:
@@ -489,13 +238,18 @@ def Action(name: str, **fields: Any) -> OutRecord:
 
 # ---- integers --------------------------------------------------------------
 
+def _integer_in(rtype: str, name: str, initial: Any, fields: dict[str, Any],
+                **limits: Any) -> InRecord:
+    fields.setdefault("MDEL", -1)               # every set() posts, as pythonSoftIOC
+    fields.update(_limits(**limits))
+    return _make(rtype, InRecord, name, initial, fields)  # type: ignore[no-any-return]
+
+
 @_one_positional
 def longIn(name: str, initial_value: Any = _SKIP, *, LOPR: int | None = None,
            HOPR: int | None = None, EGU: str | None = None, **fields: Any) -> InRecord:
     """A ``longin`` record: a 32-bit signed integer (MDEL -1: every set() posts)."""
-    fields.setdefault("MDEL", -1)               # as pythonSoftIOC
-    fields.update(_limits(LOPR=LOPR, HOPR=HOPR, EGU=EGU))
-    return _make("longin", InRecord, name, initial_value, fields)  # type: ignore[no-any-return]
+    return _integer_in("longin", name, initial_value, fields, LOPR=LOPR, HOPR=HOPR, EGU=EGU)
 
 
 @_one_positional
@@ -512,9 +266,7 @@ def longOut(name: str, initial_value: Any = _SKIP, *, LOPR: int | None = None,
 def int64In(name: str, initial_value: Any = _SKIP, *, LOPR: int | None = None,
             HOPR: int | None = None, EGU: str | None = None, **fields: Any) -> InRecord:
     """An ``int64in`` record: a 64-bit signed integer (MDEL -1: every set() posts)."""
-    fields.setdefault("MDEL", -1)               # as pythonSoftIOC
-    fields.update(_limits(LOPR=LOPR, HOPR=HOPR, EGU=EGU))
-    return _make("int64in", InRecord, name, initial_value, fields)  # type: ignore[no-any-return]
+    return _integer_in("int64in", name, initial_value, fields, LOPR=LOPR, HOPR=HOPR, EGU=EGU)
 
 
 @_one_positional
@@ -799,32 +551,6 @@ def LoadDatabase() -> None:
 def ClearRecords() -> None:
     """Forget records built but not yet loaded."""
     _database.clear()
-
-
-def WriteRecords(filename: str | os.PathLike[str], header: str | None = None,
-                 alphabetical: bool = True) -> None:
-    """Write the records built so far and not yet loaded as a ``.db`` file:
-    ``builder.records`` ones as epicsdbbuilder writes them (after ``header``),
-    then the builder's records with the fields they were given."""
-    epicsdbbuilder.WriteRecords(filename, header, alphabetical)
-    pending = _ioc.database.pending
-    names = sorted(pending) if alphabetical else list(pending)
-    with open(filename, "a") as out:
-        for full in names:
-            record = pending[full]
-            given = {k: v for k, v in record._builder_fields().items() if v is not None}
-            out.write(f'\nrecord({record.record_type}, "{full}")\n{{\n')
-            out.write(f'    field(DTYP, "{record._dtyp}")\n')
-            for field, value in given.items():
-                if isinstance(field, tuple):
-                    out.write(f'    info({field[1]}, "{_db_escape(value)}")\n')
-                else:
-                    out.write(f'    field({field}, "{_db_escape(_field_text(value))}")\n')
-            out.write("}\n")
-
-
-def _db_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def loaded_records() -> dict[str, Record]:

@@ -6,8 +6,9 @@ import argparse
 import os
 import runpy
 import sys
+from typing import Any
 
-from ._ioc import ioc
+from ._core import ioc
 from ._version import __version__
 
 COMMANDS = ("demo", "run", "screen", "migrate-check", "probe")
@@ -64,10 +65,9 @@ def main(argv: list[str] | None = None) -> None:
                      help="serve the HTTP endpoints (/healthz, /readyz, /metrics, the live "
                           "page /) on HOST:PORT (:PORT is 127.0.0.1:PORT), as PYTHONIOC_HTTP "
                           "does; needs the web extra")
-    run.add_argument("script", nargs="?",
-                     help="the Python file that builds and starts the IOC (default: "
-                          f"$MAIN_PYTHON, else {CONTAINER_SCRIPT}, as in epics-containers)")
-    run.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
+    _script_arguments(run, "the Python file that builds and starts the IOC (default: "
+                      f"$MAIN_PYTHON, else {CONTAINER_SCRIPT}, as in epics-containers)",
+                      nargs="?")
     screen = sub.add_parser(
         "screen", help="write a Phoebus screen (.bob) for an IOC script's records",
         description="Run an IOC script in describe mode: it builds its records, and at "
@@ -79,8 +79,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="the .bob file to write (default: SCRIPT's name with .bob, in "
                              "$PYTHONIOC_OPI_DIR or /epics/opi if there is one, else here)")
     screen.add_argument("--title", default=None, help="screen title (default: SCRIPT's name)")
-    screen.add_argument("script", help="the Python file that builds the IOC")
-    screen.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
+    _script_arguments(screen, "the Python file that builds the IOC")
     check = sub.add_parser(
         "migrate-check", help="find pythonSoftIOC code that acts differently on pythonIOC",
         description="Read Python files (nothing is run or imported) and print FILE:LINE: "
@@ -132,8 +131,7 @@ def main(argv: list[str] | None = None) -> None:
             _serve_http(parser, args.http)
         script = args.script or _container_script()
         _container_defaults()
-        sys.argv = [script, *args.args]
-        runpy.run_path(script, run_name="__main__")
+        _run_script(script, args.args)
     elif args.command == "screen":
         _screen(args.script, args.args, args.output, args.title)
     elif args.command == "probe":
@@ -145,6 +143,19 @@ def main(argv: list[str] | None = None) -> None:
         from ._migrate import main as migrate_check
 
         raise SystemExit(migrate_check(args.paths))
+
+
+def _script_arguments(parser: argparse.ArgumentParser, what: str, **script: Any) -> None:
+    """A subcommand's script to run (``what`` it is, and ``script``: more of
+    its argument's settings) and the arguments given to it."""
+    parser.add_argument("script", help=what, **script)
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
+
+
+def _run_script(script: str, args: list[str]) -> None:
+    """Run ``script`` as ``python SCRIPT ARGS...`` would, in this process."""
+    sys.argv = [script, *args]
+    runpy.run_path(script, run_name="__main__")
 
 
 # epics-containers' ioc-instance chart mounts the instance's config folder here;
@@ -200,9 +211,8 @@ def _screen(script: str, script_args: list[str], output: str | None,
     path = output or os.path.join(screen.default_directory() or "", f"{stem}.bob")
     written = screen.describe_at_init(path, title or stem)
     ioc.settings.interactive = False
-    sys.argv = [script, *script_args]
     try:
-        runpy.run_path(script, run_name="__main__")
+        _run_script(script, script_args)
     except screen.DescribeDone:
         pass
     count = written()

@@ -34,7 +34,7 @@ READY           bi        Yes when it is ready (``softioc._status.ready()``: liv
                           and iocInit's start-up done), else No (MINOR alarm)
 READY_MSG       waveform  why it is not ready, "" when it is
 DISPATCH_AGE    ai        seconds the dispatcher's pending no-op has waited (0: it
-                          keeps up; HIHI at ``softioc._status.STUCK_AFTER``)
+                          keeps up; HIHI at ``$PYTHONIOC_STUCK_AFTER`` s)
 =============== ========= ====================================================
 
 ``LIVE``, ``READY`` and their texts are what ``pythonioc probe live`` and
@@ -55,45 +55,21 @@ import logging
 import platform
 import socket
 import sys
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-import epicscorelibs.version
 import psutil
 
-from . import _database, _ext, _lifecycle, _status, alarm, builder
-from ._ioc import IOC, ioc
-from ._record import Record
+from . import _core, builder
+from ._core import IOC, Record, ioc
+from ._readings import Readings
 
 __all__ = ["create", "create_at_init", "made", "Health", "NAMES"]
 
 log = logging.getLogger("softioc.health")
 
 _INT_MAX = 2**31 - 1
-
-
-def ca_counts() -> tuple[int, int]:
-    """(client circuits, channels) of the CA server, (0, 0) before it runs."""
-    return _ext.server_stats("rsrv") or (0, 0)
-
-
-def pva_clients() -> int:
-    """PV Access clients of QSRV2, 0 without PVA or before it runs."""
-    stats = _ext.server_stats("qsrv2")
-    return stats[0] if stats else 0
-
-
-def record_count() -> int:
-    """Records in the EPICS database (every type, aliases not counted)."""
-    return _ext.record_count()
-
-
-def _epics_version() -> str:
-    # iocshRegisterCommon() puts EPICS_VERSION_FULL in the C environment
-    # (not in Python's os.environ snapshot).
-    return _ext.epics_version() or str(epicscorelibs.version.version)
 
 
 def _text(value: str) -> str:
@@ -112,8 +88,6 @@ class Health:
         self.heartbeat = 0
         self._proc = psutil.Process()
         self._started = self._proc.create_time()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         fd_limits = _fd_alarm_limits()
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self._started))
         b = builder
@@ -131,7 +105,7 @@ class Health:
             "RECORDS": b.longIn("RECORDS", 0),
             "HEARTBEAT": b.longIn("HEARTBEAT", 0),
             "PYTHON_VERSION": b.stringIn("PYTHON_VERSION", _text(platform.python_version())),
-            "EPICS_VERSION": b.stringIn("EPICS_VERSION", _text(_epics_version())),
+            "EPICS_VERSION": b.stringIn("EPICS_VERSION", _text(_core.epics_version())),
             "HOSTNAME": b.stringIn("HOSTNAME", _text(socket.gethostname())),
             # What `pythonioc probe` reads (softioc.probe); "Yes" is what it expects.
             "LIVE": b.boolIn("LIVE", 0, ZNAM="No", ONAM="Yes", ZSV="MAJOR"),
@@ -139,7 +113,7 @@ class Health:
             "READY": b.boolIn("READY", 0, ZNAM="No", ONAM="Yes", ZSV="MINOR"),
             "READY_MSG": b.longStringIn("READY_MSG", _NOT_STARTED, length=256),
             "DISPATCH_AGE": b.aIn("DISPATCH_AGE", 0.0, EGU="s", PREC=1,
-                                  HIHI=_status.STUCK_AFTER, HHSV="MAJOR"),
+                                  HIHI=_core.stuck_after(), HHSV="MAJOR"),
         }
         self._readers: dict[str, Callable[[], Any]] = {
             "UPTIME": lambda: min(int(time.time() - self._started), _INT_MAX),
@@ -147,13 +121,13 @@ class Health:
             "MEM_RSS": lambda: self._proc.memory_info().rss / 1e6,
             "THREADS": self._proc.num_threads,
             "FDS": _open_fds(self._proc),
-            "CA_CLIENTS": lambda: ca_counts()[0],
-            "CA_CHANNELS": lambda: ca_counts()[1],
-            "PVA_CLIENTS": pva_clients,
-            "RECORDS": record_count,
-            "DISPATCH_AGE": _status.start().waiting,
+            "CA_CLIENTS": lambda: _core.ca_counts()[0],
+            "CA_CHANNELS": lambda: _core.ca_counts()[1],
+            "PVA_CLIENTS": lambda: _core.pva_counts()[0],
+            "RECORDS": _core.record_count,
+            "DISPATCH_AGE": _core.watchdog().waiting,
         }
-        self._failing: set[str] = set()
+        self._readings = Readings(log, "health")
         self._cpu_mark = (time.monotonic(), self._cpu_seconds())
         self._cpu_last = 0.0
 
@@ -177,17 +151,7 @@ class Health:
     def update(self) -> None:
         """Read everything once and set the records (any thread)."""
         for name, read in self._readers.items():
-            record = self.records[name]
-            try:
-                value = read()
-            except Exception:
-                if name not in self._failing:
-                    log.exception("health: reading %s failed", record.name)
-                    self._failing.add(name)
-                record.set_alarm(alarm.INVALID_ALARM, alarm.READ_ALARM)
-                continue
-            self._failing.discard(name)
-            record.set(value)
+            self._readings.set(self.records[name], read)
         self.heartbeat = 0 if self.heartbeat >= _INT_MAX else self.heartbeat + 1
         self.records["HEARTBEAT"].set(self.heartbeat)
         self._update_status()
@@ -196,7 +160,7 @@ class Health:
         """LIVE, READY and their reasons (set every time: their time stamps
         tell a probe this thread runs)."""
         records = self.records
-        for name, check in (("LIVE", _status.live), ("READY", _status.ready)):
+        for name, check in (("LIVE", _core.live), ("READY", _core.ready)):
             try:
                 reason = check()
             except Exception as e:      # noqa: BLE001 - reported as the reason
@@ -206,31 +170,27 @@ class Health:
 
     def start(self) -> None:
         """Start the updating thread (done by iocInit)."""
-        if self._thread is not None:
-            return
-        self._cpu_mark = (time.monotonic(), self._cpu_seconds())
-        self._thread = threading.Thread(target=self._run, name="softioc-health", daemon=True)
-        self._thread.start()
+        if not self._readings.started:
+            self._cpu_mark = (time.monotonic(), self._cpu_seconds())
+            self._readings.start("softioc-health", self._run)
 
     def stop(self) -> None:
         """Stop updating (done when the IOC shuts down)."""
-        self._stop.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(self.period + 5)
+        self._readings.stop(self.period + 5)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
+        stopping = self._readings.stopping
+        while not stopping.is_set():
             self.update()
             deadline = time.monotonic() + self.period
-            if not _lifecycle.is_started():
+            if not _core.is_started():
                 # Starting (the first update runs among iocInit's start-up hooks):
                 # READY turns Yes as soon as they are done, not a period later.
-                while not self._stop.wait(0.05) and time.monotonic() < deadline:
-                    if _lifecycle.is_started():
+                while not stopping.wait(0.05) and time.monotonic() < deadline:
+                    if _core.is_started():
                         self._update_status()
                         break
-            self._stop.wait(max(0.0, deadline - time.monotonic()))
+            stopping.wait(max(0.0, deadline - time.monotonic()))
 
 
 _NOT_STARTED = "the IOC has not started (iocInit not done)"
@@ -271,7 +231,7 @@ def create(prefix: str, period: float = 1.0, *, cpu_high: float = 80.0,
     ``cpu_high``/``cpu_hihi``: CPU (% of one core) giving MINOR/MAJOR alarms.
     The current device name (SetDeviceName) is left as it was.
     """
-    if _lifecycle.is_running():
+    if _core.is_running():
         raise RuntimeError("health.create() must come before iocInit()")
     prefix = prefix.rstrip(":")
     if not prefix:
@@ -283,9 +243,9 @@ def create(prefix: str, period: float = 1.0, *, cpu_high: float = 80.0,
         health = Health(prefix, period, cpu_high, cpu_hihi)
     finally:
         names.prefix = saved
-    _database.load_own(list(health.records.values()))
-    _lifecycle.after_init(health.start)
-    _lifecycle.at_shutdown(health.stop)
+    _core.load_own(list(health.records.values()))
+    _core.after_init(health.start)
+    _core.at_shutdown(health.stop)
     _made().append(health)
     return health
 
@@ -306,10 +266,10 @@ def made() -> list[Health]:
 def _taken(name: str) -> bool:
     """Is ``name`` a record, alias or PVA-only PV already?"""
     try:
-        _database.check_not_python(name)
+        _core.check_not_python(name)
     except ValueError:
         return True
-    return bool(_ext.record_exists(name))
+    return bool(_core.record_exists(name))
 
 
 def create_at_init(prefix: str, period: float = 1.0) -> None:
@@ -333,4 +293,4 @@ def create_at_init(prefix: str, period: float = 1.0) -> None:
             return
         create(prefix, period)
 
-    _lifecycle.before_init(make)
+    _core.before_init(make)

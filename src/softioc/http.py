@@ -37,7 +37,7 @@ most `MAX_STREAMS` event streams are open at once; a snapshot goes out in
 pieces as its client takes them, from one copy shared by the streams that
 asked together, and new snapshots wait while those held reach
 `SNAPSHOT_BUDGET` bytes.  A comment goes to every stream each `HEARTBEAT`
-seconds.
+seconds.  A `Server` takes these values as they are when it is made.
 
 A malformed ``PYTHONIOC_HTTP`` raises ValueError, and so does a missing
 extra (an ImportError naming it): both are mistakes every start would make.
@@ -49,14 +49,9 @@ and PVA clients matter more than its probes.
 from __future__ import annotations
 
 import asyncio
-import collections
 import concurrent.futures
-import contextlib
-import json
 import logging
-import math
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -64,7 +59,7 @@ from pathlib import Path
 from typing import Any
 
 try:
-    import h11
+    import h11  # noqa: F401  (softioc._httpconn's; checked first for this message)
 except ImportError as e:            # pragma: no cover - the web extra is missing
     raise ImportError("the HTTP endpoints (PYTHONIOC_HTTP, pythonioc run --http) need the "
                       "web extra: pip install 'epics-pythonioc[web]' (h11, prometheus_client)"
@@ -80,8 +75,9 @@ except ImportError as e:            # pragma: no cover
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
-from . import _lifecycle, _status, _watch
-from ._ioc import ioc
+from . import _core, _watch
+from ._core import ioc
+from ._httpconn import TEXT_PLAIN, Connection, Limits, stream_event
 
 __all__ = ["ENV", "MAX_CONNECTIONS", "OVERFLOW", "IDLE_TIMEOUT", "STALL_TIMEOUT", "HEARTBEAT",
            "QUEUE_LIMIT", "QUEUE_BYTES", "MAX_STREAMS", "SNAPSHOT_BUDGET", "parse_address",
@@ -97,22 +93,10 @@ STALL_TIMEOUT = 60.0        # s a client may leave what was sent to it unread, t
 HEARTBEAT = 15.0            # s between the comments sent to every event stream
 QUEUE_LIMIT = 256           # updates held for an event stream that is not read...
 QUEUE_BYTES = 1 << 20       # ...or bytes; past either, dropped for a fresh snapshot
-MAX_HEAD = 16 * 1024        # bytes of a request's head (line and headers)
-WRITE_HIGH = 64 * 1024      # bytes buffered for a client before it counts as not reading
-SEND_BUFFER = 256 * 1024    # bytes of the kernel's send buffer for each client
-# An event stream costs at most this much of its own, whether or not its client
-# reads: snapshots (1.3 MB for 10,000 records) go out in pieces as the client
-# takes them, from one copy shared by the streams that asked at the same time.
 MAX_STREAMS = 200           # event streams open at once (then 503)
-STREAM_WRITE_HIGH = 16 * 1024
-STREAM_SEND_BUFFER = 32 * 1024
-PIECE = 16 * 1024           # bytes of a snapshot written at a time
 SNAPSHOT_BUDGET = 32 << 20  # bytes of distinct snapshots held for streams; then new ones wait
 
 PAGE = Path(__file__).parent / "_web" / "page.html"
-
-_TEXT = "text/plain; charset=utf-8"
-
 
 def parse_address(text: str) -> tuple[str, int]:
     """``HOST:PORT`` (``[v6]:PORT``; ``:PORT`` is ``127.0.0.1:PORT``) as (host, port)."""
@@ -146,357 +130,6 @@ def _fd_limit() -> int:
 
 def _max_connections() -> int:
     return min(MAX_CONNECTIONS, _fd_limit())
-
-
-def _json(rows: Any) -> bytes:
-    """Rows as JSON text in UTF-8, always valid JSON (no NaN, every text encodable)."""
-    try:
-        text = json.dumps(rows, ensure_ascii=False, allow_nan=False, default=str,
-                          separators=(",", ":"))
-    except ValueError:              # a NaN or an infinity somewhere: as strings
-        text = json.dumps(_finite(rows), ensure_ascii=False, default=str,
-                          separators=(",", ":"))
-    return text.encode("utf-8", "replace")
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
-def _event(name: bytes, rows: Any) -> bytes:
-    return b"event: " + name + b"\ndata: " + _json(rows) + b"\n\n"
-
-
-def _reason(status: int) -> bytes:
-    return {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 405: b"Method Not Allowed",
-            408: b"Request Timeout", 431: b"Request Header Fields Too Large",
-            500: b"Internal Server Error", 503: b"Service Unavailable"}.get(status, b"")
-
-
-class _Connection(asyncio.Protocol):
-    """One client: its requests, one at a time, and its event stream."""
-
-    def __init__(self, server: Server) -> None:
-        self.server = server
-        self.transport: asyncio.Transport | None = None
-        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
-        self.request: h11.Request | None = None
-        self.overloaded = False     # over the limit: every request gets 503
-        self.busy = False           # a response is being made
-        self.paused = False         # the client leaves what we sent unread
-        self.closed = False
-        self.timer: asyncio.TimerHandle | None = None
-        self.stall: asyncio.TimerHandle | None = None
-        # The event stream (GET /events)
-        self.streaming = False
-        self.synced = False         # has had a snapshot newer than what it missed
-        self.wanted = False         # waits for a snapshot
-        self.need_from = 0          # a snapshot for it must start at this update or later
-        self.queue: collections.deque[bytes] = collections.deque()
-        self.queued = 0             # bytes in queue
-        self.sending: bytes | None = None   # the snapshot being sent (shared), from offset
-        self.offset = 0
-
-    # ---- asyncio -------------------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        server = self.server
-        if len(server.connections) >= server.max_connections:
-            server.refused += 1
-            if server.overflowing >= OVERFLOW:
-                transport.abort()
-                self.closed = True
-                return
-            self.overloaded = True
-            server.overflowing += 1
-        server.connections.add(self)
-        transport.set_write_buffer_limits(high=WRITE_HIGH)
-        sock = transport.get_extra_info("socket")
-        if sock is not None:        # a client that does not read holds this much of the kernel's
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
-        self._arm(IDLE_TIMEOUT if not self.overloaded else 5.0)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        server = self.server
-        if self in server.connections:
-            server.connections.discard(self)
-            if self.overloaded:
-                server.overflowing -= 1
-        server.streams.discard(self)
-        server.waiting.discard(self)
-        server.early.discard(self)
-        self.queue.clear()
-        self._sent_snapshot()
-        for timer in (self.timer, self.stall):
-            if timer is not None:
-                timer.cancel()
-
-    def data_received(self, data: bytes) -> None:
-        if self.streaming or self.closed:
-            return                  # what an event stream's client sends is not read
-        self.h11.receive_data(data)
-        self._next()
-
-    def eof_received(self) -> bool:
-        if self.streaming or self.closed:
-            return False            # the client has gone: close
-        self.h11.receive_data(b"")
-        self._next()
-        return True                 # answer what was asked, then close
-
-    def pause_writing(self) -> None:
-        self.paused = True
-        if self.transport is not None and not self.streaming:
-            self.transport.pause_reading()
-        if self.stall is None:
-            self.stall = self.server.loop.call_later(STALL_TIMEOUT, self._abort)
-
-    def resume_writing(self) -> None:
-        self.paused = False
-        if self.stall is not None:
-            self.stall.cancel()
-            self.stall = None
-        if self.streaming:
-            self._flush()
-        elif self.transport is not None and not self.busy:
-            self.transport.resume_reading()
-            self._next()
-
-    # ---- requests --------------------------------------------------------------
-
-    def _arm(self, seconds: float) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-        self.timer = self.server.loop.call_later(seconds, self._timed_out)
-
-    def _timed_out(self) -> None:
-        self.timer = None
-        if self.busy or self.streaming or self.closed:
-            return
-        if self.h11.their_state is h11.SEND_BODY or (
-                self.h11.their_state is h11.IDLE and self.h11.trailing_data[0]):
-            self._error(408, "request not complete in time")    # part of a request came
-        else:
-            self.close()           # an idle kept-alive connection
-
-    def _abort(self) -> None:
-        self.stall = None
-        if self.transport is not None:
-            self.transport.abort()  # does not read what is sent: drop it
-
-    def close(self) -> None:
-        if self.transport is not None and not self.closed:
-            self.transport.close()
-        self.closed = True
-
-    def _next(self) -> None:
-        """Handle what the client sent, one request at a time."""
-        while not (self.busy or self.paused or self.closed or self.streaming):
-            try:
-                event = self.h11.next_event()
-            except h11.RemoteProtocolError as e:
-                self._error(e.error_status_hint, str(e))
-                return
-            if event is h11.NEED_DATA or event is h11.PAUSED:
-                return
-            if isinstance(event, h11.Request):
-                self.request = event
-                if len(event.target) + sum(len(n) + len(v) + 4 for n, v in event.headers) \
-                        > MAX_HEAD:         # (h11 checks only a head that comes in pieces)
-                    self._error(431, "request head too large")
-                    return
-                if event.method not in (b"GET", b"HEAD"):
-                    self._send(405, b"only GET and HEAD: nothing is changed over HTTP\n",
-                               close=True, headers=[("allow", "GET, HEAD")])
-                    return
-            elif isinstance(event, h11.EndOfMessage):
-                if self.request is not None:
-                    self._route(self.request)
-            elif isinstance(event, h11.ConnectionClosed):
-                self.close()
-                return
-            # h11.Data: a body (of a GET), not read
-
-    def _route(self, request: h11.Request) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        if self.overloaded:
-            self._send(503, b"too many connections\n", close=True)
-            return
-        path = request.target.split(b"?", 1)[0]
-        work = self.server.routes.get(path)
-        if path == b"/events" and len(self.server.streams) >= MAX_STREAMS:
-            self._send(503, b"too many event streams\n", close=True)
-        elif path == b"/events":
-            self._start_stream(request.method == b"HEAD")
-        elif work is None:
-            self._send(404, b"not found: /healthz, /readyz, /metrics, / and /events\n")
-        else:
-            self.busy = True
-            if self.transport is not None:
-                self.transport.pause_reading()
-            future = self.server.loop.run_in_executor(self.server.executor, work)
-            future.add_done_callback(self._made)
-
-    def _made(self, future: asyncio.Future[tuple[int, str, bytes]]) -> None:
-        self.busy = False
-        if self.closed:
-            return
-        try:
-            status, content_type, body = future.result()
-        except Exception:
-            log.exception("HTTP: answering %r failed", self.request)
-            status, content_type, body = 500, _TEXT, b"internal error (see the IOC's log)\n"
-        self._send(status, body, content_type)
-        if self.transport is not None and not self.closed and not self.paused:
-            self.transport.resume_reading()
-        self._next()
-
-    def _send(self, status: int, body: bytes, content_type: str = _TEXT, close: bool = False,
-              headers: list[tuple[str, str]] | None = None) -> None:
-        if self.closed or self.transport is None:
-            return
-        head = self.request is not None and self.request.method == b"HEAD"
-        fields = [("content-type", content_type), ("content-length", str(len(body))),
-                  ("cache-control", "no-store"), *(headers or [])]
-        if close:
-            fields.append(("connection", "close"))
-        try:
-            data = self.h11.send(h11.Response(status_code=status, headers=fields,
-                                              reason=_reason(status)))
-            if body and not head:
-                data = (data or b"") + (self.h11.send(h11.Data(data=body)) or b"")
-            data = (data or b"") + (self.h11.send(h11.EndOfMessage()) or b"")
-        except h11.LocalProtocolError:
-            self.transport.abort()
-            self.closed = True
-            return
-        self.transport.write(data)
-        self.server.answered += 1
-        if close or self.h11.our_state is h11.MUST_CLOSE or \
-                self.h11.their_state is not h11.DONE:
-            self.close()
-            return
-        self.h11.start_next_cycle()
-        self.request = None
-        self._arm(IDLE_TIMEOUT)
-
-    def _error(self, status: int, text: str) -> None:
-        """A request that cannot be answered: say why if possible, and close."""
-        if self.h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
-            self.request = None
-            self._send(status if status >= 400 else 400,
-                       f"{_reason(status).decode()}: {text}\n".encode(), close=True)
-        self.close()
-
-    # ---- the event stream --------------------------------------------------------
-
-    def _start_stream(self, head: bool) -> None:
-        assert self.transport is not None
-        fields = [("content-type", "text/event-stream; charset=utf-8"),
-                  ("cache-control", "no-store"), ("x-accel-buffering", "no")]
-        data = self.h11.send(h11.Response(status_code=200, headers=fields, reason=b"OK"))
-        if head:
-            data = (data or b"") + (self.h11.send(h11.EndOfMessage()) or b"")
-            self.transport.write(data)
-            if self.h11.our_state is h11.MUST_CLOSE:
-                self.close()
-            else:
-                self._head_done()
-            return
-        self.transport.write(data or b"")
-        self.transport.set_write_buffer_limits(high=STREAM_WRITE_HIGH)
-        sock = self.transport.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_SEND_BUFFER)
-        self.streaming = True
-        self.need_from = self.server.seq
-        self.server.streams.add(self)
-        self.write(b"retry: 2000\n\n")
-        # The page's header and title: $IOC_NAME, else $IOC_PREFIX, else the host name.
-        name = self.server.ioc_name or os.environ.get("IOC_PREFIX", "").strip() or \
-            socket.gethostname()
-        self.write(_event(b"info", {"ioc": name}))
-        self.server.want_snapshot(self)
-
-    def _head_done(self) -> None:
-        self.h11.start_next_cycle()
-        self.request = None
-        self._arm(IDLE_TIMEOUT)
-        self._next()
-
-    def write(self, chunk: bytes) -> None:
-        if self.transport is None or self.closed:
-            return
-        try:
-            self.transport.writelines(
-                self.h11.send_with_data_passthrough(h11.Data(data=chunk)) or [])
-        except h11.LocalProtocolError:
-            self.transport.abort()
-
-    def push(self, chunk: bytes) -> None:
-        """An update, for this stream (written now, or held while not read)."""
-        if self.synced and not self.paused and not self.queue and self.sending is None:
-            self.write(chunk)
-            return
-        self.queue.append(chunk)
-        self.queued += len(chunk)
-        if len(self.queue) > QUEUE_LIMIT or self.queued > QUEUE_BYTES:
-            self.queue.clear()      # too far behind: a fresh snapshot instead
-            self.queued = 0
-            self.synced = False
-            self.need_from = self.server.seq
-            self.server.resyncs += 1
-            if not self.paused and self.sending is None:
-                self.server.want_snapshot(self)
-
-    def snapshot(self, chunk: bytes, started: int) -> None:
-        """A snapshot whose reading began at update ``started``."""
-        self.wanted = False
-        if self.closed:
-            return
-        if started < self.need_from:
-            self.server.want_snapshot(self)     # older than what it missed
-            return
-        self.synced = True
-        self._sent_snapshot()
-        self.sending, self.offset = chunk, 0
-        self.server.hold(chunk)
-        self._flush()
-
-    def _sent_snapshot(self) -> None:
-        if self.sending is not None:
-            self.server.release(self.sending)
-            self.sending = None
-
-    def _flush(self) -> None:
-        while self.sending is not None and not self.paused and not self.closed:
-            piece = self.sending[self.offset:self.offset + PIECE]
-            self.offset += len(piece)
-            if self.offset >= len(self.sending):
-                self._sent_snapshot()
-            self.write(piece)
-        if self.sending is not None or self.paused or self.closed:
-            return
-        if not self.synced:         # fell behind meanwhile: a fresh snapshot
-            self.server.want_snapshot(self)
-            return
-        while self.queue and not self.paused and not self.closed:
-            chunk = self.queue.popleft()
-            self.queued -= len(chunk)
-            self.write(chunk)
 
 
 class _HTTPCollector:
@@ -537,6 +170,8 @@ class Server:
     def __init__(self, host: str, port: int, max_connections: int | None = None) -> None:
         self.host, self.port = host, port
         self.max_connections = max_connections or _max_connections()
+        self.limits = Limits(OVERFLOW, IDLE_TIMEOUT, STALL_TIMEOUT, MAX_STREAMS, QUEUE_LIMIT,
+                             QUEUE_BYTES)
         self.ioc_name = os.environ.get("IOC_NAME", "").strip() or None
         self.registry = metrics.registry(self.ioc_name)   # counting client puts starts here
         self.registry.register(_HTTPCollector(self))
@@ -544,15 +179,15 @@ class Server:
         self.executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=2, thread_name_prefix="softioc-http-work")
         self.routes: dict[bytes, Callable[[], tuple[int, str, bytes]]] = {
-            b"/healthz": lambda: self._probe(_status.live),
-            b"/readyz": lambda: self._probe(_status.ready),
+            b"/healthz": lambda: self._probe(_core.live),
+            b"/readyz": lambda: self._probe(_core.ready),
             b"/metrics": self._metrics,
             b"/": self._page,
         }
-        self.connections: set[_Connection] = set()
-        self.streams: set[_Connection] = set()
-        self.waiting: set[_Connection] = set()     # streams waiting for a snapshot
-        self.early: set[_Connection] = set()       # streams given one before iocInit
+        self.connections: set[Connection] = set()
+        self.streams: set[Connection] = set()
+        self.waiting: set[Connection] = set()     # streams waiting for a snapshot
+        self.early: set[Connection] = set()       # streams given one before iocInit
         self.overflowing = 0        # connections over the limit, being answered 503
         self.refused = 0            # connections over the limit (503, or dropped)
         self.answered = 0           # responses sent
@@ -622,7 +257,7 @@ class Server:
         asyncio.set_event_loop(loop)
         try:
             self._server = loop.run_until_complete(loop.create_server(
-                lambda: _Connection(self), self.host, self.port, reuse_address=True,
+                lambda: Connection(self), self.host, self.port, reuse_address=True,
                 backlog=128))
         except BaseException as e:  # noqa: BLE001 - handed to the thread that started it
             self._error = e
@@ -659,7 +294,7 @@ class Server:
 
     # ---- the live page's events ----------------------------------------------------
 
-    def want_snapshot(self, conn: _Connection) -> None:
+    def want_snapshot(self, conn: Connection) -> None:
         """Give conn (an event stream) a snapshot, with others that want one."""
         if conn.closed or conn.wanted:
             return
@@ -721,17 +356,17 @@ class Server:
         """(the snapshot event, whether it is final), in a worker thread: the
         rows once the IOC has started (subscribing to their changes first);
         none before (the streams given that one get another at iocInit)."""
-        if not _lifecycle.is_started():
+        if not _core.is_started():
             if not ioc.running or ioc.shut or self._stopped:
-                return _event(b"snapshot", []), ioc.shut
+                return stream_event(b"snapshot", []), ioc.shut
             # iocInit is done and its hooks are running (the watcher starts there)
             deadline = time.monotonic() + 30
-            while not _lifecycle.is_started() and time.monotonic() < deadline:
+            while not _core.is_started() and time.monotonic() < deadline:
                 time.sleep(0.02)
         watch = _watch.watch()
         if self._subscribed is None and not self._stopped:
             self._subscribed = watch.subscribe(self._changed)
-        return _event(b"snapshot", watch.snapshot()), True
+        return stream_event(b"snapshot", watch.snapshot()), True
 
     def ioc_started(self) -> None:
         """At iocInit (its after_init hooks): streams that had the empty
@@ -753,7 +388,7 @@ class Server:
         """Rows that changed (the watcher's thread): encoded once for every stream."""
         if not self.streams or self._stopped:
             return
-        chunk = _event(b"update", rows)
+        chunk = stream_event(b"update", rows)
         try:
             self.loop.call_soon_threadsafe(self._broadcast, chunk)
         except RuntimeError:
@@ -770,8 +405,8 @@ class Server:
     def _probe(check: Callable[[], str | None]) -> tuple[int, str, bytes]:
         why = check()
         if why is None:
-            return 200, _TEXT, b"ok\n"
-        return 503, _TEXT, (why.replace("\n", " ") + "\n").encode("utf-8", "replace")
+            return 200, TEXT_PLAIN, b"ok\n"
+        return 503, TEXT_PLAIN, (why.replace("\n", " ") + "\n").encode("utf-8", "replace")
 
     def _metrics(self) -> tuple[int, str, bytes]:
         return 200, metrics.CONTENT_TYPE, metrics.exposition(self.registry)
@@ -782,7 +417,7 @@ class Server:
                 self._page_bytes = PAGE.read_bytes()
             except OSError as e:
                 log.error("HTTP: the live page %s cannot be read: %s", PAGE, e)
-                return 500, _TEXT, b"the live page is missing from this installation\n"
+                return 500, TEXT_PLAIN, b"the live page is missing from this installation\n"
         return 200, "text/html; charset=utf-8", self._page_bytes
 
 
@@ -811,10 +446,10 @@ def serve(address: str) -> Server | None:
                       "without them", host, port, address.strip(), e.strerror or e)
             return None
         _server = server
-    _status.start()                 # the dispatcher's watchdog, from iocInit on
-    if not _lifecycle.is_running():
-        _lifecycle.after_init(server.ioc_started)
-    _lifecycle.at_shutdown(server.stop)
+    _core.watchdog()                # the dispatcher's watchdog, from iocInit on
+    if not _core.is_running():
+        _core.after_init(server.ioc_started)
+    _core.at_shutdown(server.stop)
     log.info("HTTP endpoints on http://%s:%d/", host, port)
     return server
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import ctypes
 from typing import Any
 
-from . import _ext, _lifecycle, fields
-from ._dso import epics_lib
+from . import _core, fields
+from ._core import epics_lib
 
 __all__ = [
     "db_put_field", "db_put_field_process", "db_get_field", "get_DBF_values",
@@ -30,18 +30,18 @@ Com = ctypes.CDLL(epics_lib("Com"))
 
 def db_put_field(name: str, dbr_type: int, pbuffer: int, length: int) -> None:
     """Put ``length`` values at address ``pbuffer`` into ``name`` (``dbPutField``)."""
-    _ext.put_raw(name, dbr_type, pbuffer, length, -1)
+    _core.put_raw(name, dbr_type, pbuffer, length, -1)
 
 
 def db_put_field_process(name: str, dbr_type: int, pbuffer: int, length: int,
                          process: bool) -> None:
     """Put into ``name``, then process the record if ``process``."""
-    _ext.put_raw(name, dbr_type, pbuffer, length, 1 if process else 0)
+    _core.put_raw(name, dbr_type, pbuffer, length, 1 if process else 0)
 
 
 def db_get_field(name: str, dbr_type: int, pbuffer: int, length: int) -> None:
     """Read ``length`` values of ``name`` into the buffer at address ``pbuffer``."""
-    _ext.get_raw(name, dbr_type, pbuffer, length)
+    _core.get_raw(name, dbr_type, pbuffer, length)
 
 
 def get_DBF_values() -> dict[str, int]:
@@ -64,8 +64,8 @@ def dbLoadDatabase(database: str, path: str | None = None,
     """EPICS's dbLoadDatabase: a .dbd or .db file, before iocInit (EPICS's own
     record types and device support are loaded first, as pythonSoftIOC does
     on import, so a ``device()`` or a record of them can be the first thing)."""
-    _lifecycle.ensure_dbd()
-    _ext.load_database(database, path, substitutions)
+    _core.ensure_dbd()
+    _core.load_database(database, path, substitutions)
 
 
 class auto_encode(ctypes.c_char_p):

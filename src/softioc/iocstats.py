@@ -133,29 +133,22 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
-import socket
-import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-import epicscorelibs.version
-import psutil
-
-from . import _database, _ext, _lifecycle, alarm, builder
-from ._record import Record
+from . import _core, builder
+from ._core import Record
+from ._iocstats_values import Values, cut, epics_settings, uptime_text
 from .softioc import exit as _exit_ioc
 
 __all__ = ["create", "IocStats", "uptime_text"]
 
 log = logging.getLogger("softioc.iocstats")
 
-NOT_AVAILABLE = "<not available>"
 TOD_FORMAT = "%m/%d/%Y %H:%M:%S"
-_TEXT = 39                      # bytes a stringin holds (with its NUL: 40)
 _QUEUES = ("SCANONCE", "CBLOW", "CBMEDIUM", "CBHIGH")
 # What each *_UPD_TIME sets the period of (s), with devIocStats' defaults.
 _PERIODS = {"CA": 15.0, "FD": 20.0, "LOAD": 10.0, "MEM": 10.0}
@@ -177,73 +170,6 @@ _PVA_SETTINGS = (
 _ALARM = {"HHSV": "MAJOR", "HSV": "MINOR"}
 
 
-def uptime_text(seconds: float) -> str:
-    """``hh:mm:ss``, with ``1 day, `` or ``N days, `` before it past a day
-    (devIocStats' ``UPTIME``)."""
-    minutes, secs = divmod(max(0, int(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    day = "" if days == 0 else "1 day, " if days == 1 else f"{days} days, "
-    return f"{day}{hours:02d}:{minutes:02d}:{secs:02d}"
-
-
-def _cut(text: str, start: int = 0, size: int = _TEXT) -> str:
-    """``size`` bytes of ``text``'s UTF-8 from byte ``start`` (a character
-    split at either end is dropped)."""
-    return text.encode()[start:start + size].decode(errors="ignore")
-
-
-def _epics_settings() -> list[tuple[str, str]]:
-    """(record name, value) of each EPICS_* setting libCom knows, as
-    devIocStats' siteEnvVars (not the EPICS_BUILD_* facts of the build)."""
-    return [(name[6:], value) for name, value in _ext.epics_env()
-            if name.startswith("EPICS_") and not name.startswith("EPICS_BUILD_")]
-
-
-def _startup_script() -> str:
-    """devIocStats' ``$STARTUP/$ST_CMD``; else the script Python runs."""
-    startup = os.environ.get("STARTUP")
-    if startup:
-        command = os.environ.get("ST_CMD", "")
-        return f"{startup}/{command}" if command else startup
-    script = sys.argv[0] if sys.argv else ""
-    if script and script not in ("-c", "-m") and os.path.exists(script):
-        return os.path.abspath(script)
-    return NOT_AVAILABLE
-
-
-def _engineer() -> str:
-    for name in ("ENGINEER", "LOGNAME", "USER"):
-        value = os.environ.get(name)
-        if value:
-            return value
-    return NOT_AVAILABLE
-
-
-def _epics_release() -> str:
-    return "EPICS " + (_ext.epics_version() or str(epicscorelibs.version.version))
-
-
-def _fd_limit() -> int:
-    """The soft limit of open files; 0 if there is none (FD_FREE then shows
-    devIocStats' fallback, 1000)."""
-    try:
-        import resource
-
-        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    except (ImportError, OSError, ValueError):
-        return 0
-    return 0 if soft == resource.RLIM_INFINITY or soft < 0 else int(soft)
-
-
-def _free_memory() -> int:
-    """Linux: MemFree + Buffers + Cached, as devIocStats; elsewhere what is available."""
-    memory = psutil.virtual_memory()
-    if sys.platform.startswith("linux"):
-        return int(memory.free + getattr(memory, "buffers", 0) + getattr(memory, "cached", 0))
-    return int(memory.available)
-
-
 def _db_text(records: list[tuple[str, str, dict[str, Any]]]) -> str:
     lines = []
     for rtype, name, fields in records:
@@ -260,36 +186,30 @@ class IocStats:
     def __init__(self, prefix: str, allow_restart: bool = False) -> None:
         self.prefix = prefix
         self.allow_restart = allow_restart
-        self._proc = psutil.Process()
-        self._started = time.time()
-        self._script = _startup_script()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._failing: set[str] = set()
         self._refusals_logged: dict[str, float] = {}   # record: when its refusal was logged
-        self._cpu_mark = (0.0, 0.0, 0.0)
         self.records: dict[str, Record] = {}
-        self._settings = [name for name, _ in _epics_settings() if self._fits(name)]
+        self._settings = [name for name, _ in epics_settings() if self._fits(name)]
         self._pva_settings = [name for name in _PVA_SETTINGS if self._fits(name)]
         aliases = {"LOAD": "IOC_CPU_LOAD", "SysReset": "SYSRESET"}
         aliases.update((a, r) for a, r in _ENV_ALIASES.items() if r in self._settings)
         python, plain = self._python_records(), self._plain_records()
         for name in [*(spec[1] for spec in python), *(spec[1] for spec in plain), *aliases]:
-            _database.check_new(self._full(name))
+            _core.check_new(self._full(name))
         self._make_python_records(python)
         for alias, name in aliases.items():
-            _database.create_alias(self._full(name), self._full(alias))
+            _core.create_alias(self._full(name), self._full(alias))
         self._load_plain(plain)
-        _database.load_own(list(self.records.values()))
+        _core.load_own(list(self.records.values()))
+        self._values = Values(self.records, self._settings, self._pva_settings)
 
     def _full(self, name: str) -> str:
         return f"{self.prefix}:{name}"
 
     def _fits(self, name: str) -> bool:
-        if len(self._full(name)) <= _database.MAX_NAME:
+        if len(self._full(name)) <= _core.MAX_NAME:
             return True
         log.warning("devIocStats: %s is longer than EPICS's %d characters: not served",
-                    self._full(name), _database.MAX_NAME)
+                    self._full(name), _core.MAX_NAME)
         return False
 
     # ---- the records ---------------------------------------------------------
@@ -355,7 +275,7 @@ class IocStats:
             "DESC": "Re-read access rules", "validate": self._refuse_readacf,
             "blocking": False}))
         for name in [*self._settings, *self._pva_settings]:
-            text(name, _cut("EPICS_" + name, size=40))
+            text(name, cut("EPICS_" + name, size=40))
         return specs
 
     def _make_python_records(self, specs: list[tuple[Callable[..., Record], str, Any,
@@ -419,7 +339,7 @@ class IocStats:
             with os.fdopen(fd, "w") as f:
                 f.write(_db_text([(rtype, self._full(name), fields)
                                   for rtype, name, fields in records]))
-            _lifecycle.load_records(path)
+            _core.load_records(path)
         finally:
             os.unlink(path)
 
@@ -454,146 +374,15 @@ class IocStats:
                       "file to re-read (restart the IOC to change them)")
         return False
 
-    # ---- the values --------------------------------------------------------------
-
-    def _set(self, name: str, read: Callable[[], Any]) -> None:
-        record = self.records[name]
-        try:
-            value = read()
-        except Exception:
-            if name not in self._failing:
-                log.exception("devIocStats: reading %s failed", record.name)
-                self._failing.add(name)
-            record.set_alarm(alarm.INVALID_ALARM, alarm.READ_ALARM)
-            return
-        self._failing.discard(name)
-        record.set(value)
-
-    def _set_static(self) -> None:
-        """What devIocStats reads once, at iocInit."""
-        cwd, uname = os.getcwd(), platform.uname()
-        texts = {
-            "ST_SCRIPT1": _cut(self._script), "ST_SCRIPT2": _cut(self._script, _TEXT),
-            "KERNEL_VERS": _cut(f"{uname.system} {uname.release} {uname.machine}"),
-            "EPICS_VERS": _cut(_epics_release()), "HOSTNAME": _cut(socket.gethostname()),
-            "APP_DIR1": _cut(cwd), "APP_DIR2": _cut(cwd, _TEXT), "ENGINEER": _cut(_engineer()),
-            "LOCATION": _cut(os.environ.get("LOCATION") or NOT_AVAILABLE),
-            "ST_SCRIPT": _cut(self._script, size=119),
-            "EPICS_VERSION": _cut(_epics_release(), size=119), "APP_DIR": _cut(cwd, size=159),
-        }
-        settings = {name: value for name, value in _epics_settings() if name in self._settings}
-        texts.update((name, _cut(value)) for name, value in settings.items())
-        texts.update((name, _cut(os.environ.get("EPICS_" + name) or NOT_AVAILABLE))
-                     for name in self._pva_settings)
-        for name, value in texts.items():
-            self.records[name].set(value)
-        queues = _ext.queue_stats()
-        sizes = (queues[0][0], queues[1][0]) if queues else (0, 0)
-        self._set("SCANONCE_Q_SIZE", lambda: sizes[0])
-        self._set("CB_Q_SIZE", lambda: sizes[1])
-        self._set("CPU_CNT", lambda: os.cpu_count() or 1)
-        self._set("RECORD_CNT", _ext.record_count)
-        self._set("PROCESS_ID", os.getpid)
-        self._set("PARENT_ID", os.getppid)
-        self._set("FD_MAX", _fd_limit)
-
-    def _update_queues(self) -> None:
-        stats = _ext.queue_stats()
-        if stats is None:
-            return
-        (_, once_used, once_high, once_over), (_, used, high, over) = stats
-        figures = {"SCANONCE": (once_high, once_used, once_over)}
-        figures.update((q, (high[i], used[i], over[i]))
-                       for i, q in enumerate(("CBLOW", "CBMEDIUM", "CBHIGH")))
-        for q, (most, now, overruns) in figures.items():
-            self.records[f"{q}_Q_HIGH"].set(most)
-            self.records[f"{q}_Q_USED"].set(now)
-            self.records[f"{q}_Q_OVERRUNS"].set(overruns)
-
-    def _cpu_times(self) -> tuple[float, float, float]:
-        """(now, this process's CPU seconds, the machine's busy CPU seconds)."""
-        mine = self._proc.cpu_times()
-        machine = psutil.cpu_times()
-        busy = machine.user + getattr(machine, "nice", 0.0) + machine.system
-        return time.monotonic(), mine.user + mine.system, busy
-
-    def _update_load(self) -> None:
-        mark, self._cpu_mark = self._cpu_mark, self._cpu_times()
-        now, mine, busy = self._cpu_mark
-        span = (now - mark[0]) * (os.cpu_count() or 1)
-        if span > 0:
-            self._set("IOC_CPU_LOAD", lambda: max(0.0, 100 * (mine - mark[1]) / span))
-            self._set("SYS_CPU_LOAD", lambda: max(0.0, 100 * (busy - mark[2]) / span))
-        self._set("SUSP_TASK_CNT", _ext.suspended_threads)
-
-    def _update_memory(self) -> None:
-        self._set("MEM_USED", lambda: self._proc.memory_info().rss)
-        self._set("MEM_FREE", _free_memory)
-        self._set("MEM_MAX", lambda: psutil.virtual_memory().total)
-
-    def _update_ca(self) -> None:
-        counts = _ext.server_stats("rsrv") or (0, 0)
-        self._set("CA_CLNT_CNT", lambda: counts[0])
-        self._set("CA_CONN_CNT", lambda: counts[1])
-
-    def _update_fds(self) -> None:
-        if sys.platform == "win32":
-            self._set("FD_CNT", self._proc.num_handles)
-        else:
-            self._set("FD_CNT", self._proc.num_fds)
-
-    def _period(self, group: str) -> float:
-        return max(0.1, float(self.records[f"{group}_UPD_TIME"].get()))
-
-    # ---- the thread ------------------------------------------------------------------
+    # ---- the values (softioc._iocstats_values) --------------------------------------
 
     def start(self) -> None:
         """Set what is read once and start the updating thread (done by iocInit)."""
-        if self._thread is not None:
-            return
-        self._started = time.time()
-        self._cpu_mark = self._cpu_times()
-        self._set_static()
-        self._thread = threading.Thread(target=self._run, name="softioc-iocstats", daemon=True)
-        self._thread.start()
+        self._values.start()
 
     def stop(self) -> None:
         """Stop updating (done when the IOC shuts down)."""
-        self._stop.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(5)
-
-    def _run(self) -> None:
-        updates = {"CA": self._update_ca, "FD": self._update_fds,
-                   "LOAD": self._update_load, "MEM": self._update_memory}
-        # When each group was updated last (a changed period counts from
-        # there).  The CPU load wants an interval to measure: its first
-        # figure comes a second after the start.
-        now = time.monotonic()
-        last = dict.fromkeys(updates, -1e9)
-        last["LOAD"] = now + 1.0 - self._period("LOAD")
-        while not self._stop.is_set():
-            now = time.monotonic()
-            self._guarded("UPTIME", lambda: self.records["UPTIME"].set(
-                uptime_text(time.time() - self._started)))
-            self._guarded("queues", self._update_queues)
-            for group, update in updates.items():
-                if now >= last[group] + self._period(group):
-                    self._guarded(group, update)
-                    last[group] = now
-            self._stop.wait(max(0.0, 1.0 - (time.monotonic() - now)))
-
-    def _guarded(self, what: str, update: Callable[[], None]) -> None:
-        """Run one update; a failure is logged once and the thread goes on."""
-        try:
-            update()
-        except Exception:
-            if what not in self._failing:
-                log.exception("devIocStats: updating %s failed", what)
-                self._failing.add(what)
-        else:
-            self._failing.discard(what)
+        self._values.stop()
 
 
 def create(ioc_name: str, *, allow_restart: bool = False) -> IocStats:
@@ -604,13 +393,13 @@ def create(ioc_name: str, *, allow_restart: bool = False) -> IocStats:
     (exit status 0) for its supervisor to restart it; otherwise such writes
     are refused.  The current device name (SetDeviceName) is left as it was.
     """
-    if _lifecycle.is_running():
+    if _core.is_running():
         raise RuntimeError("devIocStats() must come before iocInit(): its records are "
                            "made before the IOC starts, as in pythonSoftIOC")
     prefix = ioc_name.rstrip(":")
     if not prefix:
         raise ValueError("devIocStats() needs an IOC name")
     stats = IocStats(prefix, allow_restart)
-    _lifecycle.after_init(stats.start)
-    _lifecycle.at_shutdown(stats.stop)
+    _core.after_init(stats.start)
+    _core.at_shutdown(stats.stop)
     return stats

@@ -76,8 +76,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from . import _ext, _status
-from ._ioc import ioc
+from . import _core
+from ._core import ioc
 from ._version import __version__
 
 __all__ = ["CONTENT_TYPE", "IOCCollector", "registry", "exposition"]
@@ -96,7 +96,7 @@ class IOCCollector(Collector):
         self.ioc_name = ioc_name or None
         self._proc = psutil.Process()
         self._started = self._proc.create_time()
-        _ext.put_counts()           # counting starts now (before clients can put)
+        _core.put_counts()          # counting starts now (before clients can put)
 
     def describe(self) -> list[Metric]:
         return []                   # names vary (record types, autosave): never collect to register
@@ -118,24 +118,23 @@ class IOCCollector(Collector):
         info = InfoMetricFamily("pythonioc", "pythonIOC, EPICS and Python versions",
                                 labels=ioc_names)
         info.add_metric(ioc_label, {"version": __version__,
-                                    "epics_version": _ext.epics_version() or "",
+                                    "epics_version": _core.epics_version(),
                                     "python_version": platform.python_version()})
         yield info
         yield gauge("pythonioc_live", "1 if the IOC serves and its dispatcher runs "
-                    "callbacks (GET /healthz)", _status.live() is None)
+                    "callbacks (GET /healthz)", _core.live() is None)
         yield gauge("pythonioc_ready", "1 if the IOC is live and iocInit has finished "
-                    "(GET /readyz)", _status.ready() is None)
+                    "(GET /readyz)", _core.ready() is None)
 
         records = GaugeMetricFamily("pythonioc_records", "Records in the database by "
                                     "record type (aliases not counted)",
                                     labels=[*ioc_names, "type"])
         if ioc.dbd_loaded:          # the record types are not being loaded
-            for rtype, count in _ext.records_by_type():
+            for rtype, count in _core.records_by_type():
                 records.add_metric([*ioc_label, rtype], count)
         yield records
 
-        ca = _ext.server_stats("rsrv") or (0, 0)
-        pva = _ext.server_stats("qsrv2") or (0, 0)
+        ca, pva = _core.ca_counts(), _core.pva_counts()
         yield gauge("pythonioc_ca_clients", "Channel Access client circuits", ca[0])
         yield gauge("pythonioc_ca_channels", "Channel Access channels", ca[1])
         yield gauge("pythonioc_pva_clients", "PV Access client connections (QSRV2)", pva[0])
@@ -150,7 +149,7 @@ class IOCCollector(Collector):
                                       "what refused them (validate: the record's validate; "
                                       "strict: strict puts)",
                                       labels=[*ioc_names, "protocol", "reason"])
-        for protocol, (ok, *nos) in sorted(_ext.put_counts().items()):
+        for protocol, (ok, *nos) in sorted(_core.put_counts().items()):
             accepted.add_metric([*ioc_label, protocol], ok)
             for reason, count in zip(_REFUSALS, nos):
                 refused.add_metric([*ioc_label, protocol, reason], count)
@@ -161,8 +160,8 @@ class IOCCollector(Collector):
         if callable(pending):
             yield gauge("pythonioc_dispatcher_queue_length", "Callbacks and client writes "
                         "waiting for the dispatcher", pending())
-        last, longest = _status.latency() if ioc.running else (0.0, 0.0)
-        waiting = _status.start().waiting() if ioc.running else 0.0
+        last, longest = _core.latency() if ioc.running else (0.0, 0.0)
+        waiting = _core.watchdog().waiting() if ioc.running else 0.0
         yield gauge("pythonioc_dispatcher_latency_seconds", "How long the last watchdog "
                     "callback waited for the dispatcher", last)
         yield gauge("pythonioc_dispatcher_latency_max_seconds", "The longest wait of a "

@@ -37,7 +37,7 @@ import socket
 import sys
 import time
 
-from . import _ext
+from . import _core
 
 __all__ = ["check", "ca_address", "main", "DEFAULT_TIMEOUT", "DEFAULT_MAX_AGE", "KINDS"]
 
@@ -114,7 +114,7 @@ def check(kind: str, prefix: str, timeout: float = DEFAULT_TIMEOUT,
     name = f"{prefix}:{kind.upper()}"
     left = max(deadline - time.monotonic(), 0.1)
     try:
-        (value, stamp, _), (reason, _, _) = _ext.ca_get([name, f"{name}_MSG"], left)
+        (value, stamp, _), (reason, _, _) = _core.ca_get([name, f"{name}_MSG"], left)
     except TimeoutError:
         return (f"the Channel Access server at {where} does not serve {name} (within "
                 f"{timeout:g} s): no health records under {prefix}, or another IOC "

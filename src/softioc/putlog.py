@@ -15,7 +15,9 @@ Each put a Channel Access or PV Access client makes becomes a :class:`Put`:
 its time, protocol, the client's host (the IP address it connected from, over
 both protocols, so that one machine reads the same whichever it uses: PV
 Access has no other name for a client, and the name a CA client declares is
-its own choice) and user, record and field, the field's value before and
+its own choice; for CA this reads rsrv's own record of the client, one of
+the EPICS patches strict puts switch on: without them, the declared name)
+and user, record and field, the field's value before and
 after, and whether the IOC refused it (``validate``, strict puts).  Every put goes to the Python
 logger ``softioc.putlog`` (INFO; WARNING if refused; the :class:`Put` is
 the record's ``put`` attribute), so your logging configuration sends it to a
@@ -51,8 +53,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
-from . import _ext, _lifecycle
-from ._ioc import IOC, ioc
+from . import _core
+from ._core import IOC, ioc
 
 __all__ = ["Put", "enable", "add_listener", "Listener"]
 
@@ -67,7 +69,7 @@ class Put:
 
     time: float         #: when it began (seconds since 1970, UTC)
     protocol: str       #: "ca" or "pva"
-    host: str           #: the client's IP address (CA and PVA alike; no DNS lookup)
+    host: str           #: the client's IP address (CA: with strict puts on; no DNS lookup)
     user: str           #: the client's user name (PVA: ``method/account`` if not "ca")
     record: str
     field: str
@@ -117,7 +119,7 @@ class _PutLog:
 
     def take(self, timeout: float) -> None:
         try:
-            raw, dropped = _ext.putlog_take(timeout)
+            raw, dropped = _core.putlog_take(timeout)
             if dropped:
                 log.warning("%d client puts not recorded: the put log fell behind", dropped)
             puts = [Put(*entry) for entry in raw]
@@ -149,11 +151,11 @@ class _PutLog:
         recorded by the put log's thread like the others."""
         with self.queue_lock:
             self.queued.append(Put(*fields))
-        _ext.putlog_wake()
+        _core.putlog_wake()
 
     def stop(self) -> None:
         self.stopping = True
-        _ext.putlog_wake()
+        _core.putlog_wake()
         if self.thread.is_alive():
             self.thread.join(5)
         if self.file:
@@ -163,7 +165,7 @@ class _PutLog:
 def _plug(ioc: IOC, capacity: int) -> _PutLog:
     """Start listening (the C pool is made once) and add the put log's
     thread to the IOC's start and stop."""
-    _ext.putlog_start(capacity)
+    _core.putlog_start(capacity)
     put_log = _PutLog()
     put_log.capacity = capacity
     if ioc.running:
@@ -210,7 +212,7 @@ def enable(*, file: str | os.PathLike[str] | None = None, pv: str | None = None,
     put_log: _PutLog | None = ioc.features.get("putlog")
     if put_log is not None and put_log.to_logger:
         raise RuntimeError("putlog.enable() was already called")
-    if _lifecycle.is_running():
+    if _core.is_running():
         raise RuntimeError("putlog.enable() must come before iocInit()")
     _check_number("pv_entries", pv_entries, 100)
     _check_number("capacity", capacity, 1000000)

@@ -1,6 +1,6 @@
 """PV Access extras: group PVs (several records served as one structure) and
 NTTable of records; and PVs that are no record (`PV`, `Image`, `Table`, from
-``softioc._sharedpvs``), made and closed at any time.
+``softioc._ntpvs``), made and closed at any time.
 
 Every record is served over PV Access by QSRV2 as it is (NTScalar, NTEnum,
 NTScalarArray with alarm, timeStamp, display and control).  A *group* is one
@@ -37,10 +37,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import _database, _lifecycle, _sharedpvs, builder
-from ._ioc import IOC, ioc
-from ._record import Record
-from ._sharedpvs import PV, Image, Table
+from . import _core, _sharedpvs, builder
+from ._core import IOC, Record, ioc
+from ._ntpvs import PV, Image, Table
 
 __all__ = ["Field", "Group", "Image", "NTTable", "PV", "Table", "disable", "enabled", "served"]
 
@@ -132,12 +131,12 @@ def Group(name: str, fields: Mapping[str, Record | Field], *,  # noqa: N802
     ``name`` gets the device-name prefix (``builder.SetDeviceName``) as a
     record name would.
     """
-    _group(_database.full_name(name), fields, id=id, atomic=atomic)
+    _group(_core.full_name(name), fields, id=id, atomic=atomic)
 
 
 def _group(name: str, fields: Mapping[str, Record | Field], *,
            id: str | None, atomic: bool) -> None:
-    if _lifecycle.is_running():
+    if _core.is_running():
         raise RuntimeError("groups are declared before iocInit()")
     if not fields:
         raise ValueError("a group needs at least one field")
@@ -178,7 +177,7 @@ def NTTable(name: str, columns: Mapping[str, Record], *,  # noqa: N802
     # on each one.  A putorder makes it take part (writing meta changes nothing).
     fields[""] = Field(list(columns.values())[-1], type="meta", trigger="",
                        putorder=len(names) if writable else None)
-    full = _database.full_name(name)
+    full = _core.full_name(name)
     # The labels live in a string waveform that reads them once, at init
     # (named NAME:LABELS_ under the same prefix).  NELM is at least 2: QSRV2
     # serves a one-element waveform as a scalar, and labels must be a string[].
@@ -192,11 +191,11 @@ def NTTable(name: str, columns: Mapping[str, Record], *,  # noqa: N802
 
 def disable() -> None:
     """Serve Channel Access only (call before the first LoadDatabase)."""
-    if _lifecycle.dbd_loaded():
+    if _core.dbd_loaded():
         raise RuntimeError("pva.disable() must come before the first LoadDatabase()")
     ioc.settings.pva = False
 
 
 def enabled() -> bool:
     """Will (or does) this IOC serve PV Access?"""
-    return _lifecycle.pva_enabled()
+    return _core.pva_enabled()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from . import builder
 from ._record import Record
+from ._types import MAKERS
 
 __all__ = ["RecordWrapper", "PythonDevice"]
 
@@ -18,21 +19,11 @@ RecordWrapper = Record
 
 
 class PythonDevice:
-    """Record makers named by EPICS record type (keyword fields only)."""
+    """Record makers named by EPICS record type (keyword fields only), as the
+    record-type table names them (``softioc._types.MAKERS``: ``ai`` is
+    ``builder.aIn``, ``waveform_out`` is ``builder.WaveformOut``...)."""
 
-    ai = staticmethod(builder.aIn)
-    ao = staticmethod(builder.aOut)
-    bi = staticmethod(builder.boolIn)
-    bo = staticmethod(builder.boolOut)
-    longin = staticmethod(builder.longIn)
-    longout = staticmethod(builder.longOut)
-    int64in = staticmethod(builder.int64In)
-    int64out = staticmethod(builder.int64Out)
-    mbbi = staticmethod(builder.mbbIn)
-    mbbo = staticmethod(builder.mbbOut)
-    stringin = staticmethod(builder.stringIn)
-    stringout = staticmethod(builder.stringOut)
-    waveform = staticmethod(builder.WaveformIn)
-    waveform_out = staticmethod(builder.WaveformOut)
-    long_stringin = staticmethod(builder.longStringIn)
-    long_stringout = staticmethod(builder.longStringOut)
+
+for _maker, _entry in MAKERS.items():
+    if _entry.python_device:
+        setattr(PythonDevice, _entry.python_device, staticmethod(getattr(builder, _maker)))

@@ -28,10 +28,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from . import _lifecycle
-from ._ioc import ioc
-from ._lifecycle import DescribeDone
-from ._record import Record
+from . import _core
+from ._core import DescribeDone, Record, ioc
 
 __all__ = ["write_screen", "write_groups", "widget_name", "DescribeDone", "describe_at_init",
            "default_directory", "OPI_DIRECTORY"]
@@ -118,5 +116,5 @@ def describe_at_init(path: str | Path, title: str) -> Callable[[], int | None]:
     `DescribeDone` instead of starting the IOC.  Returns a function that
     gives how many records the screen shows (None while not written)."""
     written: list[int] = []
-    _lifecycle.describe_only(lambda: written.append(write_screen(path, title=title)))
+    _core.describe_only(lambda: written.append(write_screen(path, title=title)))
     return lambda: written[0] if written else None

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import epicsdbbuilder
 
-from . import _database, _ext, _lifecycle
+from . import _core, _database, _lifecycle
 from ._dispatch import Dispatcher, ThreadDispatcher
 from ._ioc import ioc
 
@@ -90,7 +90,7 @@ def dbLoadDatabase(database: str, path: str | None = None,
 def _iocsh(command: str, *args: Any) -> None:
     quoted = " ".join('"' + str(a).replace('"', '\\"') + '"' for a in args if a is not None)
     sys.stdout.flush()
-    _ext.iocsh(f"{command} {quoted}".strip())
+    _core.iocsh(f"{command} {quoted}".strip())
 
 
 def dbl(pattern: str = "", fields: str = "") -> None:

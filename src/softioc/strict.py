@@ -21,12 +21,16 @@ or from Python::
     from softioc import strict
     strict.strict_puts(False)
 
+The same switch governs every change pythonIOC makes to EPICS itself
+(``softioc/_ext/patches.c``): with strict puts off at ``iocInit`` none is
+applied, and EPICS is used through its public interfaces only.
+
 See docs/strict-puts.md for each conversion and what strict mode does.
 """
 
 from __future__ import annotations
 
-from . import _ext
+from . import _core
 
 __all__ = ["strict_puts"]
 
@@ -35,5 +39,7 @@ def strict_puts(enable: bool | None = None) -> bool:
     """Switch strict puts on or off (``None``: leave as is); returns whether
     they are on.  The default comes from ``PYTHONIOC_STRICT_PUTS`` (on unless
     ``NO``, ``0``, ``FALSE`` or ``OFF``).  Meant for before ``iocInit``; a
-    switch while the IOC runs applies to the puts that follow."""
-    return bool(_ext.strict_puts(enable))
+    switch while the IOC runs applies to the puts that follow, except that an
+    IOC started without them that serves PV Access cannot switch them on
+    (RuntimeError: its PVA puts are not guarded)."""
+    return bool(_core.strict_puts(enable))

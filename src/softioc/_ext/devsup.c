@@ -156,7 +156,7 @@ static int validate_with_python(RecordCore *rc)
     PyObject *value, *res;
     int ok;
     if (pyioc_state.python_gone)
-        return 1;                   /* nobody left to ask */
+        return 0;                   /* nobody left to approve it */
     gil = pyioc_gil_ensure();
     value = pyioc_value_to_python(rc);
     res = value ? PyObject_CallMethodOneArg((PyObject *)rc, str_validate_put, value) : NULL;

@@ -37,7 +37,8 @@ PyObject *m_register(PyObject *mod, PyObject *unused)
     Py_RETURN_NONE;
 }
 
-/* strict_puts(enable=None) -> bool: switch strict put conversions (strict.c). */
+/* strict_puts(enable=None) -> bool: switch strict puts, and with them every
+ * patch of patches.c (strict.c; an error when they cannot come on). */
 PyObject *m_strict_puts(PyObject *mod, PyObject *args)
 {
     PyObject *enable = Py_None;

@@ -3,7 +3,7 @@
  * The switch is strict puts (softioc.strict.strict_puts(), default from
  * $PYTHONIOC_STRICT_PUTS: on): with it on at iocInit the patches below are
  * applied; with it off none is, and pythonIOC uses EPICS through its public
- * interfaces only (_ext.patches() says what is applied; tests/test_strict.py
+ * interfaces only (_ext.patches() says what is applied; tests/test_patches.py
  * checks both).  Switched off while the IOC runs, each stops acting; switched
  * on again, each acts again, which needs the QSRV2 guard in place (so an IOC
  * started without strict puts and serving PV Access cannot switch them on).

@@ -6,8 +6,9 @@
  * docs/strict-puts.md, "QSRV2's blocking put").  So a put strict mode would
  * refuse must be refused before QSRV2 hands it to dbProcessNotify.
  *
- * At iocBuilt, after QSRV2 has added its single-record source to the
- * server, the source is put behind a thin wrapper (pvxs::server::Source,
+ * When iocInit has built the IOC (iocBuilt, or iocRunning, before the
+ * server starts), if strict puts are on, QSRV2's single-record and group
+ * sources are each put behind a thin wrapper (pvxs::server::Source,
  * ChannelControl and ConnectOp are pvxs's public interfaces for exactly
  * this: a source of channels and their operations).  The wrapper forwards
  * everything; a blocking put first gets pyioc_strict_check(), which looks

@@ -10,14 +10,15 @@
  * -1 -> 4294967295) and enum, menu and device indexes stored without a
  * matching state (bo 2, SCAN 10).
  *
- * The entries that can do so are replaced here by wrappers that check the
+ * The entries that can do so get wrappers, here, that check the
  * value first and refuse it with an error status (the field keeps its
  * value); a value that passes is stored by Base's own routine, so legal
  * conversions (fractions truncated, clamping by record support, strings cut
  * to the field size) are exactly those of EPICS.  Text meant as a number
  * must be one number and nothing else; a number with a fraction or an
  * exponent ("1.5", "1e3") means what it would as a double, as Base already
- * does for DBF_ULONG fields.
+ * does for DBF_ULONG fields.  patches.c swaps the wrappers into Base's
+ * tables ("put-conversions") while strict puts are on.
  *
  * A refusal never fails dbPut inside QSRV2's blocking put (pvxs throws a
  * C++ exception through dbNotify's C frames when dbPut fails there): that
