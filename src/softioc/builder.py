@@ -539,8 +539,10 @@ def aaOut(name: str, *value: Any, **fields: Any) -> ArrayOutRecord:
 def Alias(record: Record | str, alias: str) -> None:
     """Give a record (a builder record, or the name of any record, e.g. one
     from a .db file) another name, before or after iocInit."""
-    _database.create_alias(record._spare_name if isinstance(record, Record) else str(record),
-                           alias)
+    if isinstance(record, Record):
+        record.add_alias(alias)
+    else:
+        _database.create_alias(str(record), alias)
 
 
 def LoadDatabase() -> None:
