@@ -2,24 +2,25 @@
 
 Every process gets ``softioc.testing.LOOPBACK_ENV`` (no search, beacon or
 broadcast leaves 127.0.0.1) and the server's own CA/PVA ports; every wait
-here has a timeout, and every process is stopped by its own handle.
+here has a timeout, and every process is stopped by its own handle.  The C
+tools run and stop as ``softioc.testing`` runs them (``run_tool``,
+``start_tool``), and servers stop as its IOCs do (``stop_process``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import queue
-import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from softioc.testing import client_env, epics_tool, free_port
+from softioc.testing import client_env, free_port, run_tool, start_tool, stop_process
 
 # Big enough for S5's 1,000,000 float64 waveform (8 MB) plus headers.
 MAX_ARRAY_BYTES = "20000000"
@@ -108,19 +109,7 @@ class Server:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Close stdin (ends our servers), then SIGTERM (the C softIoc), then SIGKILL."""
-        if self.proc.poll() is None:
-            with contextlib.suppress(OSError):
-                if self.proc.stdin:
-                    self.proc.stdin.close()
-            try:
-                self.proc.wait(timeout if self.protocol else 0.05)
-            except subprocess.TimeoutExpired:
-                self.proc.send_signal(signal.SIGTERM)
-                try:
-                    self.proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
+        stop_process(self.proc, timeout, stdin_timeout=None if self.protocol else 0.05)
         self._reader.join(timeout=2)
 
     def __enter__(self) -> Server:
@@ -128,15 +117,6 @@ class Server:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def run_tool(env: dict[str, str], tool: str, *args: str,
-             timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
-    """Run an EPICS C tool (caget, catime...) with a server's environment."""
-    return subprocess.run(
-        [epics_tool(tool), *args], env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, timeout=timeout,
-    )
 
 
 def wait_for_pv(env: dict[str, str], pv: str, timeout: float, server: Server | None = None,
@@ -147,7 +127,7 @@ def wait_for_pv(env: dict[str, str], pv: str, timeout: float, server: Server | N
         if server is not None and server.proc.poll() is not None:
             raise ServerError(f"server exited ({server.proc.returncode}): {server.tail()}")
         try:
-            result = run_tool(env, "caget", "-w", "0.1", pv, timeout=10)
+            result = run_tool("caget", "-w", "0.1", pv, env=env, check=False, timeout=10)
         except subprocess.TimeoutExpired:
             continue
         if result.returncode == 0:
@@ -156,24 +136,11 @@ def wait_for_pv(env: dict[str, str], pv: str, timeout: float, server: Server | N
     raise ServerError(f"{pv} did not answer within {timeout} s")
 
 
-@contextlib.contextmanager
 def camonitor(env: dict[str, str], pvs: Sequence[str], path: Path,
-              options: Sequence[str] = ()) -> Iterator[subprocess.Popen[bytes]]:
-    """``stdbuf -oL camonitor`` writing to a file (a full pipe would stall it)."""
-    with open(path, "wb") as sink:
-        proc = subprocess.Popen(
-            ["stdbuf", "-oL", epics_tool("camonitor"), "-w", "10", *options, *pvs],
-            env=env, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
-        )
-        try:
-            yield proc
-        finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+              options: Sequence[str] = ()) -> AbstractContextManager[subprocess.Popen[str]]:
+    """``camonitor`` (line-buffered) writing to a file (a full pipe would stall
+    it), interrupted at the end of the ``with`` block."""
+    return start_tool("camonitor", "-w", "10", *options, *pvs, env=env, output=path)
 
 
 def count_lines(path: Path) -> int:

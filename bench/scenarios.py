@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from softioc.testing import epics_tool
+from softioc.testing import epics_tool, run_tool
 
 from . import proc
 from .envs import BENCH
@@ -406,7 +406,7 @@ def s3(cfg: Config, impl: str, exe: str) -> list[Metrics]:
             if runs and time.monotonic() - t0 > 30:
                 break               # catime's 10,000 channels take caproto a minute a run
             try:
-                res = proc.run_tool(server.env, "catime", "BENCH:AI", timeout=120)
+                res = run_tool("catime", "BENCH:AI", env=server.env, check=False, timeout=120)
             except subprocess.TimeoutExpired:
                 raise RuntimeError("catime BENCH:AI took over 120 s") from None
             parsed = parse_catime(res.stdout)
@@ -451,7 +451,8 @@ def s4_start(cfg: Config, impl: str, exe: str, prefix: list[str]) -> Metrics:
         ready = proc.wait_for_pv(server.env, last, 600, server)
         proc.wait_for_pv(server.env, first, 30, server)
         mem = proc.rss_mb(server.pid)
-        value = proc.run_tool(server.env, "caget", "-t", "-w", "5", last).stdout.strip()
+        value = run_tool("caget", "-t", "-w", "5", last, env=server.env, check=False,
+                         timeout=30).stdout.strip()
         if float(value) != n - 1:
             raise RuntimeError(f"{last} is {value!r}, expected {n - 1}")
         run = {"start_s": ready - t0, "rss_mb": mem.get("VmRSS"),
@@ -758,10 +759,10 @@ def s8(cfg: Config, impl: str, exe: str) -> list[Metrics]:
             made = server.command(cmd="pv_make", count=cfg.s8_pvs, timeout=300)
             last = f"S8:CHURN:{cfg.s8_pvs - 1}"
             t0 = time.perf_counter()
-            read = subprocess.run([epics_tool("pvget"), "-w", "10", "S8:CHURN:0", last],
-                                  env=server.env, capture_output=True, text=True, timeout=60)
+            read = run_tool("pvget", "-w", "10", "S8:CHURN:0", last, env=server.env,
+                            check=False, timeout=60)
             if read.returncode != 0:
-                raise RuntimeError(f"pvget of the new PVs: {read.stdout}{read.stderr}")
+                raise RuntimeError(f"pvget of the new PVs: {read.stdout}")
             run["new_pvs_read_ms"] = 1000 * (time.perf_counter() - t0)
             removed = server.command(cmd="pv_remove", timeout=300)
             run["pvs_made_per_s"] = cfg.s8_pvs / made["wall"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Sequence
 
 import numpy as np
 from p4p.client.thread import Context, RemoteError
@@ -94,6 +95,15 @@ class PVAClient:
 
 
 CLIENTS = {"ca": CAClient, "pva": PVAClient}
+
+
+def caget_many(ioc: IOCProcess, *pvs: str, options: Sequence[str] = ()) -> dict[str, str]:
+    """Each PV's value as ``caget -t`` (with ``options``) prints it, all read by
+    one caget: ``assert caget_many(ioc, *expected) == expected`` checks many
+    fields at once, and shows every one that differs."""
+    lines = ioc.run_tool("caget", "-t", *options, *pvs, timeout=30).stdout.splitlines()
+    assert len(lines) == len(pvs), lines
+    return dict(zip(pvs, lines))
 
 
 def python_client(ioc: IOCProcess, code: str, timeout: float = 30.0) -> str:

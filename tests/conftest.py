@@ -4,6 +4,8 @@ Each test IOC runs in its own subprocess on its own free CA/PVA ports
 (softioc.testing.IOCProcess), so tests never see each other's PVs.
 """
 
+from __future__ import annotations
+
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,12 +37,17 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             raise pytest.UsageError(f"PYTHONIOC_TEST_INSTALLED=1, but softioc comes from {where}")
 
 
-def module_ioc(script: str, wait_for: str, *args: str) -> Any:
-    """A module-scoped ``ioc`` fixture: tests/iocs/SCRIPT on its own ports,
-    started once the PV ``wait_for`` answers, stopped after the module."""
+def module_ioc(script: str, wait_for: str, *args: str, text: str | None = None) -> Any:
+    """A module-scoped ``ioc`` fixture: tests/iocs/SCRIPT on its own ports (or
+    the script ``text``, written as SCRIPT in a temporary directory), started
+    once the PV ``wait_for`` answers, stopped after the module."""
     @pytest.fixture(scope="module")
-    def ioc() -> Iterator[IOCProcess]:
-        with IOCProcess([str(IOCS / script), *args], wait_for=wait_for) as started:
+    def ioc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IOCProcess]:
+        path = IOCS / script
+        if text is not None:
+            path = tmp_path_factory.mktemp("ioc") / script
+            path.write_text(text)
+        with IOCProcess([str(path), *args], wait_for=wait_for) as started:
             yield started
     return ioc
 

@@ -19,23 +19,29 @@ def _tree(path: Path) -> set[Path]:
     return set(path.rglob("*"))
 
 
-@pytest.mark.timeout(120)
-def test_bench_quick_s1_ours(tmp_path):
-    out_json, out_md = tmp_path / "results.json", tmp_path / "results.md"
-    before = _tree(ROOT / "bench")
+def bench(tmp_path: Path, scenario: str, impls: str, *options: str) -> dict:
+    """``python -m bench --quick`` for one scenario, results into tmp_path
+    (results.json, results.md); the scenario's results, by implementation."""
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     run = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--only", "S1", "--impl", "ours",
-         "--json", str(out_json), "--markdown", str(out_md)],
+        [sys.executable, "-m", "bench", "--quick", "--only", scenario, "--impl", impls, *options,
+         "--json", str(tmp_path / "results.json"), "--markdown", str(tmp_path / "results.md")],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=110,
     )
     assert run.returncode == 0, run.stdout
+    results: dict = json.loads((tmp_path / "results.json").read_text())["results"][scenario]
+    return results
+
+
+@pytest.mark.timeout(120)
+def test_bench_quick_s1_ours(tmp_path):
+    before = _tree(ROOT / "bench")
+    results = bench(tmp_path, "S1", "ours")["ours"]
     assert _tree(ROOT / "bench") == before, "the benchmark wrote into the repository"
-    results = json.loads(out_json.read_text())["results"]["S1"]["ours"]
     assert "error" not in results, results
     assert results["median"]["sets_per_s"] > 0
     assert results["median"]["final_lost"] == 0
-    assert "S1 set() rate" in out_md.read_text()
+    assert "S1 set() rate" in (tmp_path / "results.md").read_text()
 
 
 @pytest.mark.timeout(120)
@@ -47,18 +53,10 @@ def test_bench_s7_tiny(tmp_path):
     reason = network_unavailable()
     if reason:
         pytest.skip(f"bench S7: {reason}")
-    out_json = tmp_path / "results.json"
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-    run = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--only", "S7", "--impl", "ours,softioc-c",
-         "--s7-iocs", "2", "--s7-records", "20", "--s7-hosts", "2",
-         "--json", str(out_json), "--markdown", str(tmp_path / "results.md")],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=110,
-    )
-    assert run.returncode == 0, run.stdout
-    results = json.loads(out_json.read_text())["results"]["S7"]
+    results = bench(tmp_path, "S7", "ours,softioc-c",
+                    "--s7-iocs", "2", "--s7-records", "20", "--s7-hosts", "2")
     for impl in ("ours", "softioc-c"):
-        assert "median" in results[impl], (impl, results[impl], run.stdout[-2000:])
+        assert "median" in results[impl], (impl, results[impl])
         median = results[impl]["median"]
         assert median["pvs"] == 40 and median["missing"] == 0, median
         for metric in ("ca_connect_s", "ca_get_s", "pva_get_s", "rss_mb"):
@@ -69,15 +67,7 @@ def test_bench_s7_tiny(tmp_path):
 def test_bench_quick_s2_side_by_side(tmp_path):
     """S2 with ours and the C softIocPVA at once: one client takes both servers'
     PVs in turn, and every kind of put has numbers for both."""
-    out_json = tmp_path / "results.json"
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-    run = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--only", "S2", "--impl", "ours,softioc-c",
-         "--json", str(out_json), "--markdown", str(tmp_path / "results.md")],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=110,
-    )
-    assert run.returncode == 0, run.stdout
-    results = json.loads(out_json.read_text())["results"]["S2"]
+    results = bench(tmp_path, "S2", "ours,softioc-c")
     for impl in ("ours", "softioc-c"):
         assert "error" not in results[impl], results[impl]
         (run_metrics,) = results[impl]["runs"]
@@ -106,14 +96,6 @@ def test_s2_turns_are_fair():
 def test_bench_s8_ours(tmp_path):
     """S8 quick, ours only: frames posted and received over PVA, PVs made on the
     running server read by pvget and removed."""
-    out_json = tmp_path / "results.json"
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-    run = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--only", "S8", "--impl", "ours",
-         "--json", str(out_json), "--markdown", str(tmp_path / "results.md")],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=110,
-    )
-    assert run.returncode == 0, run.stdout
-    median = json.loads(out_json.read_text())["results"]["S8"]["ours"]["median"]
+    median = bench(tmp_path, "S8", "ours")["ours"]["median"]
     assert median["posted_per_s"] > 0 and median["received_per_s"] > 0, median
     assert median["pvs_made_per_s"] > 0 and median["pvs_removed_per_s"] > 0, median

@@ -1,12 +1,11 @@
 """Every final value of a burst of sets reaches monitoring clients."""
 
 import re
-import subprocess
 import time
 
 import pytest
 
-from softioc.testing import IOCProcess, epics_tool, wait_until
+from softioc.testing import IOCProcess, start_tool, wait_until
 
 from .conftest import IOCS
 
@@ -16,21 +15,13 @@ LINE = re.compile(r"^(BURST:\d+)\s+\S+\s+\S+\s+(-?\d+)")
 
 def final_values(ioc, command, expected, done_count, tmp_path):
     pvs = [f"BURST:{i}" for i in range(N)]
-    path = tmp_path / "camonitor.txt"
-    sink = open(path, "w")  # a file: a full pipe would stall camonitor
-    monitor = subprocess.Popen(
-        ["stdbuf", "-oL", epics_tool("camonitor"), "-w", "10", *pvs], env=ioc.env,
-        stdout=sink, stderr=subprocess.STDOUT, text=True,
-    )
-    try:
+    path = tmp_path / "camonitor.txt"      # a file: a full pipe would stall camonitor
+    with start_tool("camonitor", "-w", "10", *pvs, env=ioc.env, output=path):
         # all 1000 channels connected and their initial values in
         wait_until(lambda: len(last_values(path)) == N, timeout=30,
                    what=f"camonitor's first values of all {N} records")
         ioc.send(command)
-        deadline = time.monotonic() + 30
-        while ioc.caget("BURST:DONE") != str(done_count) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert ioc.caget("BURST:DONE") == str(done_count)
+        ioc.wait_value("BURST:DONE", str(done_count), 30)
         # let the monitor drain: until it shows every final value (or 30 s),
         # then until it has printed nothing more for a second (a stale value
         # posted after a final one would show up there)
@@ -41,10 +32,6 @@ def final_values(ioc, command, expected, done_count, tmp_path):
         while size != path.stat().st_size and time.monotonic() < deadline:
             size = path.stat().st_size
             time.sleep(1.0)
-    finally:
-        monitor.terminate()
-        monitor.wait(timeout=10)
-        sink.close()
     return last_values(path)
 
 

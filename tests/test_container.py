@@ -37,7 +37,7 @@ import pytest
 import yaml
 
 from softioc import testing
-from softioc.testing import IOCProcess, client_env, epics_tool, free_port, wait_until
+from softioc.testing import IOCProcess, client_env, free_port, wait_until
 
 SNIPPETS = Path(__file__).parents[1] / "docs" / "snippets"
 PREFIX = "BL01-EA-OVEN-01"
@@ -352,15 +352,14 @@ def test_image_builds_and_serves(tmp_path: Path) -> None:
         shutil.copy(SNIPPETS / name, tmp_path / name)
     tag = f"pythonioc-test-oven-{uuid.uuid4().hex[:12]}"
     env = {**client_env(free_port(), free_port(), free_port()), "IOC_PREFIX": PREFIX}
-    caget = [epics_tool("caget"), "-t", "-w", "1", f"{PREFIX}:SETPOINT"]
 
     def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run([docker, *args], capture_output=True, text=True,
                               timeout=timeout)
 
     def serving() -> bool:
-        result = subprocess.run(caget, env=dict(os.environ, **env), capture_output=True,
-                                text=True, timeout=10)
+        result = testing.run_tool("caget", "-t", "-w", "1", f"{PREFIX}:SETPOINT", env=env,
+                                  check=False, timeout=10)
         return result.returncode == 0 and result.stdout.strip() == "20"
 
     try:
@@ -376,10 +375,9 @@ def test_image_builds_and_serves(tmp_path: Path) -> None:
             probe = wait_until(lambda c=command: (r := run("exec", tag, *c["exec"]["command"]))
                                .returncode == 0 and r, timeout=10, what="the probe in the image")
             assert probe.stdout.startswith(PREFIX)
-        put = subprocess.run([epics_tool("caput"), "-c", "-w", "5", f"{PREFIX}:SETPOINT", "42"],
-                             env=dict(os.environ, **env), capture_output=True, text=True,
-                             timeout=20)
-        assert put.returncode == 0, put.stdout + put.stderr
+        put = testing.run_tool("caput", "-c", "-w", "5", f"{PREFIX}:SETPOINT", "42", env=env,
+                               check=False)
+        assert put.returncode == 0, put.stdout
         sent = time.monotonic()
         assert run("stop", "-t", str(int(GRACE)), tag, timeout=30).returncode == 0
         assert time.monotonic() - sent < GRACE + 1

@@ -627,8 +627,7 @@ def check_pvs(s: Session) -> None:
     ioc = s.ioc
     # the p4p block of the page replaced the samples: C3's PV came, A1's went
     assert "7.25" in ioc.pvget("LAB:SAMPLE:C3:X")
-    gone = subprocess.run([epics_tool("pvget"), "-w", "1", "LAB:SAMPLE:A1:X"], env=ioc.env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    gone = ioc.run_tool("pvget", "-w", "1", "LAB:SAMPLE:A1:X", check=False)
     assert gone.returncode != 0, gone.stdout
     assert "mode -> 1" in ioc.output()
     ioc.send("temperature.post(22.5, severity=1, message='warm')")

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from softioc.testing import IOCProcess, epics_tool, monitor, wait_until
+from softioc.testing import IOCProcess, monitor, wait_until
 
 pytest.importorskip("p4p", reason="pip install p4p (in the test extra)")
 from p4p.client.thread import RemoteError  # noqa: E402
@@ -35,8 +35,7 @@ def ioc() -> Iterator[IOCProcess]:
 
 
 def pvget(ioc: IOCProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([epics_tool("pvget"), "-w", "5", *args], env=ioc.env, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+    return ioc.run_tool("pvget", "-w", "5", *args, check=False, timeout=30)
 
 
 def test_frames_are_the_documented_pattern(ioc: IOCProcess, pva_nt: Any) -> None:

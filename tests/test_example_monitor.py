@@ -96,19 +96,22 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         helper.wait(5)
 
 
+def settles(ioc: IOCProcess, pv: str, value: str, severity: str) -> None:
+    """``pv`` comes to ``value``, with the alarm severity ``severity``."""
+    ioc.wait_value(pv, value)
+    assert ioc.caget(f"{pv}.SEVR") == severity
+
+
 def test_service_up_and_down(world: dict) -> None:
     ioc = world["ioc"]
-    ioc.wait_value(f"{P}:SVC:UP", "Up")
-    assert ioc.caget(f"{P}:SVC:UP.SEVR") == "NO_ALARM"
-    ioc.wait_value(f"{P}:SVC:DOWN", "Down")
-    assert ioc.caget(f"{P}:SVC:DOWN.SEVR") == "MAJOR"
+    settles(ioc, f"{P}:SVC:UP", "Up", "NO_ALARM")
+    settles(ioc, f"{P}:SVC:DOWN", "Down", "MAJOR")
     assert float(ioc.caget(f"{P}:SVC:UP:MS")) < 500
 
 
 def test_processes(world: dict) -> None:
     ioc = world["ioc"]
-    ioc.wait_value(f"{P}:PROC:TEST", "Running")
-    assert ioc.caget(f"{P}:PROC:TEST.SEVR") == "NO_ALARM"
+    settles(ioc, f"{P}:PROC:TEST", "Running", "NO_ALARM")
     ioc.wait_value(f"{P}:PROC:HELPER:COUNT", "1")
     assert ioc.caget(f"{P}:PROC:MISSING") == "Stopped"
     assert ioc.caget(f"{P}:PROC:MISSING.SEVR") == "MAJOR"

@@ -107,10 +107,8 @@ def test_average_starts_at_mean_of_upstream(average):
     assert float(upstream.caget("DEVICE42:CURRENT")) == upstream_values()[42]
     assert float(ioc.caget("AVERAGE:CURRENT")) == pytest.approx(expected)
     # The average IOC serves only its own PV; DEVICEn:CURRENT are upstream's.
-    own_port_only = dict(ioc.env, EPICS_CA_ADDR_LIST="127.0.0.1")
-    result = subprocess.run([epics_tool("caget"), "-w", "0.5", "DEVICE0:CURRENT"],
-                            env=own_port_only, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, timeout=20)
+    result = ioc.run_tool("caget", "-w", "0.5", "DEVICE0:CURRENT", check=False,
+                          env={"EPICS_CA_ADDR_LIST": "127.0.0.1"})     # its own port only
     assert result.returncode != 0, result.stdout
 
 

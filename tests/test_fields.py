@@ -1,12 +1,11 @@
 """Client writes to non-VAL fields reach Python; a client changing SCAN does
 not stop values set from Python reaching monitors."""
 
-import subprocess
 import time
 
 import pytest
 
-from softioc.testing import epics_tool
+from softioc.testing import start_tool, wait_until
 
 from .clients import CLIENTS
 from .conftest import module_ioc
@@ -19,10 +18,7 @@ def seen(ioc):
 
 
 def wait_seen(ioc, text):
-    deadline = time.monotonic() + 5
-    while text not in seen(ioc) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert text in seen(ioc)
+    ioc.wait_value("FLD:SEEN", lambda seen: text in seen, options=["-S"])
 
 
 @pytest.mark.parametrize("protocol, egu", [("ca", "uA"), ("pva", "nA")])
@@ -50,19 +46,9 @@ def test_unwatched_field_is_quiet_and_any_field_is_seen(ioc):
 def test_set_reaches_monitor_whatever_scan(ioc, scan, tmp_path):
     assert "rror" not in ioc.caput("FLD:AI.SCAN", scan).stdout
     assert ioc.caget("FLD:AI.SCAN") == scan
-    sink = open(tmp_path / "mon.txt", "w")
-    mon = subprocess.Popen(["stdbuf", "-oL", epics_tool("camonitor"), "FLD:AI"], env=ioc.env,
-                           stdout=sink, stderr=subprocess.STDOUT)
-    try:
+    path = tmp_path / "mon.txt"
+    with start_tool("camonitor", "FLD:AI", env=ioc.env, output=path):
         time.sleep(1.0)
         value = 100 + len(scan)
         ioc.send(f"ai.set({value})")
-        deadline = time.monotonic() + 5
-        while str(value) not in (tmp_path / "mon.txt").read_text() \
-                and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        mon.terminate()
-        mon.wait(5)
-        sink.close()
-    assert str(value) in (tmp_path / "mon.txt").read_text()
+        wait_until(lambda: str(value) in path.read_text(), 5, what=f"camonitor shows {value}")

@@ -11,6 +11,7 @@ import pytest
 from softioc import testing
 from softioc.testing import IOCProcess
 
+from .clients import caget_many
 from .conftest import IOCS
 
 NAMES = ["UPTIME", "START_TOD", "CPU", "MEM_RSS", "THREADS", "FDS", "CA_CLIENTS",
@@ -71,11 +72,9 @@ def test_uptime_and_heartbeat_count_up(ioc):
 
 
 def test_limits_and_units(ioc):
-    assert ioc.caget("HLTH:CPU.HIGH") == "20"
-    assert ioc.caget("HLTH:CPU.HIHI") == "40"
-    assert ioc.caget("HLTH:CPU.HHSV") == "MAJOR"
-    assert ioc.caget("HLTH:MEM_RSS.EGU") == "MB"
-    assert ioc.caget("HLTH:UPTIME.EGU") == "s"
+    expected = {"HLTH:CPU.HIGH": "20", "HLTH:CPU.HIHI": "40", "HLTH:CPU.HHSV": "MAJOR",
+                "HLTH:MEM_RSS.EGU": "MB", "HLTH:UPTIME.EGU": "s"}
+    assert caget_many(ioc, *expected) == expected
 
 
 def test_ca_clients_while_camonitor_connected(ioc):

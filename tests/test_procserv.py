@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from softioc.testing import client_env, epics_tool, free_port, wait_until
+from softioc.testing import client_env, free_port, run_tool, wait_until
 
 SNIPPETS = Path(__file__).parents[1] / "docs" / "snippets"
 
@@ -82,11 +82,9 @@ class Console:
 
 def test_procserv_recipe(tmp_path: Path) -> None:
     env = dict(os.environ, **client_env(free_port(), free_port(), free_port()))
-    caget = epics_tool("caget")
-
     def serving() -> bool:
-        result = subprocess.run([caget, "-t", "-w", "1", "OVEN:SETPOINT"], env=env,
-                                capture_output=True, text=True, timeout=10)
+        result = run_tool("caget", "-t", "-w", "1", "OVEN:SETPOINT", env=env, check=False,
+                          timeout=10)
         return result.returncode == 0 and result.stdout.strip() == "20"
 
     subprocess.run(command(tmp_path), env=env, check=True, timeout=10)   # procServ daemonizes

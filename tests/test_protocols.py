@@ -1,12 +1,11 @@
 """One test body, two protocols: every builder record over CA and over PVA."""
 
-import subprocess
 import time
 
 import numpy as np
 import pytest
 
-from softioc.testing import epics_tool
+from softioc.testing import start_tool, wait_until
 
 from .clients import CLIENTS
 from .conftest import module_ioc
@@ -26,10 +25,7 @@ def log(ioc):
 
 
 def wait_log(ioc, text, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while text not in log(ioc) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert text in log(ioc)
+    ioc.wait_value("REC:LOG", lambda logged: text in logged, timeout, options=["-S"])
 
 
 @pytest.mark.parametrize("pv, expected", [
@@ -103,54 +99,37 @@ def test_blocking_put(client):
 
 
 def test_pvput_tool_refusal_message(ioc):
-    out = subprocess.run([epics_tool("pvput"), "-w", "5", "REC:VALID", "999"], env=ioc.env,
-                         capture_output=True, text=True)
+    out = ioc.run_tool("pvput", "-w", "5", "REC:VALID", "999", check=False)
     assert out.returncode != 0
-    assert "refused by the IOC's validate" in out.stdout + out.stderr
+    assert "refused by the IOC's validate" in out.stdout
 
 
 def _monitor_lines(path):
     return [ln for ln in path.read_text().splitlines() if "REC:LI" in ln]
 
 
-def _wait_until(check, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
 def test_monitors_see_the_same_updates(ioc, tmp_path):
     """CA and PVA monitors get the same number of updates and the same last value."""
     ca_path, pva_path = tmp_path / "ca.txt", tmp_path / "pva.txt"
-    ca_file = open(ca_path, "w")
-    pva_file = open(pva_path, "w")
-    ca = subprocess.Popen(["stdbuf", "-oL", epics_tool("camonitor"), "REC:LI"], env=ioc.env,
-                          stdout=ca_file, stderr=subprocess.STDOUT)
-    pva = subprocess.Popen(["stdbuf", "-oL", epics_tool("pvmonitor"), "REC:LI"], env=ioc.env,
-                           stdout=pva_file, stderr=subprocess.STDOUT)
 
     def updates(path):
         """The values 1000..1039 a monitor printed after its first (connect-time) line."""
         lines = _monitor_lines(path)[1:]
         return [ln for ln in lines if any(f" {i}" in ln for i in range(1000, 1040))]
 
-    try:
+    with start_tool("camonitor", "REC:LI", env=ioc.env, output=ca_path), \
+            start_tool("pvmonitor", "REC:LI", env=ioc.env, output=pva_path):
         # Both monitors connected and got their first value before anything changes.
-        _wait_until(lambda: _monitor_lines(ca_path) and _monitor_lines(pva_path))
+        wait_until(lambda: _monitor_lines(ca_path) and _monitor_lines(pva_path), 30,
+                   what="both monitors' first value")
         # In lock-step, each value seen by both before the next: a loaded
         # machine cannot make a monitor's queue merge two of them.
         for i in range(1000, 1040):
             ioc.send(f"li.set({i})")
-            _wait_until(lambda i=i: all((updates(p) or ["-"])[-1].split()[-1] == str(i)
-                                        for p in (ca_path, pva_path)))
+            wait_until(lambda i=i: all((updates(p) or ["-"])[-1].split()[-1] == str(i)
+                                       for p in (ca_path, pva_path)), 30,
+                       what=f"both monitors show {i}")
         time.sleep(0.5)                 # room for any extra (wrong) update to show
-    finally:
-        for p in (ca, pva):
-            p.terminate()
-            p.wait(5)
-        ca_file.close()
-        pva_file.close()
     ca_updates, pva_updates = updates(ca_path), updates(pva_path)
     assert [ln.split()[-1] for ln in ca_updates] == [str(i) for i in range(1000, 1040)]
     assert "1039" in pva_updates[-1]

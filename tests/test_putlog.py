@@ -87,11 +87,8 @@ def test_an_action_logs_its_values(tmp_path: Path) -> None:
     with IOCProcess([str(IOCS / "putlog_ioc.py"), str(path)], wait_for="PL:GO") as ioc:
         ioc.caput("PL:GO", "1")
         ioc.run_tool("pvput", "-w", "3", "PL:GO", "1")
-        ctx = pva_context(ioc)
-        try:
+        with pva_context(ioc) as ctx:
             ctx.put("PL:GO", 0, timeout=5)
-        finally:
-            ctx.close()
         got = entries(path, 3)
         wait_until(lambda: "GO 0\n" in ioc.output(), 5)
         ioc.stop()
@@ -115,11 +112,8 @@ def test_ca_and_pva_name_a_client_alike(tmp_path: Path) -> None:
         python_client(ioc, "import epics\n"
                            "assert epics.caput('PL:SETPOINT', 2, wait=True, timeout=5) == 1")
         ioc.run_tool("pvput", "-w", "3", "PL:SETPOINT", "3")
-        ctx = pva_context(ioc)
-        try:
+        with pva_context(ioc) as ctx:
             ctx.put("PL:SETPOINT", 4.0, timeout=5)
-        finally:
-            ctx.close()
         got = entries(path, 4)
         ioc.stop()
     assert [(e["protocol"], e["new"]) for e in got] == [

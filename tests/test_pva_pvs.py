@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from softioc.testing import IOCProcess, epics_tool, monitor, pva_context, wait_until
+from softioc.testing import IOCProcess, monitor, pva_context, wait_until
 
 pytest.importorskip("p4p", reason="pip install p4p (in the test extra)")
 from p4p.client.thread import RemoteError  # noqa: E402
@@ -49,8 +49,7 @@ def shell(ioc: IOCProcess, code: str) -> str:
 
 
 def pvtool(ioc: IOCProcess, tool: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([epics_tool(tool), "-w", "5", *args], env=ioc.env, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+    return ioc.run_tool(tool, "-w", "5", *args, check=False, timeout=30)
 
 
 def test_types_and_metadata(ioc: IOCProcess) -> None:
@@ -84,8 +83,7 @@ def test_served_beside_the_records(ioc: IOCProcess, pva_nt: Any) -> None:
     assert pva_nt.get("PVS:REC", timeout=5) == 1.0
     out = pvtool(ioc, "pvget", "PVS:NUM", "PVS:REC")
     assert out.returncode == 0 and "PVS:NUM" in out.stdout and "1.5" in out.stdout, out.stdout
-    ca = subprocess.run([epics_tool("caget"), "-w", "1", "PVS:NUM"], env=ioc.env, text=True,
-                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+    ca = ioc.run_tool("caget", "-w", "1", "PVS:NUM", check=False, timeout=30)
     assert ca.returncode != 0, ca.stdout                # PV Access only
 
 

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from softioc.testing import IOCProcess, epics_tool, pva_context, wait_until
+from softioc.testing import IOCProcess, epics_tool, pva_context, start_tool, wait_until
 
 IOCS = Path(__file__).parent / "iocs"
 REJECT = "reject"
@@ -841,19 +841,18 @@ def test_put_callback_restarted_on_a_busy_record_is_refused(tmp_path: Path, clie
         ctx = pva_context(ioc)
         try:
             ctx.get("LS:BUSY", timeout=10)                   # connected before it is busy
-            first = subprocess.Popen([epics_tool("caput"), "-c", "-w", "10", "LS:BUSY", "1"],
-                                     env=ioc.env, stdout=subprocess.PIPE, text=True)
-            wait_until(lambda: ioc.caget("LS:BUSY.PACT") == "1", timeout=10, interval=0.02,
-                       what="LS:BUSY busy (PACT) for 2.5 s")
-            if client == "ca":
-                bad = ioc.run_tool("caput", "-c", "-w", "10", "LS:BUSY", "7", check=False)
-                assert "Channel write request failed" in bad.stdout, bad.stdout
-            else:
-                with pytest.raises(RemoteError, match="no such state or choice"):
-                    ctx.put("LS:BUSY", {"value.index": 65538}, wait=True, timeout=10)
+            with start_tool("caput", "-c", "-w", "10", "LS:BUSY", "1", env=ioc.env) as first:
+                wait_until(lambda: ioc.caget("LS:BUSY.PACT") == "1", timeout=10, interval=0.02,
+                           what="LS:BUSY busy (PACT) for 2.5 s")
+                if client == "ca":
+                    bad = ioc.run_tool("caput", "-c", "-w", "10", "LS:BUSY", "7", check=False)
+                    assert "Channel write request failed" in bad.stdout, bad.stdout
+                else:
+                    with pytest.raises(RemoteError, match="no such state or choice"):
+                        ctx.put("LS:BUSY", {"value.index": 65538}, wait=True, timeout=10)
+                out, _ = first.communicate(timeout=20)
         finally:
             ctx.close()
-        out, _ = first.communicate(timeout=20)
         assert first.returncode == 0 and "New : LS:BUSY" in out, out
         assert ioc.caget("LS:BUSY") == "B"
         ioc.caput("LS:BUSY", "2", options=["-c", "-w", "10"])
@@ -866,13 +865,11 @@ def test_another_clients_bad_put_to_a_busy_record_fails_itself_only(tmp_path: Pa
     script = tmp_path / "busy_ioc.py"
     script.write_text(LONG_IOC)
     with running(IOCProcess([str(script)], wait_for="LS:READY")) as ioc:
-        first = subprocess.Popen([epics_tool("caput"), "-c", "-w", "10", "LS:BUSY", "1"],
-                                 env=ioc.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                 text=True)
-        wait_until(lambda: ioc.caget("LS:BUSY.PACT") == "1", timeout=10, interval=0.02,
-                   what="LS:BUSY busy (PACT) for 2.5 s")
-        ioc.run_tool("caput", "-w", "5", "LS:BUSY", "7", check=False)      # no callback
-        out, _ = first.communicate(timeout=20)
+        with start_tool("caput", "-c", "-w", "10", "LS:BUSY", "1", env=ioc.env) as first:
+            wait_until(lambda: ioc.caget("LS:BUSY.PACT") == "1", timeout=10, interval=0.02,
+                       what="LS:BUSY busy (PACT) for 2.5 s")
+            ioc.run_tool("caput", "-w", "5", "LS:BUSY", "7", check=False)      # no callback
+            out, _ = first.communicate(timeout=20)
         assert first.returncode == 0 and "failed" not in out.lower(), out
         assert ioc.caget("LS:BUSY") == "B"
 

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 from epics import ca, dbr
 
 if TYPE_CHECKING:
-    from bench.clients.turns import turns
+    from bench.clients.turns import put_rounds
 else:
-    from turns import turns  # run as a script: its directory is on sys.path
+    from turns import put_rounds  # run as a script: its directory is on sys.path
 
 
 def connect(pv: str) -> Any:
@@ -56,28 +56,18 @@ def put_callback(pvs: list[str], count: int) -> dict[str, Any]:
         callbacks.append(obj)
         return obj
 
-    times: dict[str, list[float]] = {pv: [] for pv in chids}
-    timeouts = dict.fromkeys(chids, 0)
-    # Values always change (the servers skip on_update for unchanged values).
-    base = time.time() % 1000
-    deadline = time.monotonic() + 60 * len(pvs)  # bounded in time as well as count
-    rounds = 0
-    for order in turns(list(chids), count):
-        rounds += 1
-        for pv in order:
-            current[0] += 1
-            usr = finisher(current[0])
-            done.clear()
-            data = (ctypes.c_double * 1)(base + rounds)
-            t0 = time.perf_counter()
-            libca.ca_array_put_callback(dbr.DOUBLE, 1, chids[pv], data, ca._CB_PUTWAIT, usr)
-            libca.ca_flush_io()
-            if not done.wait(5.0):
-                timeouts[pv] += 1
-            times[pv].append(time.perf_counter() - t0)
-        if time.monotonic() > deadline:
-            break
-    return {"count": rounds, "timeouts": timeouts, "times": times,
+    def put(pv: str, value: float) -> tuple[float, bool]:
+        current[0] += 1
+        usr = finisher(current[0])
+        done.clear()
+        data = (ctypes.c_double * 1)(value)
+        t0 = time.perf_counter()
+        libca.ca_array_put_callback(dbr.DOUBLE, 1, chids[pv], data, ca._CB_PUTWAIT, usr)
+        libca.ca_flush_io()
+        completed = done.wait(5.0)
+        return time.perf_counter() - t0, completed
+
+    return {**put_rounds(list(chids), count, put, budget=60 * len(pvs)),
             "failed": [pv for pv in pvs if pv not in chids]}
 
 

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 from p4p.client.thread import Context
 
 if TYPE_CHECKING:
-    from bench.clients.turns import turns
+    from bench.clients.turns import put_rounds
 else:
-    from turns import turns  # run as a script: its directory is on sys.path
+    from turns import put_rounds  # run as a script: its directory is on sys.path
 
 
 def put_wait(targets: list[dict[str, Any]], count: int) -> dict[str, Any]:
@@ -35,23 +35,16 @@ def put_wait(targets: list[dict[str, Any]], count: int) -> dict[str, Any]:
                 connected[pv] = ctx
             except Exception:
                 pass
-        times: dict[str, list[float]] = {pv: [] for pv in connected}
-        timeouts = dict.fromkeys(connected, 0)
-        base = time.time() % 1000                   # values always change
-        deadline = time.monotonic() + 60 * len(contexts)
-        rounds = 0
-        for order in turns(list(connected), count):
-            rounds += 1
-            for pv in order:
-                t0 = time.perf_counter()
-                try:
-                    connected[pv].put(pv, base + rounds, wait=True, timeout=5.0)
-                except TimeoutError:
-                    timeouts[pv] += 1
-                times[pv].append(time.perf_counter() - t0)
-            if time.monotonic() > deadline:
-                break
-        return {"count": rounds, "timeouts": timeouts, "times": times,
+
+        def put(pv: str, value: float) -> tuple[float, bool]:
+            t0 = time.perf_counter()
+            try:
+                connected[pv].put(pv, value, wait=True, timeout=5.0)
+            except TimeoutError:
+                return time.perf_counter() - t0, False
+            return time.perf_counter() - t0, True
+
+        return {**put_rounds(list(connected), count, put, budget=60 * len(contexts)),
                 "failed": [pv for pv in contexts if pv not in connected]}
     finally:
         for ctx in contexts.values():

@@ -21,9 +21,9 @@ from p4p.server import Server, StaticProvider
 from p4p.server.thread import SharedPV
 
 if TYPE_CHECKING:
-    from bench.servers.protocol import serve, timed
+    from bench.servers.protocol import image_loop, serve, timed
 else:
-    from protocol import serve, timed  # beside this script
+    from protocol import image_loop, serve, timed  # beside this script
 
 scenario = sys.argv[1]
 params: dict[str, Any] = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
@@ -39,20 +39,9 @@ server = Server(providers=[provider])       # EPICS_PVAS_* from the environment
 print("READY", flush=True)
 
 
-def image_loop(cmd: dict[str, Any]) -> dict[str, Any]:
-    frames = [np.full(shape, k, np.uint16) for k in range(2)]
-    deadline = time.perf_counter() + cmd["seconds"]
-
-    def work() -> dict[str, Any]:
-        n = 0
-        while n < cmd["max_frames"] and time.perf_counter() < deadline:
-            frame = frames[n % 2]
-            frame[0, 0] = n % 65536
-            image.post(frame, timestamp=time.time())     # as p4p's users post a frame
-            n += 1
-        return {"frames": n}
-
-    return timed(work)
+def s8_loop(cmd: dict[str, Any]) -> dict[str, Any]:
+    # a timestamp with each frame, as p4p's users post one
+    return image_loop(cmd, shape, lambda frame: image.post(frame, timestamp=time.time()))
 
 
 churned: list[tuple[str, SharedPV]] = []
@@ -82,4 +71,4 @@ def pv_remove(cmd: dict[str, Any]) -> dict[str, Any]:
     return timed(work)
 
 
-serve({"image_loop": image_loop, "pv_make": pv_make, "pv_remove": pv_remove})
+serve({"image_loop": s8_loop, "pv_make": pv_make, "pv_remove": pv_remove})

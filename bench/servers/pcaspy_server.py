@@ -12,17 +12,15 @@ from __future__ import annotations
 import json
 import sys
 import threading
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from pcaspy import Driver, SimpleServer
 
 if TYPE_CHECKING:
-    from bench.servers.protocol import serve, timed
+    from bench.servers.protocol import serve, set_loop, timed, wave_loop
 else:
-    from protocol import serve, timed  # beside this script
+    from protocol import serve, set_loop, timed, wave_loop  # beside this script
 
 scenario = sys.argv[1]
 params: dict[str, Any] = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
@@ -64,27 +62,14 @@ server.createPV("", pvdb)
 driver = BenchDriver()
 
 
-def set_loop(cmd: dict[str, Any]) -> dict[str, Any]:
-    deadline = time.perf_counter() + cmd["seconds"]
-    base, limit = float(cmd["base"]), int(cmd["max_sets"])
+def set_param(name: str, value: Any) -> None:
+    """pcaspy's way to post one value from a thread."""
+    driver.setParam(name, value)
+    driver.updatePVs()
 
-    def work() -> dict[str, Any]:
-        n = 0
-        while n < limit:
-            for _ in range(500):
-                n += 1
-                driver.setParam("BENCH:S1", base + n)
-                driver.updatePVs()
-            if time.perf_counter() > deadline:
-                break
-        return {"sets": n, "last": base + n}
 
-    result = timed(work)
-    result["t_end"] = time.time()
-    c0 = time.process_time()
-    time.sleep(cmd.get("drain", 0.5))
-    result["cpu_drain"] = time.process_time() - c0
-    return result
+def s1_loop(cmd: dict[str, Any]) -> dict[str, Any]:
+    return set_loop(cmd, lambda value: set_param("BENCH:S1", value))
 
 
 def burst(cmd: dict[str, Any]) -> dict[str, Any]:
@@ -98,25 +83,12 @@ def burst(cmd: dict[str, Any]) -> dict[str, Any]:
     return timed(work)
 
 
-def wave_loop(cmd: dict[str, Any]) -> dict[str, Any]:
-    arrays = [np.full(params["length"], float(k)) for k in range(2)]
-    deadline = time.perf_counter() + cmd["seconds"]
-
-    def work() -> dict[str, Any]:
-        n = 0
-        while n < cmd["max_sets"] and time.perf_counter() < deadline:
-            arr = arrays[n % 2]
-            arr[0] = n
-            driver.setParam("S5:WAVE", arr)
-            driver.updatePVs()
-            n += 1
-        return {"sets": n}
-
-    return timed(work)
+def s5_loop(cmd: dict[str, Any]) -> dict[str, Any]:
+    return wave_loop(cmd, params["length"], lambda arr: set_param("S5:WAVE", arr))
 
 
 COMMANDS: dict[str, Callable[[dict[str, Any]], Any]] = {
-    "set_loop": set_loop, "burst": burst, "wave_loop": wave_loop,
+    "set_loop": s1_loop, "burst": burst, "wave_loop": s5_loop,
     "updates": lambda cmd: {"updates": BenchDriver.updates}}
 
 

@@ -24,9 +24,9 @@ from softioc import builder, softioc
 from softioc.asyncio_dispatcher import AsyncioDispatcher
 
 if TYPE_CHECKING:
-    from bench.servers.protocol import serve, timed
-else:
-    from protocol import serve, timed  # beside this script
+    from bench.servers.protocol import image_loop, serve, set_loop, timed, wave_loop
+else:  # beside this script
+    from protocol import image_loop, serve, set_loop, timed, wave_loop
 
 t_imported = time.perf_counter()
 scenario = sys.argv[1]
@@ -91,28 +91,9 @@ if scenario == "S7":
         time.sleep(3600)
 
 
-def set_loop(cmd: dict[str, Any]) -> dict[str, Any]:
+def s1_loop(cmd: dict[str, Any]) -> dict[str, Any]:
     """S1: set one record as fast as possible, bounded in count and time."""
-    rec = records["S1"]
-    deadline = time.perf_counter() + cmd["seconds"]
-    base, limit = float(cmd["base"]), int(cmd["max_sets"])
-
-    def work() -> dict[str, Any]:
-        n = 0
-        while n < limit:
-            for _ in range(500):
-                n += 1
-                rec.set(base + n)
-            if time.perf_counter() > deadline:
-                break
-        return {"sets": n, "last": base + n}
-
-    result = timed(work)
-    result["t_end"] = time.time()
-    c0 = time.process_time()
-    time.sleep(cmd.get("drain", 0.5))  # processing the sets may still be queued (pythonSoftIOC)
-    result["cpu_drain"] = time.process_time() - c0
-    return result
+    return set_loop(cmd, records["S1"].set)
 
 
 def burst(cmd: dict[str, Any]) -> dict[str, Any]:
@@ -137,25 +118,9 @@ def burst(cmd: dict[str, Any]) -> dict[str, Any]:
     return timed(work)
 
 
-def wave_loop(cmd: dict[str, Any]) -> dict[str, Any]:
+def s5_loop(cmd: dict[str, Any]) -> dict[str, Any]:
     """S5: set the big waveform as fast as possible for ``seconds``."""
-    rec = records["wave"]
-    n_elem = params["length"]
-    import numpy as np
-
-    arrays = [np.full(n_elem, float(k)) for k in range(2)]
-    deadline = time.perf_counter() + cmd["seconds"]
-
-    def work() -> dict[str, Any]:
-        n = 0
-        while n < cmd["max_sets"] and time.perf_counter() < deadline:
-            arr = arrays[n % 2]
-            arr[0] = n                      # every update differs
-            rec.set(arr)
-            n += 1
-        return {"sets": n}
-
-    return timed(work)
+    return wave_loop(cmd, params["length"], records["wave"].set)
 
 
 def c_set_loop(cmd: dict[str, Any]) -> dict[str, Any]:
@@ -193,24 +158,9 @@ def c_set_loop(cmd: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def image_loop(cmd: dict[str, Any]) -> dict[str, Any]:
+def s8_loop(cmd: dict[str, Any]) -> dict[str, Any]:
     """S8: post frames to the NTNDArray PV as fast as possible for ``seconds``."""
-    import numpy as np
-
-    image = records["image"]
-    frames = [np.full(image.shape, k, np.uint16) for k in range(2)]
-    deadline = time.perf_counter() + cmd["seconds"]
-
-    def work() -> dict[str, Any]:
-        n = 0
-        while n < cmd["max_frames"] and time.perf_counter() < deadline:
-            frame = frames[n % 2]
-            frame[0, 0] = n % 65536
-            image.post(frame)
-            n += 1
-        return {"frames": n}
-
-    return timed(work)
+    return image_loop(cmd, records["image"].shape, records["image"].post)
 
 
 def pv_make(cmd: dict[str, Any]) -> dict[str, Any]:
@@ -233,8 +183,8 @@ def pv_remove(cmd: dict[str, Any]) -> dict[str, Any]:
 
 
 COMMANDS: dict[str, Callable[[dict[str, Any]], Any]] = {
-    "image_loop": image_loop, "pv_make": pv_make, "pv_remove": pv_remove,
-    "set_loop": set_loop, "c_set_loop": c_set_loop, "burst": burst, "wave_loop": wave_loop,
+    "image_loop": s8_loop, "pv_make": pv_make, "pv_remove": pv_remove,
+    "set_loop": s1_loop, "c_set_loop": c_set_loop, "burst": burst, "wave_loop": s5_loop,
     "updates": lambda cmd: {"updates": updates[0]}}
 
 serve(COMMANDS)

@@ -27,12 +27,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, TypeVar, cast
 
-__all__ = ["LOOPBACK_ENV", "free_port", "client_env", "IOCProcess", "epics_tool",
-           "wait_until", "monitor", "pva_context"]
+__all__ = ["LOOPBACK_ENV", "free_port", "port_free", "client_env", "IOCProcess", "epics_tool",
+           "run_tool", "start_tool", "stop_process", "wait_until", "monitor", "pva_context"]
 
 T = TypeVar("T")
 
@@ -59,15 +59,20 @@ def _ephemeral_low() -> int:
         return 32768
 
 
-def _bindable(port: int) -> bool:
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp, \
-                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            tcp.bind(("127.0.0.1", port))
-            udp.bind(("127.0.0.1", port))
-    except OSError:
-        return False
+def port_free(port: int, kind: socket.SocketKind = socket.SOCK_STREAM) -> bool:
+    """Whether ``port`` on 127.0.0.1 can be bound now: over TCP, or over UDP
+    with ``kind=socket.SOCK_DGRAM``.  False while a server holds it, so a test
+    can check that an IOC serves on its ports, and that it frees them."""
+    with socket.socket(socket.AF_INET, kind) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
     return True
+
+
+def _bindable(port: int) -> bool:
+    return port_free(port) and port_free(port, socket.SOCK_DGRAM)
 
 
 def free_port() -> int:
@@ -204,12 +209,110 @@ def wait_until(check: Callable[[], T], timeout: float = 5.0, interval: float = 0
         time.sleep(interval)
 
 
-def _ca_wait(tool: str, args: Sequence[str]) -> Sequence[str]:
+def _ca_wait(tool: str, args: Sequence[str | bytes]) -> Sequence[str | bytes]:
     """``args`` with ``-w 5`` first for a CA tool given no ``-w``: its default
     1 s to connect fails on a loaded machine."""
     if tool in ("caget", "caput", "cainfo", "camonitor") and "-w" not in args:
         return ("-w", "5", *args)
     return args
+
+
+def _tool_env(env: Mapping[str, str] | None) -> dict[str, str]:
+    return {**os.environ, **LOOPBACK_ENV, **(env or {})}
+
+
+def run_tool(tool: str, *args: str | bytes, env: Mapping[str, str] | None = None,
+             check: bool = True, timeout: float = 20.0,
+             merge_stderr: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the EPICS tool ``tool`` (caget, pvput... found by :func:`epics_tool`)
+    with ``args``, and wait for it to end.
+
+    ``env`` is set over this process's environment and :data:`LOOPBACK_ENV`:
+    an :class:`IOCProcess`'s ``env``, or a :func:`client_env` for a server
+    started some other way.  A CA tool given no ``-w`` waits 5 s for its
+    channels, not its default 1 s.  The output is text (bytes that are not
+    UTF-8 replaced), stderr in ``stdout`` after stdout's lines, or kept apart
+    in ``stderr`` with ``merge_stderr=False``.  With ``check``, an exit status
+    other than 0 raises ``RuntimeError``; ``subprocess.TimeoutExpired`` after
+    ``timeout`` s.
+    """
+    result = subprocess.run(
+        [epics_tool(tool), *_ca_wait(tool, args)], env=_tool_env(env), stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+        text=True, errors="replace", timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        said = result.stdout + (result.stderr or "")
+        raise RuntimeError(f"{tool} {' '.join(map(os.fsdecode, args))} failed: {said}")
+    return result
+
+
+@contextlib.contextmanager
+def start_tool(tool: str, *args: str | bytes, env: Mapping[str, str] | None = None,
+               output: str | os.PathLike[str] | None = None,
+               ) -> Iterator[subprocess.Popen[str]]:
+    """The EPICS tool ``tool`` running in the background during the block: a
+    ``caput -c`` left waiting on a busy record, ``acctst``, a ``camonitor`` of
+    many PVs...  At the end of the block, one still running is interrupted
+    (SIGINT, as Ctrl-C; killed if it has not ended 5 s later).
+
+    Its output (stdout, then stderr) is line-buffered where coreutils'
+    ``stdbuf`` is installed, and goes to the process's ``stdout`` pipe, to be
+    read in the block (it is closed at its end), or into the file ``output``,
+    which can be read while the tool writes it and after: unlike a pipe
+    nobody reads, a file never fills up and stalls the tool.  ``env`` and
+    ``-w`` as for :func:`run_tool`.
+    """
+    stdbuf = shutil.which("stdbuf")
+    with contextlib.ExitStack() as stack:
+        sink: int | IO[str] = subprocess.PIPE
+        if output is not None:
+            sink = stack.enter_context(open(output, "w"))
+        proc = subprocess.Popen(
+            [*([stdbuf, "-oL"] if stdbuf else []), epics_tool(tool), *_ca_wait(tool, args)],
+            env=_tool_env(env), stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
+            text=True, errors="replace",
+        )
+        if proc.stdout is not None:
+            stack.callback(proc.stdout.close)       # the pipe itself, whatever wraps it
+        stack.callback(_interrupt, proc)
+        yield proc
+
+
+def _interrupt(proc: subprocess.Popen[str]) -> None:
+    """SIGINT to a process still running, and SIGKILL if it has not ended 5 s later."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 5.0,
+                 stdin_timeout: float | None = None) -> int:
+    """Stop a subprocess and return its exit status: close its stdin (an IOC
+    in ``interactive_ioc`` ends at the end of its input) and wait
+    ``stdin_timeout`` s (default ``timeout``), then SIGTERM and wait
+    ``timeout`` s, then SIGKILL.  A process that has ended is only reaped."""
+    if proc.poll() is None:
+        with contextlib.suppress(Exception):
+            if proc.stdin:
+                proc.stdin.close()
+        try:
+            proc.wait(timeout if stdin_timeout is None else stdin_timeout)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    if proc.stdin and not proc.stdin.closed:
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
+    return int(proc.returncode)
 
 
 class IOCProcess:
@@ -264,17 +367,13 @@ class IOCProcess:
         self.stop()
         raise TimeoutError(f"{pv} did not answer within {timeout} s:\n{self.output()}")
 
-    def run_tool(self, tool: str, *args: str, check: bool = True,
-                 timeout: float = 20.0) -> subprocess.CompletedProcess[str]:
-        """Run an EPICS tool with this IOC's client environment (a CA tool
-        given no ``-w`` waits 5 s for its channel, not its default 1 s)."""
-        result = subprocess.run(
-            [epics_tool(tool), *_ca_wait(tool, args)], env=self.env, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, timeout=timeout,
-        )
-        if check and result.returncode != 0:
-            raise RuntimeError(f"{tool} {' '.join(args)} failed: {result.stdout}")
-        return result
+    def run_tool(self, tool: str, *args: str | bytes, check: bool = True,
+                 timeout: float = 20.0, env: Mapping[str, str] | None = None,
+                 merge_stderr: bool = True) -> subprocess.CompletedProcess[str]:
+        """:func:`run_tool` with this IOC's client environment (``env`` set
+        over it: ``{"EPICS_CA_ADDR_LIST": ...}`` to search elsewhere)."""
+        return run_tool(tool, *args, env={**self.env, **(env or {})}, check=check,
+                        timeout=timeout, merge_stderr=merge_stderr)
 
     def caget(self, pv: str, *options: str) -> str:
         """The value ``caget -t`` prints (options e.g. ``-d DBR_CTRL_DOUBLE``)."""
@@ -308,25 +407,11 @@ class IOCProcess:
         return self.run_tool("pvget", "-w", "5", *options, pv).stdout
 
     def stop(self, timeout: float = 5.0) -> int:
-        """Close stdin (ends an interactive IOC), then SIGTERM, then SIGKILL."""
-        if self.proc.poll() is None:
-            with contextlib.suppress(Exception):
-                if self.proc.stdin:
-                    self.proc.stdin.close()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.send_signal(signal.SIGTERM)
-                try:
-                    self.proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
-        if self.proc.stdin and not self.proc.stdin.closed:
-            with contextlib.suppress(OSError):
-                self.proc.stdin.close()
+        """Close stdin (ends an interactive IOC), then SIGTERM, then SIGKILL
+        (:func:`stop_process`); returns the exit status."""
+        code = stop_process(self.proc, timeout)
         self.output()               # collect and close the pipe
-        return int(self.proc.returncode)
+        return code
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -451,24 +536,16 @@ def monitor(ioc: IOCProcess, *pvs: str, tool: str = "camonitor",
     monitor printed stays readable); the real pipe is read by a thread and
     closed when the monitor has ended, so there is nothing for you to close.
     """
-    proc = subprocess.Popen(
-        [epics_tool(tool), *_ca_wait(tool, options), *pvs], env=ioc.env, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True,
-    )
-    assert proc.stdout is not None
-    output = _Output(proc.stdout)
-    proc.stdout = cast(IO[str], output)
-    try:
-        yield proc
-        output.settle(MONITOR_QUIET, settle)
-    finally:
-        proc.send_signal(signal.SIGINT)
+    with start_tool(tool, *options, *pvs, env=ioc.env) as proc:
+        assert proc.stdout is not None
+        output = _Output(proc.stdout)
+        proc.stdout = cast(IO[str], output)
         try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        output.finish(10)
+            yield proc
+            output.settle(MONITOR_QUIET, settle)
+        finally:
+            _interrupt(proc)
+            output.finish(10)
 
 
 def pva_context(ioc: IOCProcess, nt: bool = True) -> Any:

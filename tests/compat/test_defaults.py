@@ -4,15 +4,13 @@ display range, and the other fields pythonSoftIOC sets."""
 
 from __future__ import annotations
 
-import subprocess
 import textwrap
 import time
 
 import pytest
 
-from softioc.testing import IOCProcess, epics_tool
-
-from ..clients import pva_context
+from ..clients import caget_many, pva_context
+from ..conftest import module_ioc
 
 IOC = textwrap.dedent('''
     from softioc import builder, softioc
@@ -45,17 +43,7 @@ INPUTS = {"AI": ("1.5", "3"), "BI": ("On", "0"), "LI": ("7", "9"), "QI": ("8", "
           "SI": ("in", "other"), "MI": ("B", "0")}
 
 
-@pytest.fixture(scope="module")
-def ioc(tmp_path_factory):
-    script = tmp_path_factory.mktemp("df") / "ioc.py"
-    script.write_text(IOC)
-    with IOCProcess([str(script)], wait_for="DF:AI") as ioc:
-        yield ioc
-
-
-def pvput(ioc, pv, value):
-    return subprocess.run([epics_tool("pvput"), "-w", "5", pv, value], env=ioc.env,
-                          capture_output=True, text=True, timeout=30)
+ioc = module_ioc("defaults_ioc.py", "DF:AI", text=IOC)
 
 
 @pytest.mark.parametrize("name", sorted(INPUTS))
@@ -65,8 +53,8 @@ def test_inputs_refuse_client_puts_over_ca_and_pva(ioc, name):
     assert ioc.caget(f"{pv}.DISP") == "1"
     ca = ioc.caput(pv, other)
     assert "Channel write request failed" in ca.stdout, ca.stdout
-    pva = pvput(ioc, pv, other)
-    assert pva.returncode != 0 and "S_db_putDisabled" in pva.stdout + pva.stderr, pva.stdout
+    pva = ioc.run_tool("pvput", "-w", "5", pv, other, check=False, timeout=30)
+    assert pva.returncode != 0 and "S_db_putDisabled" in pva.stdout, pva.stdout
     desc = ioc.caput(f"{pv}.DESC", "changed")           # every field, as pythonSoftIOC
     assert "Channel write request failed" in desc.stdout
     assert ioc.caget(pv) == shown
@@ -119,15 +107,12 @@ def test_drive_limits_give_display_limits(ioc, pv, low, high):
 
 
 def test_other_fields_as_pythonsoftioc_sets_them(ioc):
-    for name in ("AI", "LI", "SI", "WI", "LSI"):
-        assert ioc.caget(f"DF:{name}.SCAN") == "I/O Intr"
-        assert ioc.caget(f"DF:{name}.PINI") == "YES"
-        assert ioc.caget(f"DF:{name}.INP") == f"@DF:{name}"
-    assert ioc.caget("DF:LI.MDEL") == "-1"
-    assert ioc.caget("DF:QI.MDEL") == "-1"
-    assert ioc.caget("DF:AO.OUT") == "@DF:AO"
-    assert ioc.caget("DF:AO.OMSL") == "supervisory"
-    assert ioc.caget("DF:AO.PINI") == "NO"
+    expected = {f"DF:{name}.{field}": value for name in ("AI", "LI", "SI", "WI", "LSI")
+                for field, value in [("SCAN", "I/O Intr"), ("PINI", "YES"),
+                                     ("INP", f"@DF:{name}")]}
+    expected.update({"DF:LI.MDEL": "-1", "DF:QI.MDEL": "-1", "DF:AO.OUT": "@DF:AO",
+                     "DF:AO.OMSL": "supervisory", "DF:AO.PINI": "NO"})
+    assert caget_many(ioc, *expected) == expected
 
 
 def test_integer_waveforms_are_long(ioc):

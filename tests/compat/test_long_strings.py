@@ -11,9 +11,10 @@ import time
 
 import pytest
 
-from softioc.testing import IOCProcess, epics_tool
+from softioc.testing import IOCProcess, wait_until
 
 from ..clients import pva_context
+from ..conftest import module_ioc
 
 IOC = textwrap.dedent('''
     from softioc import builder, softioc
@@ -33,30 +34,18 @@ IOC = textwrap.dedent('''
 TEXT = "A long text, well beyond the 39 characters of a DBF_STRING: " + "z" * 15
 
 
-@pytest.fixture(scope="module")
-def ioc(tmp_path_factory):
-    script = tmp_path_factory.mktemp("ls") / "ioc.py"
-    script.write_text(IOC)
-    with IOCProcess([str(script)], wait_for="LS:IN") as ioc:
-        yield ioc
+ioc = module_ioc("long_strings_ioc.py", "LS:IN", text=IOC)
 
 
 def updates(ioc, prefix="UPDATE"):
     return [ln for ln in ioc.output().splitlines() if ln.startswith(prefix)]
 
 
-def wait_for(check, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not check() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return check()
-
-
 def python_answer(ioc, expr):
     """Evaluate expr in the IOC's shell and read back what it printed."""
     marker = f"ANSWER{time.monotonic_ns()}"
     ioc.send(f"print({marker!r}, repr({expr}))")
-    assert wait_for(lambda: marker in ioc.output())
+    wait_until(lambda: marker in ioc.output(), what=f"{expr} answered in the shell")
     line = [ln for ln in ioc.output().splitlines() if ln.startswith(marker)][-1]
     return line[len(marker) + 1:]
 
@@ -88,7 +77,7 @@ def test_caput_S_writes_whole_text_and_on_update_gets_str(ioc):
     result = ioc.caput("LS:OUT", TEXT, options=["-S"])
     assert "error" not in result.stdout.lower(), result.stdout
     assert ioc.caget("LS:OUT", "-S") == TEXT
-    assert wait_for(lambda: f"UPDATE str {TEXT!r}" in updates(ioc))
+    wait_until(lambda: f"UPDATE str {TEXT!r}" in updates(ioc), what="on_update ran")
     assert python_answer(ioc, "lso.get()") == repr(TEXT)
 
 
@@ -96,7 +85,8 @@ def test_pyepics_as_string(ioc):
     assert pyepics(ioc, "print(epics.caget('LS:IN', as_string=True, timeout=5))") == "i" * 100
     pyepics(ioc, "assert epics.caput('LS:OUT', 'from-pyepics;' * 5, wait=True, timeout=5) == 1")
     assert ioc.caget("LS:OUT", "-S") == ("from-pyepics;" * 5)
-    assert wait_for(lambda: f"UPDATE str {'from-pyepics;' * 5!r}" in updates(ioc))
+    wait_until(lambda: f"UPDATE str {'from-pyepics;' * 5!r}" in updates(ioc),
+               what="on_update ran")
 
 
 def test_pva_sees_a_string(ioc):
@@ -108,7 +98,7 @@ def test_pva_sees_a_string(ioc):
     finally:
         ctx.close()
     assert ioc.caget("LS:OUT", "-S") == "over-PVA;" * 5
-    assert wait_for(lambda: f"UPDATE str {'over-PVA;' * 5!r}" in updates(ioc))
+    wait_until(lambda: f"UPDATE str {'over-PVA;' * 5!r}" in updates(ioc), what="on_update ran")
     assert '"i' in ioc.pvget("LS:IN") or "iiii" in ioc.pvget("LS:IN")
 
 
@@ -119,10 +109,9 @@ def test_text_too_long_is_refused_with_a_clear_error(ioc):
     assert ioc.caget("LS:SMALL", "-S") == "123456789"
     ca = ioc.caput("LS:SMALL", "0123456789abc", options=["-S"])
     assert "Invalid element count" in ca.stdout, ca.stdout
-    pva = subprocess.run([epics_tool("pvput"), "-w", "5", "LS:SMALL", "0123456789"],
-                         env=ioc.env, capture_output=True, text=True, timeout=30)
+    pva = ioc.run_tool("pvput", "-w", "5", "LS:SMALL", "0123456789", check=False, timeout=30)
     assert pva.returncode != 0
-    assert "too long" in pva.stdout + pva.stderr, pva.stdout + pva.stderr
+    assert "too long" in pva.stdout, pva.stdout
     ctx = pva_context(ioc)
     try:
         with pytest.raises(Exception, match="too long"):  # noqa: B017
@@ -141,11 +130,11 @@ def test_text_too_long_is_refused_with_a_clear_error(ioc):
 
 def test_set_from_python_takes_and_returns_str(ioc):
     ioc.send("lsi.set('set-from-Python;' * 4)")
-    assert wait_for(lambda: ioc.caget("LS:IN", "-S") == "set-from-Python;" * 4)
+    ioc.wait_value("LS:IN", "set-from-Python;" * 4, options=["-S"])
     assert python_answer(ioc, "lsi.get()") == repr("set-from-Python;" * 4)
     ioc.send("try:\n    small.set('x' * 10)\nexcept ValueError as e:\n    print('REFUSED', e)\n")
-    assert wait_for(lambda: any("REFUSED" in ln and "too long" in ln
-                                for ln in ioc.output().splitlines()))
+    wait_until(lambda: any("REFUSED" in ln and "too long" in ln
+                           for ln in ioc.output().splitlines()), what="the refusal printed")
 
 
 def test_strict_off_cuts_as_epics_does(tmp_path):
@@ -153,8 +142,8 @@ def test_strict_off_cuts_as_epics_does(tmp_path):
     script.write_text(IOC)
     with IOCProcess([str(script)], wait_for="LS:IN",
                     env={"PYTHONIOC_STRICT_PUTS": "NO"}) as ioc:
-        pva = subprocess.run([epics_tool("pvput"), "-w", "5", "LS:SMALL", "0123456789abc"],
-                             env=ioc.env, capture_output=True, text=True, timeout=30)
+        pva = ioc.run_tool("pvput", "-w", "5", "LS:SMALL", "0123456789abc", check=False,
+                           timeout=30)
         assert pva.returncode == 0, pva.stdout
         assert ioc.caget("LS:SMALL", "-S").startswith("012345678")
 
@@ -174,7 +163,7 @@ def test_long_string_made_after_iocinit_from_a_spare(tmp_path):
     with IOCProcess([str(script)], wait_for="RT:LATE") as ioc:
         assert ioc.caget("RT:LATE", "-S") == ("made at run time " * 3).strip()
         ioc.caput("RT:LATE", "x" * 250, options=["-S"])
-        assert wait_for(lambda: f"LATE str {'x' * 250!r}" in ioc.output())
+        wait_until(lambda: f"LATE str {'x' * 250!r}" in ioc.output(), what="on_update ran")
         ctx = pva_context(ioc)
         try:
             assert ctx.get("RT:LATE", timeout=5)["value"] == "x" * 250
@@ -186,7 +175,6 @@ def test_validate_sees_str_and_refuses_over_ca_and_pva(ioc):
     assert "error" not in ioc.caput("LS:CHECKED", "still fine", options=["-S"]).stdout.lower()
     bad = ioc.caput("LS:CHECKED", "a bad text", options=["-S"])
     assert "Channel write request failed" in bad.stdout, bad.stdout
-    pva = subprocess.run([epics_tool("pvput"), "-w", "5", "LS:CHECKED", "bad again"],
-                         env=ioc.env, capture_output=True, text=True, timeout=30)
-    assert "refused by the IOC's validate" in pva.stdout + pva.stderr
+    pva = ioc.run_tool("pvput", "-w", "5", "LS:CHECKED", "bad again", check=False, timeout=30)
+    assert "refused by the IOC's validate" in pva.stdout
     assert ioc.caget("LS:CHECKED", "-S") == "still fine"

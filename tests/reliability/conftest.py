@@ -13,8 +13,6 @@ monitoring every record.
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -70,17 +68,6 @@ def established(pid: int, port: int) -> int:
             if state == "01" and int(local.rsplit(":", 1)[1], 16) == port:
                 count += 1
     return count
-
-
-def wait_until(condition: Callable[[], object], timeout: float, step: float = 0.1) -> bool:
-    """Poll condition until it is true or timeout seconds pass; its last answer."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if condition():
-            return True
-        if time.monotonic() >= deadline:
-            return bool(condition())
-        time.sleep(step)
 
 
 def same_ports(ioc: IOCProcess) -> dict[str, str]:

@@ -39,7 +39,7 @@ from typing import Any
 
 import pytest
 
-from softioc.testing import IOCProcess, epics_tool
+from softioc.testing import IOCProcess
 
 SCRIPT = Path(__file__).parent / "iocs" / "corpus_ioc.py"
 DOCS = Path(__file__).parents[2] / "docs" / "reliability.rst"
@@ -112,15 +112,13 @@ def corpus() -> list[Case]:
 ALL_PVS = [f"BAD:{n}" for n in [*NUMERIC, *ENUM, *STRING, *ARRAY, "BYSTANDER"]]
 
 
-def snapshot(env: dict[str, str]) -> dict[str, str]:
+def snapshot(ioc: IOCProcess) -> dict[str, str]:
     """Every record's value as caget prints it (-S: the long string, a CHAR
     waveform, as text); an array as ``NORD e1 e2...`` (caget pads an array to
     NELM elements, so NORD is read beside it)."""
     nords = [f"BAD:{n}.NORD" for n in ARRAY]
-    out = subprocess.run([epics_tool("caget"), "-t", "-S", "-w", "5", *ALL_PVS, *nords], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
-    lines = out.stdout.decode(errors="replace").splitlines()
-    assert out.returncode == 0 and len(lines) == len(ALL_PVS) + len(nords), lines
+    lines = ioc.run_tool("caget", "-t", "-S", *ALL_PVS, *nords, timeout=30).stdout.splitlines()
+    assert len(lines) == len(ALL_PVS) + len(nords), lines
     values = dict(zip(ALL_PVS, lines))
     for name, nord in zip(ARRAY, lines[len(ALL_PVS):]):
         elements = values[f"BAD:{name}"].split()[1:]
@@ -128,22 +126,22 @@ def snapshot(env: dict[str, str]) -> dict[str, str]:
     return values
 
 
-def put(case: Case, env: dict[str, str]) -> tuple[str, str]:
+def put(case: Case, ioc: IOCProcess) -> tuple[str, str]:
     """Send the put with the real C tool: what the client said, as (CLIENT,
     IOC or FAILED, why), or ("ok", "")."""
     many = isinstance(case.value, list)
-    args: list[str | bytes] = [epics_tool("caput"), "-c", "-w", "5"] if case.proto == "CA" \
-        else [epics_tool("pvput"), "-w", "5"]
+    tool = "caput" if case.proto == "CA" else "pvput"
+    args: list[str | bytes] = ["-c", "-w", "5"] if case.proto == "CA" else ["-w", "5"]
     if case.pv == "BAD:LSO" and case.proto == "CA":
         args.append("-S")       # text into a long string (a CHAR waveform)
     if many and case.proto == "CA":
         args.append("-a")
     args += [case.pv, *case.value] if many else [case.pv, case.value]  # type: ignore[list-item]
     try:
-        out = subprocess.run(args, env=env, capture_output=True, timeout=30)
+        out = ioc.run_tool(tool, *args, check=False, timeout=30, merge_stderr=False)
     except subprocess.TimeoutExpired:
         return FAILED, "no answer: the client still waited after 30 s"
-    text = ANSI.sub("", out.stderr.decode(errors="replace"))
+    text = ANSI.sub("", out.stderr)
     lines = [line for line in text.splitlines() if line.strip() and not line.startswith("Warning")]
     if out.returncode == 0 and not lines:
         return "ok", ""
@@ -239,12 +237,12 @@ def run_corpus() -> list[Result]:
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "puts.jsonl"
         with IOCProcess([str(SCRIPT), str(log)], wait_for="BAD:BYSTANDER", env=ENV) as ioc:
-            state = snapshot(ioc.env)
+            state = snapshot(ioc)
             for case in corpus():
                 start = time.time()
-                said, why = put(case, ioc.env)
+                said, why = put(case, ioc)
                 end = time.time()
-                now = snapshot(ioc.env)
+                now = snapshot(ioc)
                 others = {pv: v for pv, v in now.items() if pv != case.pv}
                 assert others == {pv: v for pv, v in state.items() if pv != case.pv}, \
                     f"{case}: another record changed"

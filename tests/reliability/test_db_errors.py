@@ -4,8 +4,11 @@ must raise a clear error instead, and go on loading other files.  Macro
 definitions with empty names or values ("=,=,=") overran EPICS's macro
 parser's arrays and corrupted the heap; they must load (or be refused)."""
 
+import os
 import subprocess
 import sys
+
+from softioc.testing import client_env, free_port
 
 SCRIPT = """\
 import sys
@@ -28,12 +31,19 @@ print("VAL", _ext.get_field("GOOD:1.VAL"))
 """
 
 
-def test_truncated_db_files_are_refused_not_fatal(tmp_path):
-    result = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)],
-                            env={"PYTHONIOC_PVA": "NO", **_env()}, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            timeout=60)
+def run(code, tmp_path):
+    """Run ``code`` in a fresh Python (CA only, on its own ports) with tmp_path
+    as its argument: what it printed.  It must exit 0."""
+    env = dict(os.environ, **client_env(free_port(), free_port(), free_port()), PYTHONIOC_PVA="NO")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, timeout=60)
     assert result.returncode == 0, result.stdout
+    return result
+
+
+def test_truncated_db_files_are_refused_not_fatal(tmp_path):
+    result = run(SCRIPT, tmp_path)
     assert result.stdout.count("refused: EPICS could not load records from") == 4
     assert "VAL" in result.stdout and "7" in result.stdout.split("VAL", 1)[1], result.stdout
 
@@ -55,16 +65,5 @@ print("alive")
 
 
 def test_empty_macro_definitions_do_not_corrupt_memory(tmp_path):
-    result = subprocess.run([sys.executable, "-c", MACROS, str(tmp_path)],
-                            env={"PYTHONIOC_PVA": "NO", **_env()}, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            timeout=60)
-    assert result.returncode == 0, result.stdout
+    result = run(MACROS, tmp_path)
     assert result.stdout.count("loaded ") == 5 and "alive" in result.stdout, result.stdout
-
-
-def _env():
-    import os
-
-    from softioc.testing import client_env, free_port
-    return dict(os.environ, **client_env(free_port(), free_port(), free_port()))

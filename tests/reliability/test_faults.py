@@ -4,66 +4,40 @@ frees the ports, and a hung on_update that must not stop the IOC serving."""
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
-import subprocess
-import threading
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from softioc.testing import IOCProcess, epics_tool
+from softioc.testing import IOCProcess, port_free, start_tool, wait_until
 
-from .conftest import SCRIPTS, start_on, wait_until
-
-
-def _port_free(port: int, kind: int = socket.SOCK_STREAM) -> bool:
-    with socket.socket(socket.AF_INET, kind) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
+from .conftest import SCRIPTS, start_on
 
 
 @pytest.mark.timeout(300)
-def test_acctst_passes_across_a_server_restart():
+def test_acctst_passes_across_a_server_restart(tmp_path: Path):
     """acctst (EPICS base's CA client test) on a builder aOut. It asks for the
     server to go away once: the IOC is stopped and a new one started on the
     same ports, so it also proves a stopped IOC frees its CA port at once."""
     ioc = IOCProcess([str(SCRIPTS / "acctst_ioc.py")], wait_for="ACCTST:AO")
     second: IOCProcess | None = None
-    lines: list[str] = []
-    acc = subprocess.Popen([epics_tool("acctst"), "ACCTST:AO", "0", "4", "1"], env=ioc.env,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    assert acc.stdout is not None
-    fd = acc.stdout.fileno()
-
-    def read() -> None:         # raw reads: acctst's prompt has no newline
-        while chunk := os.read(fd, 4096):
-            lines.append(chunk.decode(errors="replace"))
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
+    out = tmp_path / "acctst.txt"       # its prompt has no newline: read the file, not lines
     try:
-        assert wait_until(lambda: "force test channel to disconnect" in "".join(lines), 60), \
-            "".join(lines)
-        assert ioc.stop() == 0, ioc.output()
-        second = start_on(ioc, [str(SCRIPTS / "acctst_ioc.py")], wait_for="ACCTST:AO")
-        acc.wait(240)               # about 160 s: it waits out beacon and watchdog periods
+        with start_tool("acctst", "ACCTST:AO", "0", "4", "1", env=ioc.env, output=out) as acc:
+            asked = "force test channel to disconnect"
+            wait_until(lambda: asked in out.read_text(errors="replace"), 60,
+                       what="acctst asking for the server to go away")
+            assert ioc.stop() == 0, ioc.output()
+            second = start_on(ioc, [str(SCRIPTS / "acctst_ioc.py")], wait_for="ACCTST:AO")
+            acc.wait(240)           # about 160 s: it waits out beacon and watchdog periods
     finally:
-        if acc.poll() is None:
-            acc.kill()
-            acc.wait()
-        reader.join(5)
-        acc.stdout.close()
         ioc.stop()
         if second is not None:
             second.stop()
-    output = "".join(lines)
+    output = out.read_text(errors="replace")
     assert acc.returncode == 0, output[-3000:]
     assert "Test Complete" in output, output[-3000:]
     assert "native type was DBF_DOUBLE" in output
@@ -82,10 +56,10 @@ def test_shutdown_is_quick_clean_flushes_autosave_and_frees_ports(how: str, tmp_
         # (circuits) and UDP (search) port, PVA's TCP and search/broadcast port.
         # Both servers fall back to another TCP port when theirs is taken: bound
         # here means they serve on the ports they were given.
-        assert not _port_free(ioc.ca_port), "CA TCP port not bound"
-        assert not _port_free(ioc.ca_port, socket.SOCK_DGRAM), "CA UDP port not bound"
-        assert not _port_free(ioc.pva_port), "PVA TCP port not bound"
-        assert not _port_free(ioc.pva_udp, socket.SOCK_DGRAM), "PVA UDP port not bound"
+        assert not port_free(ioc.ca_port), "CA TCP port not bound"
+        assert not port_free(ioc.ca_port, socket.SOCK_DGRAM), "CA UDP port not bound"
+        assert not port_free(ioc.pva_port), "PVA TCP port not bound"
+        assert not port_free(ioc.pva_udp, socket.SOCK_DGRAM), "PVA UDP port not bound"
         start = time.monotonic()
         if how == "end of stdin":
             assert ioc.proc.stdin is not None
@@ -95,10 +69,10 @@ def test_shutdown_is_quick_clean_flushes_autosave_and_frees_ports(how: str, tmp_
         code = ioc.proc.wait(10)
         elapsed = time.monotonic() - start
         # The ports, at once: CA TCP and UDP, PVA TCP and UDP.
-        assert _port_free(ioc.ca_port), "CA port still bound"
-        assert _port_free(ioc.ca_port, socket.SOCK_DGRAM), "CA UDP port still bound"
-        assert _port_free(ioc.pva_port), "PVA port still bound"
-        assert _port_free(ioc.pva_udp, socket.SOCK_DGRAM), "PVA UDP port still bound"
+        assert port_free(ioc.ca_port), "CA port still bound"
+        assert port_free(ioc.ca_port, socket.SOCK_DGRAM), "CA UDP port still bound"
+        assert port_free(ioc.pva_port), "PVA port still bound"
+        assert port_free(ioc.pva_udp, socket.SOCK_DGRAM), "PVA UDP port still bound"
     finally:
         ioc.stop()
     output = ioc.output()
@@ -117,16 +91,18 @@ def test_a_hung_on_update_does_not_stop_serving(dispatcher: str):
     hung one returns."""
     with IOCProcess([str(SCRIPTS / "hang_ioc.py"), dispatcher], wait_for="HANG:TICK") as ioc:
         assert "rror" not in ioc.caput("HANG:SLOW", "1", callback=False).stdout
-        assert wait_until(lambda: "slow on_update started" in ioc.output(), 10)
+        wait_until(lambda: "slow on_update started" in ioc.output(), 10,
+                   what="the slow on_update started")
         start = time.monotonic()
         put = ioc.caput("HANG:FAST", "2")              # put-callback completes
         assert "New : HANG:FAST" in put.stdout and time.monotonic() - start < 5, put.stdout
         assert ioc.caget("HANG:FAST") == "2"
         first = int(ioc.caget("HANG:TICK"))
-        assert wait_until(lambda: int(ioc.caget("HANG:TICK")) > first + 5, 10)
-        pv = ioc.run_tool("pvget", "-w", "5", "HANG:TICK").stdout
+        ioc.wait_value("HANG:TICK", lambda tick: int(tick) > first + 5, 10)
+        pv = ioc.pvget("HANG:TICK")
         assert int(pv.split()[-1]) > first + 5, pv      # PVA reads go on too
         assert "fast on_update" not in ioc.output()   # queued behind the hung one
         ioc.send("release.set()")
-        assert wait_until(lambda: "fast on_update 2.0" in ioc.output(), 10)
+        wait_until(lambda: "fast on_update 2.0" in ioc.output(), 10,
+                   what="the queued on_update ran")
         assert ioc.stop() == 0

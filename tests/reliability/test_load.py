@@ -20,6 +20,7 @@ The numbers are printed (``pytest -s``) and attached to the test report.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -27,9 +28,9 @@ import sys
 import time
 from dataclasses import dataclass
 
-from softioc.testing import IOCProcess, epics_tool
+from softioc.testing import IOCProcess, start_tool, wait_until
 
-from .conftest import SCRIPTS, cpu_seconds, established, rss_kb, wait_until
+from .conftest import SCRIPTS, cpu_seconds, established, rss_kb
 
 N = 1000
 FINAL = 900000
@@ -83,24 +84,22 @@ def test_200_clients_1000_records(long_run, tmp_path, record_property):
     p = plan(long_run)
     ioc = IOCProcess([str(SCRIPTS / "load_ioc.py"), str(N)], wait_for="LOAD:DONE")
     pid = ioc.proc.pid
-    clients: list[subprocess.Popen[bytes]] = []
+    pva_procs: list[subprocess.Popen[bytes]] = []
     sinks = []
+    camonitors = contextlib.ExitStack()     # each interrupted at its end
     try:
         # -- connect 200 clients -------------------------------------------
         t_connect = time.monotonic()
         ca_files = []
         for c in range(CA_CLIENTS):
-            path = tmp_path / f"ca{c}.txt"
-            sink = open(path, "w")      # a file, not a pipe: a full pipe would stall camonitor
-            sinks.append(sink)
+            path = tmp_path / f"ca{c}.txt"      # a file: a full pipe would stall camonitor
             ca_files.append(path)
             pvs = [f"LOAD:{i}" for i in slice_of(c, p.per_client)]
-            clients.append(subprocess.Popen(
-                ["stdbuf", "-oL", epics_tool("camonitor"), "-w", "30", *pvs], env=ioc.env,
-                stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT))
+            camonitors.enter_context(
+                start_tool("camonitor", "-w", "30", *pvs, env=ioc.env, output=path))
             if c % 20 == 19:
                 time.sleep(0.1)     # stagger the 100k-search bursts a little
-        pva_files, pva_procs = [], []
+        pva_files = []
         budget = 60 + p.warmup + p.measure + 120
         for k in range(PVA_PROCESSES):
             path = tmp_path / f"pva{k}.txt"
@@ -112,7 +111,6 @@ def test_200_clients_1000_records(long_run, tmp_path, record_property):
                 [sys.executable, str(SCRIPTS / "pva_monitors.py"), str(first),
                  str(PVA_PER_PROCESS), str(p.per_client), str(N), str(budget)],
                 env=ioc.env, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT)
-            clients.append(proc)
             pva_procs.append(proc)
 
         def all_connected():
@@ -122,7 +120,7 @@ def test_200_clients_1000_records(long_run, tmp_path, record_property):
                         return False
             return all("CONNECTED" in path.read_text() for path in pva_files)
 
-        assert wait_until(all_connected, 90, 0.5), "clients did not all connect"
+        wait_until(all_connected, 90, 0.5, what="every client connected")
         connect_s = time.monotonic() - t_connect
         ca_circuits = established(pid, ioc.ca_port)
         pva_connections = established(pid, ioc.pva_port)
@@ -150,7 +148,7 @@ def test_200_clients_1000_records(long_run, tmp_path, record_property):
         # -- a final round of known values reaches every client -------------
         ioc.send("finish()")
         t_final = time.monotonic()
-        assert wait_until(lambda: ioc.caget("LOAD:DONE") == "1", 60)
+        ioc.wait_value("LOAD:DONE", "1", 60)
         stale: dict[int, list[int]] = {}
 
         def ca_finals_in():
@@ -162,12 +160,14 @@ def test_200_clients_1000_records(long_run, tmp_path, record_property):
                     stale[c] = bad
             return not stale
 
-        ca_ok = wait_until(ca_finals_in, 90, 1.0)
+        try:
+            wait_until(ca_finals_in, 90, 1.0)
+        except TimeoutError:
+            raise AssertionError(f"{len(stale)} CA clients missed final values, e.g. "
+                                 f"{list(stale.items())[:3]}") from None
         for proc in pva_procs:
             proc.wait(timeout=90)
         finals_s = time.monotonic() - t_final
-        assert ca_ok, f"{len(stale)} CA clients missed final values, e.g. " \
-                      f"{list(stale.items())[:3]}"
         for proc, path in zip(pva_procs, pva_files):
             assert proc.returncode == 0, path.read_text()[-2000:]
             assert "FINALS OK" in path.read_text()
@@ -203,10 +203,11 @@ def test_200_clients_1000_records(long_run, tmp_path, record_property):
             rounds_min = 0.5 * HZ * elapsed - 1
             assert rounds2 - rounds1 > rounds_min, f"only {sets_per_s:.0f} sets/s"
     finally:
-        for proc in clients:
+        camonitors.close()
+        for proc in pva_procs:
             if proc.poll() is None:
                 proc.terminate()
-        for proc in clients:
+        for proc in pva_procs:
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:

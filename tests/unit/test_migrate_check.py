@@ -15,7 +15,7 @@ import pytest
 
 from softioc import _migrate
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def check(*paths, cwd=None, script=False):
@@ -399,9 +399,13 @@ def test_missing_names_are_missing_here():
 
 def test_positional_fields_are_the_builders():
     from softioc import builder
+    from softioc._types import MAKERS
 
-    assert {maker: builder._OLD_POSITIONAL[rtype]
-            for maker, rtype in builder._MAKER_TYPES.items()} == _migrate.OLD_POSITIONAL
+    assert set(_migrate.OLD_POSITIONAL) == {"aIn", "aOut", "longIn", "longOut", "int64In",
+                                            "int64Out", "boolIn", "boolOut"}
+    for maker, fields in _migrate.OLD_POSITIONAL.items():
+        assert fields == MAKERS[maker].old_positional
+        assert callable(getattr(builder, maker))
 
 
 def test_the_reference_lists_every_rule_and_its_example_output(tmp_path):

@@ -9,12 +9,7 @@ import pytest
 
 from softioc import builder
 
-
-@pytest.fixture(autouse=True)
-def clean():
-    builder.ClearRecords()
-    yield
-    builder.ClearRecords()
+pytestmark = pytest.mark.usefixtures("no_records")
 
 
 def test_duplicate_name():

@@ -1,0 +1,13 @@
+"""An IOC that says which EPICS patches it applied (softioc._ext.patches())
+and whether strict puts can be switched on while it runs."""
+
+from softioc import _ext, builder, softioc, strict  # noqa: F401  (strict: for the shell)
+
+builder.aOut("PT:VALIDATED", 1.0, validate=lambda record, value: value < 10)
+builder.longStringOut("PT:TEXT", "abc", length=8)
+builder.longOut("READY", 1)
+builder.LoadDatabase()
+softioc.iocInit()
+print("PATCHES", ",".join(name for name, applied in _ext.patches() if applied) or "none",
+      flush=True)
+softioc.interactive_ioc(globals())

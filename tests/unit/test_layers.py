@@ -1,0 +1,69 @@
+"""Only the core imports the C layer: the rest of softioc reaches it through
+softioc._core (import-linter cannot check this: grimp reads only Python
+files, and the C extensions are none).  Reads the package's sources with ast;
+nothing is imported or run."""
+
+import ast
+from pathlib import Path
+
+import softioc
+
+PACKAGE = Path(softioc.__file__).parent
+
+# The core (see softioc._core's description) and the C layer's modules.
+CORE = {"_core", "_ioc", "_lifecycle", "_database", "_record", "_dispatch", "_wakeup", "_dso",
+        "_status"}
+C_LAYER = {"_ext", "_pvaserver", "_qsrvguard"}
+# Not yet through softioc._core: strict's one call (strict_puts, which _core has).
+
+
+def imports_of(source: str, package: tuple[str, ...]) -> set[str]:
+    """The softioc modules a source imports, anywhere in it, as names under
+    softioc ("_ext", "_core.ioc"...); ``package``: the subpackage it is in
+    (``()`` for softioc itself)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level:
+                base = package[:len(package) - node.level + 1]
+                module = ".".join(["softioc", *base, *([module] if module else [])])
+            names = [module, *(f"{module}.{a.name}" for a in node.names)]
+        else:
+            continue
+        found.update(n[len("softioc."):] for n in names if n.startswith("softioc."))
+    return found
+
+
+def modules() -> dict[str, tuple[Path, tuple[str, ...]]]:
+    """Each module's name under softioc: its file and the subpackage it is in."""
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        package = parts[:-1]
+        found[".".join(package if parts[-1] == "__init__" else parts)] = (path, package)
+    return found
+
+
+def test_only_the_core_imports_the_c_layer():
+    wrong = {}
+    for name, (path, package) in modules().items():
+        if name in CORE:
+            continue
+        c_modules = {m for m in imports_of(path.read_text(), package)
+                     if m.split(".")[0] in C_LAYER}
+        if c_modules:
+            wrong[name] = sorted(c_modules)
+    assert not wrong, f"import the C layer through softioc._core instead: {wrong}"
+
+
+def test_the_check_sees_every_form_of_import():
+    source = ("from . import _ext\nfrom ._pvaserver import x\nimport softioc._qsrvguard\n"
+              "def f():\n    from softioc import _core\n")
+    found = {m.split(".")[0] for m in imports_of(source, ())}
+    assert {"_ext", "_pvaserver", "_qsrvguard", "_core"} <= found
+    assert imports_of("from .. import _ext\n", ("_migrate",)) >= {"_ext"}
+    assert imports_of("from .rules import RULES\n", ("_migrate",)) >= {"_migrate.rules"}
+    assert modules()["_core"][1] == ()
