@@ -119,7 +119,7 @@ def load_database(file: str, path: str | None, substitutions: str | None) -> Non
 def load_records(file: str, substitutions: str | None) -> None:
     """dbLoadRecords(file, subs)"""
 def register() -> None:
-    """Register iocsh commands and all record/device support; hook puts."""
+    """Register iocsh commands and all record/device support; strict puts' patches (patches.c)."""
 def ioc_init(memlock: bool = False) -> None:
     """iocInit(memlock=False)"""
 def strict_puts(enable: bool | None = None) -> bool:

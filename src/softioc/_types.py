@@ -161,5 +161,11 @@ def render_c() -> str:
                 "init_noconvert" if t.init_noconvert else "init_common")
         rw = "write_common" if d.output else "read_noconvert" if t.read_noconvert else "read_keep"
         lines.append(f"    X({d.dset}, {d.rtype}, {int(d.output)}, {init}, {rw}) \\")
+    lines.append("")
+    lines.append("/* X(rtype): the types clients write through our device support */")
+    lines.append("#define PYIOC_OUTPUT_TYPES(X) \\")
+    outputs = [t.name for t in RECORD_TYPES
+               if any(d.rtype == t.name and d.output for d in DEVICE_SUPPORT)]
+    lines += [f"    X({name}) \\" for name in outputs]
     lines += ["", "#endif", ""]
     return "\n".join(lines)

@@ -40,6 +40,6 @@ def strict_puts(enable: bool | None = None) -> bool:
     they are on.  The default comes from ``PYTHONIOC_STRICT_PUTS`` (on unless
     ``NO``, ``0``, ``FALSE`` or ``OFF``).  Meant for before ``iocInit``; a
     switch while the IOC runs applies to the puts that follow, except that an
-    IOC started without them that serves PV Access cannot switch them on
-    (RuntimeError: its PVA puts are not guarded)."""
+    IOC started without them cannot switch them on (RuntimeError: EPICS was
+    not patched for them at iocInit)."""
     return bool(_core.strict_puts(enable))

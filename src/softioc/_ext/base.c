@@ -171,7 +171,8 @@ void pyioc_keep_value(RecordCore *rc)
         rc->snap_buf = buf;
         rc->snap_cap = n;
     }
-    memcpy(rc->snap_buf, pyioc_value_ptr(rc), n);
+    if (n)
+        memcpy(rc->snap_buf, pyioc_value_ptr(rc), n);
     rc->snap_len = n;
     rc->snap_nord = nord;
     rc->kept = 1;
@@ -182,7 +183,8 @@ void pyioc_restore_value(RecordCore *rc)
     const type_info *ti = rc->ti;
     if (!rc->kept)
         return;
-    memcpy(pyioc_value_ptr(rc), rc->snap_buf, rc->snap_len);
+    if (rc->snap_len)
+        memcpy(pyioc_value_ptr(rc), rc->snap_buf, rc->snap_len);
     if (ti->kind == KIND_LSTRING || ti->kind == KIND_ARRAY)
         *FIELD(rc->prec, ti->nord, epicsUInt32) = rc->snap_nord;
 }
@@ -192,7 +194,7 @@ int pyioc_value_changed(RecordCore *rc)
     epicsUInt32 nord = 0;
     size_t n = pyioc_value_bytes(rc, &nord);
     return !rc->kept || n != rc->snap_len || nord != rc->snap_nord ||
-        memcmp(rc->snap_buf, pyioc_value_ptr(rc), n) != 0;
+        (n && memcmp(rc->snap_buf, pyioc_value_ptr(rc), n) != 0);
 }
 
 /* ---- which records are ours ----------------------------------------------

@@ -8,11 +8,13 @@
  * hand the new value to Python (owner._on_write), which may start an
  * asynchronous completion (PACT) for blocking records.
  *
- * A put is checked where record support hands it to device support, as
- * pythonSoftIOC does: the value is in VAL (after any DRVL/DRVH clamping); a
- * refusal puts back the last value accepted (kept by base.c) and fails the
- * processing, and a put-callback's completion, so CA and PVA clients are
- * told.  EPICS's public device support interface is all this uses.
+ * With strict puts (the default) a client's put is checked as soon as
+ * dbPut has stored it (patches.c's "put-check" calls check_stored_put());
+ * without them, where record support hands it to device support, as
+ * pythonSoftIOC does (the value is in VAL after any DRVL/DRVH clamping).
+ * Either way a refusal puts back the last value accepted (kept by base.c)
+ * and fails the processing, and a put-callback's completion, so CA and PVA
+ * clients are told.
  */
 #define USE_TYPED_RSET
 #define USE_TYPED_DSET
@@ -190,6 +192,39 @@ static long check_put(RecordCore *rc)
     return 0;
 }
 
+/* A refused put: put the last accepted value back, and count and log it. */
+static void refuse(RecordCore *rc, dbCommon *prec, long status)
+{
+    pyioc_restore_value(rc);
+    pyioc_putlog_refused(prec);
+    pyioc_count_refused(prec, status == S_pyioc_toolong ?
+                        PYIOC_REFUSED_STRICT : PYIOC_REFUSED_VALIDATE);
+}
+
+/* patches.c's put-check, in the thread of the put, just after dbPut stored
+ * it: a refusal fails the processing that follows (write_common). */
+static long check_stored_put(dbCommon *prec)
+{
+    RecordCore *rc = core_of(prec);
+    long status;
+    if (!rc)
+        return 0;
+    status = check_put(rc);
+    if (status) {
+        refuse(rc, prec, status);
+        rc->refused = status;
+    } else {
+        pyioc_keep_value(rc);
+    }
+    return status;
+}
+
+/* Is patches.c's put-check checking each put as it is stored? */
+static int put_check_acts(void)
+{
+    return pyioc_state.strict > 0 && (pyioc_state.patches & (1u << PYIOC_PATCH_PUT_CHECK));
+}
+
 static long write_common(dbCommon *prec)
 {
     RecordCore *rc = core_of(prec);
@@ -202,16 +237,22 @@ static long write_common(dbCommon *prec)
     pyioc_apply_pending(rc, prec);
     if (prec->pact)
         return 0;                   /* second pass after async completion */
-    if (!rc->setting && (rc->flags & (RF_VALIDATE | RF_LSTRING))) {
-        long refused = check_put(rc);
-        if (refused) {
-            pyioc_restore_value(rc);
-            pyioc_putlog_refused(prec);
-            pyioc_count_refused(prec, refused == S_pyioc_toolong ?
-                                PYIOC_REFUSED_STRICT : PYIOC_REFUSED_VALIDATE);
+    if (rc->refused) {
+        /* refused as it was stored (put-check): fail its processing */
+        long status = rc->refused;
+        rc->refused = 0;
+        if (prec->ppn)
+            prec->ppn->status = notifyError;
+        return status;
+    }
+    if (!rc->setting && (rc->flags & (RF_VALIDATE | RF_LSTRING)) && !put_check_acts()) {
+        /* strict puts off: check a client's put now, as pythonSoftIOC does */
+        long status = check_put(rc);
+        if (status) {
+            refuse(rc, prec, status);
             if (prec->ppn)
                 prec->ppn->status = notifyError;
-            return refused;
+            return status;
         }
         pyioc_keep_value(rc);
     }
@@ -257,6 +298,9 @@ PYIOC_DSETS(DSET)
 
 int pyioc_devsup_init(void)
 {
+    if (str_on_write)
+        return 0;                   /* done already */
+    pyioc_set_put_checker(check_stored_put);
     errSymbolAdd(S_pyioc_rejected, "put refused by the IOC's validate()");
     errSymbolAdd(S_pyioc_toolong, "text too long for record (strict puts)");
     str_on_write = PyUnicode_InternFromString("_on_write");

@@ -26,23 +26,47 @@
  *    single-record and group sources, found on the server by their
  *    internal names ("qsrvSingle", "qsrvGroup"), by wrappers (PVXS's public
  *    Source interface; the names are not).  PVXS has no hook before a put.
- * 3. rsrv-peer-address: the put log names a Channel Access client by its
+ * 3. put-check: a client's put to VAL of an output record Python drives is
+ *    checked (validate, strict puts' long-string rule) as soon as dbPut has
+ *    stored it, before record support computes anything from it (alarms,
+ *    OVAL, RVAL), and put back at once if refused, so nothing (a client, a
+ *    monitor, a put to a busy record) ever sees it; the processing that
+ *    follows fails, and with it a waiting client's put-callback.  EPICS
+ *    calls a record type's special() around a put only to fields the dbd
+ *    marks special, and hands device support a put only when the record
+ *    processes: so the record support (rset) of each output type is
+ *    replaced, in the registry before iocInit copies it, by a copy whose
+ *    special() and cvt_dbaddr() wrap the originals, and VAL is marked
+ *    SPC_MOD in the static database.  Fixed at iocInit (its copy of each
+ *    rset); off, device support checks a put when the record processes
+ *    (devsup.c), as pythonSoftIOC does.
+ * 4. rsrv-peer-address: the put log names a Channel Access client by its
  *    IP address, as QSRV2 names a PV Access one; rsrv gives listeners only
  *    the host name the client declares.  The address is read from rsrv's
  *    private struct client (its start, the same from EPICS 7.0.3 on: rsrv's
  *    server.h, not installed), checked by thread, protocol and family,
  *    never written.  Off, the put log shows the declared host name.
  */
+#define USE_TYPED_RSET
 #include "pythonioc.h"
 
 #include <stdio.h>
 #include <string.h>
 
+#include <dbAccess.h>
+#include <dbBase.h>
+#include <dbStaticLib.h>
+#include <errlog.h>
+#include <recSup.h>
+#include <registryRecordType.h>
+#include <special.h>
 #include <dbConvert.h>
 #include <dbConvertFast.h>
 #include <ellLib.h>
 #include <epicsThread.h>
 #include <osiSock.h>
+
+#include "pyioc_rtypes.h"
 
 #ifdef _WIN32
 #include <windows.h>
@@ -54,6 +78,7 @@
 static const char *const patch_names[PYIOC_N_PATCHES] = {
     [PYIOC_PATCH_CONVERSIONS] = "put-conversions",
     [PYIOC_PATCH_QSRV_GUARD] = "qsrv2-put-guard",
+    [PYIOC_PATCH_PUT_CHECK] = "put-check",
     [PYIOC_PATCH_RSRV_PEER] = "rsrv-peer-address",
 };
 
@@ -142,7 +167,118 @@ void pyioc_note_qsrv(int guarded)
         pyioc_state.patches |= 1u << PYIOC_PATCH_QSRV_GUARD;
 }
 
-/* ---- 3. rsrv-peer-address -------------------------------------------------- */
+/* ---- 3. put-check --------------------------------------------------------------- */
+
+static long (*put_checker)(dbCommon *prec);     /* devsup.c's, record locked */
+
+typedef struct {
+    const char *name;
+    struct typed_rset rset;         /* our copy, installed in place of orig */
+    const struct typed_rset *orig;
+    recordTypeLocation *loc;
+    dbFldDes *val;                  /* the VAL field descriptor */
+    short val_special;              /* VAL's special before we touched it */
+} hooked_type;
+
+#define HOOKED(rtype) {#rtype},
+static hooked_type hooked[] = {PYIOC_OUTPUT_TYPES(HOOKED) {NULL}};
+
+static hooked_type *hooked_for(dbAddr *paddr)
+{
+    hooked_type *h;
+    for (h = hooked; h->name; h++)
+        if (h->orig && paddr->pfldDes->pdbRecordType->prset == (rset *)&h->rset)
+            return h;
+    return NULL;
+}
+
+static int checked(dbCommon *prec)
+{
+    RecordCore *rc = pyioc_is_ours(prec) ? (RecordCore *)prec->dpvt : NULL;
+    return rc && (rc->flags & (RF_VALIDATE | RF_LSTRING));
+}
+
+static long hook_special(dbAddr *paddr, int after)
+{
+    hooked_type *h = hooked_for(paddr);
+    if (!h)
+        return S_db_badField;       /* cannot happen: only installed on hooked types */
+    if (paddr->pfldDes != h->val)
+        return h->orig->special ? h->orig->special(paddr, after) : 0;
+    /* Not an error of dbPut: QSRV2 turns a failed dbPut inside its
+     * put-callback into a C++ exception that unwinds through dbNotify and
+     * leaks the record lock.  The processing that follows fails instead. */
+    if (after && put_checker && pyioc_state.strict > 0 && checked(paddr->precord))
+        put_checker(paddr->precord);
+    if (h->val_special >= SPC_MOD || strcmp(h->name, "lso") == 0)
+        return h->orig->special ? h->orig->special(paddr, after) : 0;
+    return 0;
+}
+
+static long hook_cvt_dbaddr(dbAddr *paddr)
+{
+    hooked_type *h = hooked_for(paddr);
+    long status;
+    if (!h || !h->orig->cvt_dbaddr)
+        return S_db_badField;
+    status = h->orig->cvt_dbaddr(paddr);
+    /* array and long-string VALs are SPC_DBADDR: ask for special() too */
+    if (!status && paddr->pfldDes == h->val && checked(paddr->precord))
+        paddr->special = SPC_MOD;
+    return status;
+}
+
+void pyioc_set_put_checker(long (*checker)(dbCommon *prec))
+{
+    put_checker = checker;
+}
+
+/* Install (on) or remove the wrapped record support; before iocInit only. */
+long pyioc_patch_put_check(int on)
+{
+    DBENTRY entry;
+    hooked_type *h;
+    long status = 0;
+
+    if (pyioc_state.running || !pdbbase)
+        return 0;
+    dbInitEntry(pdbbase, &entry);
+    for (h = hooked; h->name && !status; h++) {
+        if (!on && h->orig) {
+            h->loc->prset = (rset *)h->orig;
+            h->val->special = h->val_special;
+            h->orig = NULL;
+        } else if (on && !h->orig) {
+            recordTypeLocation *loc = registryRecordTypeFind(h->name);
+            status = dbFindRecordType(&entry, h->name);
+            if (status || !loc || !loc->prset || !entry.precordType->pvalFldDes) {
+                errlogPrintf("pythonIOC: cannot check puts of %s records (%ld)\n",
+                             h->name, status);
+                status = status ? status : S_db_notFound;
+                break;
+            }
+            h->loc = loc;
+            h->orig = (const struct typed_rset *)loc->prset;
+            h->rset = *h->orig;
+            h->rset.special = hook_special;
+            if (h->orig->cvt_dbaddr)
+                h->rset.cvt_dbaddr = hook_cvt_dbaddr;
+            h->val = entry.precordType->pvalFldDes;
+            h->val_special = h->val->special;
+            if (h->val_special == 0)
+                h->val->special = SPC_MOD;
+            loc->prset = (rset *)&h->rset;
+        }
+    }
+    dbFinishEntry(&entry);
+    if (on && !status)
+        pyioc_state.patches |= 1u << PYIOC_PATCH_PUT_CHECK;
+    else if (!on)
+        pyioc_state.patches &= ~(1u << PYIOC_PATCH_PUT_CHECK);
+    return status;
+}
+
+/* ---- 4. rsrv-peer-address -------------------------------------------------- */
 
 extern epicsThreadPrivateId rsrvCurrentClient;
 
@@ -187,7 +323,9 @@ int pyioc_rsrv_peer_address(char *out, size_t size)
     return 1;
 }
 
-/* patches() -> [(name, applied)]: the patches and whether each acts now. */
+/* patches() -> [(name, applied)]: the patches and whether each acts now
+ * (the QSRV2 guard and the put check stay in place, passing everything
+ * through, when strict puts are switched off while the IOC runs). */
 PyObject *m_patches(PyObject *mod, PyObject *unused)
 {
     PyObject *list = PyList_New(0);
@@ -197,6 +335,8 @@ PyObject *m_patches(PyObject *mod, PyObject *unused)
         PyObject *item;
         if (i == PYIOC_PATCH_RSRV_PEER)
             applied = pyioc_state.strict > 0 && pyioc_state.running;
+        else if (i != PYIOC_PATCH_CONVERSIONS)
+            applied = applied && pyioc_state.strict > 0;   /* in place, acting while on */
         item = Py_BuildValue("(sO)", patch_names[i], applied ? Py_True : Py_False);
         if (!item || PyList_Append(list, item) < 0) {
             Py_XDECREF(item);

@@ -82,6 +82,7 @@ typedef struct {
     epicsUInt32 snap_nord;
     int kept;                       /* snap_buf holds it */
     int setting;                    /* set() is processing the record: no checks */
+    int refused;                    /* status refusing the last client put (put-check), 0 if none */
 } RecordCore;
 
 /* Status of a put refused by validate: its text reaches PVA clients. */
@@ -140,7 +141,8 @@ void pyioc_count_refused_put(int reason);
 
 /* patches.c: the changes made to EPICS (see there), each a bit of
  * pyioc_state.patches; the put conversion tables' element types. */
-enum { PYIOC_PATCH_CONVERSIONS, PYIOC_PATCH_QSRV_GUARD, PYIOC_PATCH_RSRV_PEER, PYIOC_N_PATCHES };
+enum { PYIOC_PATCH_CONVERSIONS, PYIOC_PATCH_QSRV_GUARD, PYIOC_PATCH_PUT_CHECK,
+       PYIOC_PATCH_RSRV_PEER, PYIOC_N_PATCHES };
 #define PYIOC_NDBR (DBR_ENUM + 1)
 #define PYIOC_NDBF (DBF_DEVICE + 1)
 struct dbAddr;
@@ -152,6 +154,10 @@ long pyioc_patch_conversions(pyioc_fastfn const (*fast)[PYIOC_NDBF],
 /* qsrvguard.cpp at iocInit: QSRV2 serves, guarded (1) or not (0). */
 void pyioc_note_qsrv(int guarded);
 int pyioc_rsrv_peer_address(char *out, size_t size);
+/* patches.c, "put-check": install or remove it (before iocInit), and the
+ * check it calls after a client's put is stored (devsup.c's; locked). */
+long pyioc_patch_put_check(int on);
+void pyioc_set_put_checker(long (*checker)(dbCommon *prec));
 
 /* strict.c: range-checked put conversions.  enable: 1 on, 0 plain EPICS,
  * -1 keep the current choice (first time: $PYTHONIOC_STRICT_PUTS, on). */

@@ -206,6 +206,7 @@ static PyObject *RecordCore_set(RecordCore *self, PyObject *const *args, Py_ssiz
     Py_BEGIN_ALLOW_THREADS
     dbScanLock(self->prec);
     pyioc_store(self, &c);
+    self->refused = 0;
     self->p_sevr = sevr;
     self->p_stat = sevr && !stat ? UDF_ALARM : stat;
     self->p_has_time = has_time;
@@ -298,7 +299,7 @@ static PyObject *RecordCore_set_alarm(RecordCore *self, PyObject *args, PyObject
     epicsEnum16 sevr, stat;
     epicsTimeStamp ts;
     int has_time;
-    long status;
+    long status = 0;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|O", kwlist, &osevr, &ostat, &otime))
         return NULL;
     if (pyioc_parse_alarm(osevr, INVALID_ALARM, &sevr, "severity") ||
@@ -325,11 +326,8 @@ static PyObject *RecordCore_set_alarm(RecordCore *self, PyObject *args, PyObject
      * defined from now on, or UDF's INVALID alarm would hide the one given. */
     if (!self->prec->pact)
         self->prec->udf = FALSE;
-    if (!self->prec->pact) {
-        self->setting = 1;
-        status = dbProcess(self->prec);
-        self->setting = 0;
-    }
+    if (!self->prec->pact)
+        status = dbProcess(self->prec);     /* a client's value not yet checked is checked */
     dbScanUnlock(self->prec);
     Py_END_ALLOW_THREADS
     if (status)
@@ -434,14 +432,17 @@ static int RecordCore_set_flags(RecordCore *self, PyObject *value, void *closure
     long v = PyLong_AsLong(value);
     if (v == -1 && PyErr_Occurred())
         return -1;
-    self->flags = (int)v;
-    if ((v & (RF_VALIDATE | RF_LSTRING)) && self->prec && pyioc_state.running && !self->kept) {
-        /* checks switched on while the IOC runs: keep what a refusal puts back */
+    if ((v & (RF_VALIDATE | RF_LSTRING)) && self->prec && pyioc_state.running) {
+        /* checks switched on while the IOC runs: keep what a refusal puts
+         * back before any put is checked */
         Py_BEGIN_ALLOW_THREADS
         dbScanLock(self->prec);
         pyioc_keep_value(self);
+        self->flags = (int)v;
         dbScanUnlock(self->prec);
         Py_END_ALLOW_THREADS
+    } else {
+        self->flags = (int)v;
     }
     return 0;
 }

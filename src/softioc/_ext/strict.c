@@ -486,17 +486,26 @@ long pyioc_install_strict_puts(int enable)
         errSymbolAdd(S_pyioc_range, "value out of range for the field (strict puts)");
         errSymbolAdd(S_pyioc_notnum, "text is not a number (strict puts)");
         errSymbolAdd(S_pyioc_nochoice, "no such state or choice (strict puts)");
-        errSymbolAdd(S_pyioc_noguard, "strict puts were off at iocInit, and PV Access "
-                     "puts are not guarded: choose them before iocInit");
+        errSymbolAdd(S_pyioc_noguard, "strict puts were off at iocInit, so EPICS was not "
+                     "patched for them: choose them before iocInit");
     }
     if (enable < 0)
         enable = pyioc_state.strict >= 0 ? pyioc_state.strict : env_default();
     enable = enable ? 1 : 0;
-    if (enable == pyioc_state.strict)
+    if (enable == pyioc_state.strict) {
+        /* chosen before the record support was registered (no dbd yet) */
+        if (enable && pdbbase && !(pyioc_state.patches & (1u << PYIOC_PATCH_PUT_CHECK)))
+            return pyioc_patch_put_check(1);
         return 0;
-    if (enable && pyioc_state.qsrv_served &&
-            !(pyioc_state.patches & (1u << PYIOC_PATCH_QSRV_GUARD)))
+    }
+    if (enable && pyioc_state.running &&
+            !(pyioc_state.patches & (1u << PYIOC_PATCH_PUT_CHECK)))
         return S_pyioc_noguard;
+    if (pdbbase) {
+        long status = pyioc_patch_put_check(enable);
+        if (status)
+            return status;
+    }
     if (enable || (pyioc_state.patches & (1u << PYIOC_PATCH_CONVERSIONS))) {
         for (s = 0; s < NDBR; s++)
             for (d = 0; d < NDBF; d++) {
