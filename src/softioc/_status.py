@@ -50,6 +50,7 @@ class Watchdog:
 
     def __init__(self, interval: float = INTERVAL) -> None:
         self.interval = interval
+        self.stuck_after = stuck_after()    # a bad PYTHONIOC_STUCK_AFTER fails here, once
         self.sent = 0.0             # monotonic time the waiting no-op was handed over (0: none)
         self.last_ran = 0.0         # monotonic time the last no-op ran
         self.last_latency = 0.0     # s the last no-op waited
@@ -115,8 +116,9 @@ def live() -> str | None:
         return "the IOC is stopping"
     if _ext.server_stats("rsrv") is None:
         return "the Channel Access server is not running"
-    waited = start().waiting()
-    if waited > stuck_after():
+    watchdog = start()
+    waited = watchdog.waiting()
+    if waited > watchdog.stuck_after:
         return f"the dispatcher has not run a callback for {waited:.0f} s (a callback blocks it)"
     return None
 
