@@ -19,8 +19,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import epicscorelibs.version
-
 from . import _ext, _lifecycle
 from ._database import (
     MAX_NAME,
@@ -114,7 +112,12 @@ def pva_counts() -> tuple[int, int]:
 def epics_version() -> str:
     """The EPICS version the IOC reports (``iocshRegisterCommon`` puts it in
     the C environment, not in ``os.environ``), else the epicscorelibs wheel's."""
-    return _ext.epics_version() or str(epicscorelibs.version.version)
+    found = _ext.epics_version()
+    if found:
+        return found
+    import epicscorelibs.version  # (importlib.metadata: 2.5 MB, so only when needed)
+
+    return str(epicscorelibs.version.version)
 
 
 def pva_server() -> Any:
