@@ -3,6 +3,7 @@ IOCProcess cleans up after an IOC that never starts."""
 
 import gc
 import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -55,3 +56,21 @@ def test_an_ioc_that_dies_at_start_leaves_no_pipe_open(tmp_path: Path) -> None:
         del info                    # its traceback holds the IOCProcess
         gc.collect()
     assert not [w for w in caught if issubclass(w.category, ResourceWarning)], caught
+
+
+def test_start_tool_stops_a_tool_that_ignores_sigint() -> None:
+    """A test run as a background job (SIGINT ignored, which its tools
+    inherit) still stops each tool at once, not after the 5 s grace."""
+    code = (
+        "import signal, time\n"
+        "from softioc.testing import start_tool\n"
+        "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "with start_tool('camonitor', '-w', '1', 'NO:SUCH:PV') as proc:\n"
+        "    time.sleep(0.5)\n"
+        "    t = time.monotonic()\n"
+        "print(round(time.monotonic() - t, 1), proc.returncode)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=30, env=client_env(free_port(), free_port(), free_port()))
+    seconds, status = out.stdout.split()
+    assert float(seconds) < 2.0, out
+    assert status != "None"

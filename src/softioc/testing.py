@@ -254,7 +254,9 @@ def start_tool(tool: str, *args: str | bytes, env: Mapping[str, str] | None = No
     """The EPICS tool ``tool`` running in the background during the block: a
     ``caput -c`` left waiting on a busy record, ``acctst``, a ``camonitor`` of
     many PVs...  At the end of the block, one still running is interrupted
-    (SIGINT, as Ctrl-C; killed if it has not ended 5 s later).
+    (SIGINT, as Ctrl-C, or SIGTERM where this process ignores SIGINT, as a
+    background job does, so the tool does too; killed if it has not ended
+    5 s later).
 
     Its output (stdout, then stderr) is line-buffered where coreutils'
     ``stdbuf`` is installed, and goes to the process's ``stdout`` pipe, to be
@@ -280,9 +282,11 @@ def start_tool(tool: str, *args: str | bytes, env: Mapping[str, str] | None = No
 
 
 def _interrupt(proc: subprocess.Popen[str]) -> None:
-    """SIGINT to a process still running, and SIGKILL if it has not ended 5 s later."""
+    """SIGINT to a process still running (SIGTERM if it inherited SIGINT
+    ignored from this one), and SIGKILL if it has not ended 5 s later."""
     if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
+        ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+        proc.send_signal(signal.SIGTERM if ignored else signal.SIGINT)
         try:
             proc.wait(5)
         except subprocess.TimeoutExpired:

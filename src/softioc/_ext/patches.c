@@ -85,6 +85,21 @@ static const char *const patch_names[PYIOC_N_PATCHES] = {
 /* ---- 1. put-conversions ---------------------------------------------------- */
 
 #ifndef _WIN32
+/* The hexadecimal number at *p, and *p moved past it.  By hand: with
+ * _GNU_SOURCE (Python.h), glibc 2.38 and later bind the scanf and strtol
+ * families to new symbols, which would raise the wheel's manylinux tag. */
+static unsigned long hex_at(const char **p)
+{
+    unsigned long v = 0;
+    for (;; (*p)++) {
+        char c = **p;
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            return v;
+        v = v * 16 + (unsigned long)d;
+    }
+}
+
 /* Protection of the mapping holding addr (Linux: /proc/self/maps; elsewhere
  * relocated read-only data is assumed). */
 static int current_prot(const void *addr)
@@ -95,10 +110,15 @@ static int current_prot(const void *addr)
     if (!maps)
         return prot;
     while (fgets(line, sizeof line, maps)) {
-        unsigned long lo, hi;
-        char perms[8];
-        if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 &&
-                (size_t)addr >= lo && (size_t)addr < hi) {
+        /* "lo-hi perms ..." */
+        const char *perms = line;
+        unsigned long lo = hex_at(&perms), hi;
+        if (*perms++ != '-')
+            continue;
+        hi = hex_at(&perms);
+        if (*perms++ != ' ' || !perms[0] || !perms[1])
+            continue;
+        if ((size_t)addr >= lo && (size_t)addr < hi) {
             prot = (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0);
             break;
         }
