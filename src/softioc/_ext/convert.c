@@ -211,7 +211,7 @@ void pyioc_store(RecordCore *rc, converted *c)
         memcpy(FIELD(prec, ti->val, char), &c->u, c->len);
     }
     prec->udf = FALSE;
-    if (rc->flags & (RF_VALIDATE | RF_LSTRING))
+    if (rc->flags & RF_CHECKED)
         pyioc_keep_value(rc);       /* Python's value needs no approval */
 }
 

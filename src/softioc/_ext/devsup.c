@@ -106,7 +106,7 @@ static long init_common(dbCommon *prec)
     }
     if (prec->tse == epicsTimeEventDeviceTime)
         epicsTimeGetCurrent(&prec->time);
-    if (rc->flags & (RF_VALIDATE | RF_LSTRING))
+    if (rc->flags & RF_CHECKED)
         pyioc_keep_value(rc);       /* what a refused put puts back */
     return 0;
 }
@@ -192,13 +192,21 @@ static long check_put(RecordCore *rc)
     return 0;
 }
 
-/* A refused put: put the last accepted value back, and count and log it. */
-static void refuse(RecordCore *rc, dbCommon *prec, long status)
+/* Check the put now in VAL (record locked): accepted, keep it; refused,
+ * put the last accepted value back, count and log the refusal, and return
+ * why. */
+static long settle_put(RecordCore *rc, dbCommon *prec)
 {
+    long status = check_put(rc);
+    if (!status) {
+        pyioc_keep_value(rc);
+        return 0;
+    }
     pyioc_restore_value(rc);
     pyioc_putlog_refused(prec);
     pyioc_count_refused(prec, status == S_pyioc_toolong ?
                         PYIOC_REFUSED_STRICT : PYIOC_REFUSED_VALIDATE);
+    return status;
 }
 
 /* patches.c's put-check, in the thread of the put, just after dbPut stored
@@ -206,17 +214,7 @@ static void refuse(RecordCore *rc, dbCommon *prec, long status)
 static long check_stored_put(dbCommon *prec)
 {
     RecordCore *rc = core_of(prec);
-    long status;
-    if (!rc)
-        return 0;
-    status = check_put(rc);
-    if (status) {
-        refuse(rc, prec, status);
-        rc->refused = status;
-    } else {
-        pyioc_keep_value(rc);
-    }
-    return status;
+    return rc ? (rc->refused = settle_put(rc, prec)) : 0;
 }
 
 /* Is patches.c's put-check checking each put as it is stored? */
@@ -231,30 +229,23 @@ static long write_common(dbCommon *prec)
     PyGILState_STATE gil;
     PyObject *value, *res;
     int started = 0;
+    long refused;
 
     if (!rc)
         return S_dev_noDeviceFound;
     pyioc_apply_pending(rc, prec);
     if (prec->pact)
         return 0;                   /* second pass after async completion */
-    if (rc->refused) {
-        /* refused as it was stored (put-check): fail its processing */
-        long status = rc->refused;
-        rc->refused = 0;
+    /* refused as it was stored (put-check), or, with strict puts off,
+     * checked now, as pythonSoftIOC does: a refusal fails the processing */
+    refused = rc->refused;
+    rc->refused = 0;
+    if (!refused && !rc->setting && (rc->flags & RF_CHECKED) && !put_check_acts())
+        refused = settle_put(rc, prec);
+    if (refused) {
         if (prec->ppn)
             prec->ppn->status = notifyError;
-        return status;
-    }
-    if (!rc->setting && (rc->flags & (RF_VALIDATE | RF_LSTRING)) && !put_check_acts()) {
-        /* strict puts off: check a client's put now, as pythonSoftIOC does */
-        long status = check_put(rc);
-        if (status) {
-            refuse(rc, prec, status);
-            if (prec->ppn)
-                prec->ppn->status = notifyError;
-            return status;
-        }
-        pyioc_keep_value(rc);
+        return refused;
     }
     if (!(rc->flags & RF_ON_WRITE) || pyioc_state.python_gone)
         return 0;

@@ -215,7 +215,7 @@ static hooked_type *hooked_for(dbAddr *paddr)
 static int checked(dbCommon *prec)
 {
     RecordCore *rc = pyioc_is_ours(prec) ? (RecordCore *)prec->dpvt : NULL;
-    return rc && (rc->flags & (RF_VALIDATE | RF_LSTRING));
+    return rc && (rc->flags & RF_CHECKED);
 }
 
 static long hook_special(dbAddr *paddr, int after)

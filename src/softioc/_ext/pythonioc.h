@@ -97,6 +97,8 @@ typedef struct {
 #define RF_LSTRING    8   /* a long string (CHAR waveform): refuse puts with no room for the NUL */
 #define RF_BLOCKING  16   /* on_update completes the write (the record stays PACT) */
 #define RF_ALWAYS    32   /* always_update: validate a put of the same value too */
+/* a client's put to it is checked, and the last value accepted kept (base.c) */
+#define RF_CHECKED    (RF_VALIDATE | RF_LSTRING)
 #define PYIOC_RECORD_FLAGS(X) \
     X(RF_ON_WRITE) X(RF_VALIDATE) X(RF_FIELD_WATCH) X(RF_LSTRING) X(RF_BLOCKING) X(RF_ALWAYS)
 

@@ -432,7 +432,7 @@ static int RecordCore_set_flags(RecordCore *self, PyObject *value, void *closure
     long v = PyLong_AsLong(value);
     if (v == -1 && PyErr_Occurred())
         return -1;
-    if ((v & (RF_VALIDATE | RF_LSTRING)) && self->prec && pyioc_state.running) {
+    if ((v & RF_CHECKED) && self->prec && pyioc_state.running) {
         /* checks switched on while the IOC runs: keep what a refusal puts
          * back before any put is checked */
         Py_BEGIN_ALLOW_THREADS

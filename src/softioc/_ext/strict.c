@@ -478,6 +478,7 @@ long pyioc_install_strict_puts(int enable)
     static fastfn want_fast[NDBR][NDBF];
     static arrayfn want_array[NDBR][NDBF];
     int s, d;
+    long status;
 
     if (!orig_fast[0][0]) {
         memcpy(orig_fast, dbFastPutConvertRoutine, sizeof orig_fast);
@@ -492,20 +493,14 @@ long pyioc_install_strict_puts(int enable)
     if (enable < 0)
         enable = pyioc_state.strict >= 0 ? pyioc_state.strict : env_default();
     enable = enable ? 1 : 0;
-    if (enable == pyioc_state.strict) {
-        /* chosen before the record support was registered (no dbd yet) */
-        if (enable && pdbbase && !(pyioc_state.patches & (1u << PYIOC_PATCH_PUT_CHECK)))
-            return pyioc_patch_put_check(1);
-        return 0;
-    }
     if (enable && pyioc_state.running &&
             !(pyioc_state.patches & (1u << PYIOC_PATCH_PUT_CHECK)))
         return S_pyioc_noguard;
-    if (pdbbase) {
-        long status = pyioc_patch_put_check(enable);
-        if (status)
-            return status;
-    }
+    /* the put check follows the choice until iocInit (also one made before
+     * the dbd was loaded): nothing to do once the IOC runs, or when already so */
+    status = pyioc_patch_put_check(enable);
+    if (status || enable == pyioc_state.strict)
+        return status;
     if (enable || (pyioc_state.patches & (1u << PYIOC_PATCH_CONVERSIONS))) {
         for (s = 0; s < NDBR; s++)
             for (d = 0; d < NDBF; d++) {
