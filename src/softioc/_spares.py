@@ -57,11 +57,9 @@ def _spare_list(kind: Callable[..., Any]) -> list[Record]:
 
 def SpareRecords() -> dict[str, int]:
     """How many spare records of each builder kind are left."""
-    return {k: sum(1 for r in v if r in _free()) for k, v in _ioc.database.spare_kinds.items()}
-
-
-def _free() -> list[Record]:
-    return [r for pool in _ioc.database.spares.values() for r in pool]
+    free = {id(r) for pool in _ioc.database.spares.values() for r in pool}
+    return {k: sum(1 for r in v if id(r) in free)
+            for k, v in _ioc.database.spare_kinds.items()}
 
 
 def name_spare(rtype: str, dtyp: str, full: str, fields: dict[str, Any],
