@@ -20,10 +20,23 @@
 #include <dbScan.h>
 #include <devSup.h>
 #include <epicsExit.h>
+#include <epicsThread.h>
 
 #include "pyioc_rtypes.h"
 
 pyioc_state_t pyioc_state = {0, 0, -1, 0};
+
+/* pythonioc.h says what each guards.  Made once, at import (the import lock
+ * serialises it), before any thread can use them. */
+epicsMutexId pyioc_setup_mutex, pyioc_static_mutex;
+
+void pyioc_locks_init(void)
+{
+    if (!pyioc_setup_mutex)
+        pyioc_setup_mutex = epicsMutexMustCreate();
+    if (!pyioc_static_mutex)
+        pyioc_static_mutex = epicsMutexMustCreate();
+}
 
 /* ---- the GIL from EPICS threads ------------------------------------------
  * PyGILState_Ensure() on a thread Python has not seen makes a thread state,
@@ -201,11 +214,18 @@ int pyioc_value_changed(RecordCore *rc)
  * Every dset of devsup.c has this get_ioint_info: Python processes the
  * record itself, and an I/O Intr scan list that nobody triggers keeps
  * "SCAN = I/O Intr" legal for users who ask for it. */
+static IOSCANPVT never;
+
+static void make_never(void *unused)
+{
+    scanIoInit(&never);
+}
+
 long pyioc_get_ioint_info(int detach, dbCommon *prec, IOSCANPVT *ppvt)
 {
-    static IOSCANPVT never;
-    if (!never)
-        scanIoInit(&never);
+    /* once: two client threads may switch two records to I/O Intr at once */
+    static epicsThreadOnceId once = EPICS_THREAD_ONCE_INIT;
+    epicsThreadOnce(&once, make_never, NULL);
     *ppvt = never;
     return 0;
 }

@@ -24,16 +24,24 @@
 
 PyObject *m_register(PyObject *mod, PyObject *unused)
 {
+    const char *what = "registerAllRecordDeviceDrivers";
     long status;
+    int failed = 0;
+    /* one thread at a time: devsup.c's and fieldwatch.c's set-up are once */
+    PYIOC_LOCK_WITH_GIL(pyioc_setup_mutex);
     iocshRegisterCommon();
     status = registerAllRecordDeviceDrivers(pdbbase);
-    if (status)
-        return pyioc_epics_error(status, "registerAllRecordDeviceDrivers");
-    if (pyioc_devsup_init() || pyioc_install_field_watch())
+    if (!status) {
+        failed = pyioc_devsup_init() || pyioc_install_field_watch();
+        what = "installing strict puts";
+        if (!failed)
+            status = pyioc_install_strict_puts(-1);
+    }
+    epicsMutexUnlock(pyioc_setup_mutex);
+    if (failed)
         return NULL;
-    status = pyioc_install_strict_puts(-1);
     if (status)
-        return pyioc_epics_error(status, "installing strict puts");
+        return pyioc_epics_error(status, what);
     Py_RETURN_NONE;
 }
 
@@ -48,10 +56,14 @@ PyObject *m_strict_puts(PyObject *mod, PyObject *args)
         return NULL;
     if (enable != Py_None && (on = PyObject_IsTrue(enable)) < 0)
         return NULL;
+    Py_BEGIN_ALLOW_THREADS          /* it takes pyioc_setup_mutex */
     status = pyioc_install_strict_puts(on);
+    if (!status)
+        on = pyioc_strict_puts_enabled();
+    Py_END_ALLOW_THREADS
     if (status)
         return pyioc_epics_error(status, "strict puts");
-    return PyBool_FromLong(pyioc_strict_puts_enabled());
+    return PyBool_FromLong(on);
 }
 
 /* state() -> (running, python_gone, strict): base.c's pyioc_state. */
@@ -72,13 +84,19 @@ PyObject *m_ioc_init(PyObject *mod, PyObject *args)
     int status, memlock = 0;
     if (!PyArg_ParseTuple(args, "|p", &memlock))
         return NULL;
-    dbThreadRealtimeLock = memlock;
+    /* with the set-up lock: strict puts switched, or the put log started,
+     * by another thread wait until the IOC runs (iocInit's hooks take the
+     * lock again: qsrvguard.cpp's; it is recursive) */
     Py_BEGIN_ALLOW_THREADS
+    epicsMutexMustLock(pyioc_setup_mutex);
+    dbThreadRealtimeLock = memlock;
     status = iocInit();
+    if (!status)
+        pyioc_state.running = 1;
+    epicsMutexUnlock(pyioc_setup_mutex);
     Py_END_ALLOW_THREADS
     if (status)
         return pyioc_epics_error(status, "iocInit");
-    pyioc_state.running = 1;
     Py_RETURN_NONE;
 }
 
@@ -202,8 +220,10 @@ PyObject *m_set_acf(PyObject *mod, PyObject *args)
     long status;
     if (!PyArg_ParseTuple(args, "s|p", &path, &check_client_ip))
         return NULL;
+    PYIOC_LOCK_WITH_GIL(pyioc_setup_mutex);     /* asSetFilename frees the last name */
     asCheckClientIP = check_client_ip;
     status = asSetFilename(path);
+    epicsMutexUnlock(pyioc_setup_mutex);
     if (status)
         return pyioc_epics_error(status, path);
     Py_RETURN_NONE;

@@ -56,11 +56,20 @@ static struct PyModuleDef moduledef = {
 PyMODINIT_FUNC PyInit__ext(void)
 {
     PyObject *m;
+    pyioc_locks_init();
     if (pyioc_errors_init() < 0 || pyioc_record_type_ready() < 0)
         return NULL;
     m = PyModule_Create(&moduledef);
     if (!m)
         return NULL;
+#ifdef Py_GIL_DISABLED
+    /* Free-threaded CPython: every structure the C layer shares has a lock
+     * of its own (pythonioc.h), so the GIL stays off. */
+    if (PyUnstable_Module_SetGIL(m, Py_MOD_GIL_NOT_USED) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+#endif
     Py_INCREF(&pyioc_RecordCoreType);
 #define ADD_FLAG(flag) PyModule_AddIntConstant(m, #flag, flag) < 0 ||
     if (PyModule_AddObject(m, "RecordCore", (PyObject *)&pyioc_RecordCoreType) < 0 ||

@@ -161,6 +161,7 @@ static int write_fast_table(pyioc_fastfn const (*want)[PYIOC_NDBF])
     return 0;
 }
 
+/* (this and pyioc_patch_put_check: strict.c's, under pyioc_setup_mutex) */
 long pyioc_patch_conversions(pyioc_fastfn const (*fast)[PYIOC_NDBF],
                              pyioc_arrayfn const (*array)[PYIOC_NDBF], int applied)
 {
@@ -182,9 +183,11 @@ long pyioc_patch_conversions(pyioc_fastfn const (*fast)[PYIOC_NDBF],
 /* Called by the guard at iocInit when QSRV2 serves: guarded or not. */
 void pyioc_note_qsrv(int guarded)
 {
+    epicsMutexMustLock(pyioc_setup_mutex);      /* patches: as strict.c changes it */
     pyioc_state.qsrv_served = 1;
     if (guarded)
         pyioc_state.patches |= 1u << PYIOC_PATCH_QSRV_GUARD;
+    epicsMutexUnlock(pyioc_setup_mutex);
 }
 
 /* ---- 3. put-check --------------------------------------------------------------- */

@@ -156,6 +156,12 @@ PyObject *m_ca_get(PyObject *mod, PyObject *args)
         return NULL;
     }
     seq = PySequence_Fast(names, "ca_get: names must be a sequence of PV names");
+    if (seq && PyList_Check(seq)) {
+        /* a tuple of our own: another thread may change the list meanwhile */
+        PyObject *items = PyList_AsTuple(seq);
+        Py_DECREF(seq);
+        seq = items;
+    }
     if (!seq)
         return NULL;
     n = PySequence_Fast_GET_SIZE(seq);

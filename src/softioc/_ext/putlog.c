@@ -35,6 +35,7 @@
 #include <dbChannel.h>
 #include <dbLock.h>
 #include <dbStaticLib.h>
+#include <epicsAtomic.h>
 #include <epicsEvent.h>
 #include <epicsMutex.h>
 #include <epicsThread.h>
@@ -65,7 +66,7 @@ static pl_entry *pool;
 static pl_entry **free_list, **done;       /* a stack and a ring, both of capacity */
 static size_t capacity, n_free, done_head, n_done;
 static unsigned long dropped;
-static volatile int started;               /* set last, once everything exists */
+static int started;                        /* set last, once everything exists (atomic) */
 
 static void copy_text(char *dst, size_t size, const char *src)
 {
@@ -230,7 +231,7 @@ void pyioc_putlog_refused(dbCommon *prec)
 void pyioc_putlog_refused_put(dbChannel *chan, const char *user, const char *host)
 {
     pl_entry *e;
-    if (!started || !chan || !(e = take_entry()))
+    if (!epicsAtomicGetIntT(&started) || !chan || !(e = take_entry()))
         return;                     /* the put log is off, or full */
     epicsTimeGetCurrent(&e->time);
     e->chan = NULL;
@@ -258,30 +259,49 @@ PyObject *m_putlog_start(PyObject *mod, PyObject *args)
     size_t i;
     if (!PyArg_ParseTuple(args, "n", &cap))
         return NULL;
-    if (pool) {
-        PyErr_SetString(PyExc_RuntimeError, "the put log is already on");
-        return NULL;
-    }
     if (cap < 1 || cap > 1000000) {
         PyErr_Format(PyExc_ValueError, "put log capacity %zd: must be 1 to 1000000", cap);
         return NULL;
     }
-    pool = PyMem_RawCalloc((size_t)cap, sizeof *pool);
-    free_list = PyMem_RawCalloc((size_t)cap, sizeof *free_list);
-    done = PyMem_RawCalloc((size_t)cap, sizeof *done);
-    lock = epicsMutexCreate();
-    ready = epicsEventCreate(epicsEventEmpty);
-    current = epicsThreadPrivateCreate();
+    PYIOC_LOCK_WITH_GIL(pyioc_setup_mutex);     /* one start, whole, before any use */
+    if (started) {
+        epicsMutexUnlock(pyioc_setup_mutex);
+        PyErr_SetString(PyExc_RuntimeError, "the put log is already on");
+        return NULL;
+    }
+    /* (a failed start may be tried again: what was made stays) */
+    if (!pool)
+        pool = PyMem_RawCalloc((size_t)cap, sizeof *pool);
+    if (!free_list)
+        free_list = PyMem_RawCalloc((size_t)cap, sizeof *free_list);
+    if (!done)
+        done = PyMem_RawCalloc((size_t)cap, sizeof *done);
+    if (!lock)
+        lock = epicsMutexCreate();
+    if (!ready)
+        ready = epicsEventCreate(epicsEventEmpty);
+    if (!current)
+        current = epicsThreadPrivateCreate();
     if (!pool || !free_list || !done || !lock || !ready || !current) {
-        pool = NULL;                /* may be tried again; what was made stays */
+        PyMem_RawFree(pool);
+        PyMem_RawFree(free_list);
+        PyMem_RawFree(done);
+        pool = NULL;
+        free_list = done = NULL;
+        epicsMutexUnlock(pyioc_setup_mutex);
         return PyErr_NoMemory();
     }
     capacity = (size_t)cap;
     for (i = 0; i < capacity; i++)
         free_list[i] = &pool[i];
     n_free = capacity;
+    /* Without the GIL: access security holds its write-trap lock while it
+     * calls the listeners, one of which (fieldwatch.c) takes the GIL. */
+    Py_BEGIN_ALLOW_THREADS
     asTrapWriteRegisterListener(listener);
-    started = 1;
+    Py_END_ALLOW_THREADS
+    epicsAtomicSetIntT(&started, 1);
+    epicsMutexUnlock(pyioc_setup_mutex);
     Py_RETURN_NONE;
 }
 
@@ -297,7 +317,7 @@ PyObject *m_putlog_take(PyObject *mod, PyObject *args)
     unsigned long lost;
     if (!PyArg_ParseTuple(args, "d", &timeout))
         return NULL;
-    if (!pool)
+    if (!epicsAtomicGetIntT(&started))
         return Py_BuildValue("([]k)", 0UL);
     Py_BEGIN_ALLOW_THREADS
     epicsMutexMustLock(lock);

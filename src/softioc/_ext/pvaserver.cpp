@@ -84,10 +84,30 @@ bool without_gil(F f)
 
 /* ---- a client's put, to be completed once --------------------------------- */
 
+/* A Python object's own lock (a critical section) where there is no GIL. */
+#ifdef Py_GIL_DISABLED
+#define BEGIN_OBJECT(o) Py_BEGIN_CRITICAL_SECTION(o)
+#define END_OBJECT() Py_END_CRITICAL_SECTION()
+#else
+#define BEGIN_OBJECT(o) {
+#define END_OBJECT() }
+#endif
+
 struct OpObject {
     PyObject_HEAD
     ExecOp *op;                         /* owned; nullptr once completed */
 };
+
+/* The put's operation, taken to complete it: once, whichever thread asks. */
+ExecOp *take_op(OpObject *self)
+{
+    ExecOp *op;
+    BEGIN_OBJECT((PyObject *)self);
+    op = self->op;
+    self->op = nullptr;
+    END_OBJECT();
+    return op;
+}
 
 PyObject *op_done(OpObject *self, PyObject *args, PyObject *kwds)
 {
@@ -95,12 +115,11 @@ PyObject *op_done(OpObject *self, PyObject *args, PyObject *kwds)
     const char *error = nullptr;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "|z", (char **)kwlist, &error))
         return nullptr;
-    ExecOp *op = self->op;
+    ExecOp *op = take_op(self);
     if (!op) {
         PyErr_SetString(PyExc_RuntimeError, "this put was already completed");
         return nullptr;
     }
-    self->op = nullptr;
     std::string text(error ? error : "");
     bool ok = without_gil([op, error, &text]() {
         std::unique_ptr<ExecOp> owned(op);
@@ -116,11 +135,21 @@ PyObject *op_done(OpObject *self, PyObject *args, PyObject *kwds)
 
 PyObject *op_client(OpObject *self, PyObject *)
 {
-    if (!self->op) {
+    std::shared_ptr<const pvxs::server::ClientCredentials> cred;
+    std::string peer;
+    bool completed;
+    /* what is read of the put, read before another thread may complete it */
+    BEGIN_OBJECT((PyObject *)self);
+    completed = !self->op;
+    if (!completed) {
+        cred = self->op->credentials();
+        peer = self->op->peerName();
+    }
+    END_OBJECT();
+    if (completed) {
         PyErr_SetString(PyExc_RuntimeError, "this put was already completed");
         return nullptr;
     }
-    auto cred(self->op->credentials());
     std::vector<std::string> roles;
     try {
         if (cred)
@@ -133,7 +162,7 @@ PyObject *op_client(OpObject *self, PyObject *)
         PyTuple_SET_ITEM(names, (Py_ssize_t)i, PyUnicode_FromString(roles[i].c_str()));
     if (!names)
         return nullptr;
-    return Py_BuildValue("(sssN)", cred ? cred->peer.c_str() : self->op->peerName().c_str(),
+    return Py_BuildValue("(sssN)", cred ? cred->peer.c_str() : peer.c_str(),
                          cred ? cred->method.c_str() : "", cred ? cred->account.c_str() : "",
                          names);
 }
@@ -241,8 +270,7 @@ void deliver(Put& item)
     PyObject *result = PyObject_CallFunctionObjArgs(item.handler->obj, packed, put, nullptr);
     if (!result) {
         PyErr_PrintEx(0);                   /* (0: the traceback keeps no put alive) */
-        if (ExecOp *pending = put->op) {
-            put->op = nullptr;
+        if (ExecOp *pending = take_op(put)) {
             std::unique_ptr<ExecOp> owned(pending);
             owned->error("the IOC could not take this put (see its log)");
         }
@@ -271,14 +299,25 @@ int pv_init(PVObject *self, PyObject *args, PyObject *)
         PyErr_SetString(PyExc_TypeError, "on_put must be callable or None");
         return -1;
     }
-    delete self->pv;
-    self->pv = new SharedPV(SharedPV::buildReadonly());
-    if (on_put == Py_None)
-        return 0;
-    auto handler(std::make_shared<PyRef>(on_put));
-    self->pv->onPut([handler](SharedPV&, std::unique_ptr<ExecOp>&& op, Value&& value) {
-        puts().push(Put{handler, std::move(op), std::move(value)});
-    });
+    SharedPV *pv = new SharedPV(SharedPV::buildReadonly());
+    if (on_put != Py_None) {
+        auto handler(std::make_shared<PyRef>(on_put));
+        pv->onPut([handler](SharedPV&, std::unique_ptr<ExecOp>&& op, Value&& value) {
+            puts().push(Put{handler, std::move(op), std::move(value)});
+        });
+    }
+    /* once: the PV is used without the GIL (post, open...), never replaced */
+    bool again;
+    BEGIN_OBJECT((PyObject *)self);
+    again = self->pv != nullptr;
+    if (!again)
+        self->pv = pv;
+    END_OBJECT();
+    if (again) {
+        without_gil([pv]() { delete pv; });
+        PyErr_SetString(PyExc_RuntimeError, "a SharedPV is initialised once");
+        return -1;
+    }
     return 0;
 }
 
@@ -417,12 +456,21 @@ PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "softioc._pvaserver",
 /* p4p's C API: a capsule of its Cython module's __pyx_capi__. */
 void *p4p_api(PyObject *capi, const char *name)
 {
+#if PY_VERSION_HEX >= 0x030D0000
+    PyObject *capsule = nullptr;            /* a strong reference (3.13 on) */
+    if (PyDict_GetItemStringRef(capi, name, &capsule) < 0)
+        return nullptr;
+#else
     PyObject *capsule = PyDict_GetItemString(capi, name);
+    Py_XINCREF(capsule);
+#endif
     if (!capsule) {
         PyErr_Format(PyExc_ImportError, "p4p._p4p has no %s in its C API", name);
         return nullptr;
     }
-    return PyCapsule_GetPointer(capsule, PyCapsule_GetName(capsule));
+    void *api = PyCapsule_GetPointer(capsule, PyCapsule_GetName(capsule));
+    Py_DECREF(capsule);                     /* (the function lives in p4p's library) */
+    return api;
 }
 
 } // namespace
@@ -459,6 +507,14 @@ PyMODINIT_FUNC PyInit__pvaserver(void)
     PyObject *module = PyModule_Create(&module_def);
     if (!module)
         return nullptr;
+#ifdef Py_GIL_DISABLED
+    /* Free-threaded CPython: what Python threads share here has a lock of
+     * its own (a put's operation, a PV once made; the put queue's mutex). */
+    if (PyUnstable_Module_SetGIL(module, Py_MOD_GIL_NOT_USED) < 0) {
+        Py_DECREF(module);
+        return nullptr;
+    }
+#endif
     Py_INCREF(&PVType);
     if (PyModule_AddObject(module, "SharedPV", (PyObject *)&PVType) < 0) {
         Py_DECREF(&PVType);

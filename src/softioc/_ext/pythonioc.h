@@ -17,7 +17,45 @@
 #include <dbCommon.h>
 #include <dbFldTypes.h>
 #include <dbScan.h>
+#include <epicsMutex.h>
 #include <epicsTime.h>
+
+/* ---- what the GIL alone used to guard -------------------------------------
+ * With the GIL each call from Python ran whole; a free-threaded CPython
+ * (3.13t on, the GIL off) runs them at once.  So what Python threads change
+ * in the C layer has a lock of its own (EPICS threads keep theirs: the
+ * record's lock, the write queue's, the put log's...):
+ *
+ * - pyioc_setup_mutex: the C layer's one-time set-up and settings: register,
+ *   iocInit, strict puts and the patches (the conversion tables, made
+ *   writable while swapped), the access security file, starting the write
+ *   queue, the put log, the live view's watcher;
+ * - pyioc_static_mutex: the static database (pdbbase's records and
+ *   aliases, a record's binding to its handle) against Python threads
+ *   changing it and walking it at once.
+ *
+ * Both are recursive (epicsMutex), made at import (base.c), and held across
+ * calls into Python (create_record's text_of): so a Python thread never
+ * waits for either with the GIL (an attached thread state) held, which
+ * PYIOC_LOCK_WITH_GIL ensures; the order is the lock, then the GIL, as for
+ * records.  Setup before static where both are taken. */
+extern epicsMutexId pyioc_setup_mutex, pyioc_static_mutex;
+#define PYIOC_LOCK_WITH_GIL(m) do { \
+    if (epicsMutexTryLock(m) != epicsMutexLockOK) { \
+        Py_BEGIN_ALLOW_THREADS \
+        epicsMutexMustLock(m); \
+        Py_END_ALLOW_THREADS \
+    } } while (0)
+
+/* A Python object's own lock (a critical section) where there is no GIL; with
+ * the GIL (and on Pythons before 3.13, which lack the API) the GIL is it. */
+#ifdef Py_GIL_DISABLED
+#define PYIOC_BEGIN_OBJECT(o) Py_BEGIN_CRITICAL_SECTION(o)
+#define PYIOC_END_OBJECT() Py_END_CRITICAL_SECTION()
+#else
+#define PYIOC_BEGIN_OBJECT(o) {
+#define PYIOC_END_OBJECT() }
+#endif
 
 /* base.c: the C layer's phase and settings, in one place.  EPICS threads
  * read it without the GIL; Python reads it with _ext.state() (softioc._ioc's
@@ -114,6 +152,9 @@ void pyioc_restore_value(RecordCore *rc);
 /* base.c: is prec one of ours (its dset is devsup.c's)? */
 int pyioc_is_ours(dbCommon *prec);
 long pyioc_get_ioint_info(int detach, dbCommon *prec, IOSCANPVT *ppvt);
+
+/* base.c: make pyioc_setup_mutex and pyioc_static_mutex (at import). */
+void pyioc_locks_init(void);
 
 /* base.c: PyGILState_Ensure() for EPICS threads, which keep their Python
  * thread state from their first call until they exit.  Release with

@@ -66,25 +66,31 @@ static int RecordCore_init(RecordCore *self, PyObject *args, PyObject *kw)
     const char *rtype;
     const type_info *ti;
     PyObject *name = Py_None, *dbrecord = Py_None, *is_output;
+    int again;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "s|OO", keywords, &rtype, &name, &dbrecord))
         return -1;
-    if (self->ti) {
-        PyErr_SetString(PyExc_RuntimeError, "a record handle is initialised once");
-        return -1;
-    }
     ti = pyioc_find_type(rtype);
     if (!ti) {
         PyErr_Format(PyExc_ValueError, "no Python device support for record type %s", rtype);
         return -1;
     }
-    self->ti = ti;
-    Py_INCREF(name);
-    Py_XSETREF(self->name, name);
-    Py_INCREF(name);
-    Py_XSETREF(self->spare_name, name);
-    if (!self->dtyp) {
-        Py_INCREF(str_python);
-        self->dtyp = str_python;
+    PYIOC_BEGIN_OBJECT((PyObject *)self);       /* once, whole, as members are set */
+    again = self->ti != NULL;
+    if (!again) {
+        self->ti = ti;
+        Py_INCREF(name);
+        Py_XSETREF(self->name, name);
+        Py_INCREF(name);
+        Py_XSETREF(self->spare_name, name);
+        if (!self->dtyp) {
+            Py_INCREF(str_python);
+            self->dtyp = str_python;
+        }
+    }
+    PYIOC_END_OBJECT();
+    if (again) {
+        PyErr_SetString(PyExc_RuntimeError, "a record handle is initialised once");
+        return -1;
     }
     /* Input records take set()'s arguments in pythonSoftIOC's order for
      * them: (value, severity, alarm, timestamp); outputs (value, process, ...). */
@@ -248,17 +254,22 @@ static PyObject *RecordCore_set_initial(RecordCore *self, PyObject *args)
     PyObject *value;
     int sevr = 0, stat = 0;
     converted c;
+    int failed;
     if (!PyArg_ParseTuple(args, "O|ii", &value, &sevr, &stat))
         return NULL;
     if (pyioc_convert(self, value, &c))
         return NULL;
-    if (pyioc_store_initial(self, &c)) {
-        pyioc_release(&c);
-        return NULL;
+    /* the initial value (init_buf, reallocated) is the object's alone */
+    PYIOC_BEGIN_OBJECT((PyObject *)self);
+    failed = pyioc_store_initial(self, &c);
+    if (!failed) {
+        self->p_sevr = (epicsEnum16)sevr;
+        self->p_stat = (epicsEnum16)(sevr && !stat ? UDF_ALARM : stat);
     }
+    PYIOC_END_OBJECT();
     pyioc_release(&c);
-    self->p_sevr = (epicsEnum16)sevr;
-    self->p_stat = (epicsEnum16)(sevr && !stat ? UDF_ALARM : stat);
+    if (failed)
+        return NULL;
     Py_RETURN_NONE;
 }
 
@@ -267,9 +278,14 @@ static PyObject *RecordCore_set_initial(RecordCore *self, PyObject *args)
 static PyObject *RecordCore_initial_value(RecordCore *self, PyObject *unused)
 {
     static const char zero[sizeof(epicsFloat64)];
+    PyObject *v;
+    PYIOC_BEGIN_OBJECT((PyObject *)self);       /* (_set_initial reallocates it) */
     if (!self->init_set)
-        return pyioc_value_from(self, zero, self->ti->kind == KIND_STRING ? sizeof zero : 0);
-    return pyioc_value_from(self, self->init_buf, self->init_len);
+        v = pyioc_value_from(self, zero, self->ti->kind == KIND_STRING ? sizeof zero : 0);
+    else
+        v = pyioc_value_from(self, self->init_buf, self->init_len);
+    PYIOC_END_OBJECT();
+    return v;
 }
 
 static PyObject *RecordCore_get(RecordCore *self, PyObject *unused)
@@ -309,8 +325,10 @@ static PyObject *RecordCore_set_alarm(RecordCore *self, PyObject *args, PyObject
     if (has_time < 0)
         return NULL;
     if (!pyioc_state.running) {
+        PYIOC_BEGIN_OBJECT((PyObject *)self);   /* as _set_initial sets them */
         self->p_sevr = sevr;
         self->p_stat = sevr && !stat ? UDF_ALARM : stat;
+        PYIOC_END_OBJECT();
         Py_RETURN_NONE;
     }
     if (!self->prec)
@@ -392,13 +410,26 @@ static PyObject *RecordCore_complete(RecordCore *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+static PyObject *bind(RecordCore *self, const char *name);
+
 static PyObject *RecordCore_bind(RecordCore *self, PyObject *args)
 {
     const char *name;
-    DBADDR addr;
-    long status;
+    PyObject *res;
     if (!PyArg_ParseTuple(args, "s", &name))
         return NULL;
+    /* a record's binding is part of the static database (delete_record
+     * reads it): checked and made under its lock */
+    PYIOC_LOCK_WITH_GIL(pyioc_static_mutex);
+    res = bind(self, name);
+    epicsMutexUnlock(pyioc_static_mutex);
+    return res;
+}
+
+static PyObject *bind(RecordCore *self, const char *name)
+{
+    DBADDR addr;
+    long status;
     if (self->prec) {
         PyErr_Format(PyExc_RuntimeError, "record %s is already bound", name);
         return NULL;
@@ -418,7 +449,9 @@ static PyObject *RecordCore_bind(RecordCore *self, PyObject *args)
     Py_INCREF(self);                /* owned by the EPICS record from now on */
     self->prec = addr.precord;
     addr.precord->dpvt = self;
+    PYIOC_BEGIN_OBJECT((PyObject *)self);       /* as the _given member is set */
     Py_CLEAR(self->given);          /* the builder's fields are kept until loaded */
+    PYIOC_END_OBJECT();
     Py_RETURN_NONE;
 }
 

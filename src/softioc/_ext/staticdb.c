@@ -1,5 +1,9 @@
 /* The static database: loading .dbd/.db files and building records before
  * iocInit (checked by EPICS itself: dbVerify, dbPutString), aliases.
+ *
+ * EPICS's static database has no lock of its own (one thread builds it):
+ * every call here holds pyioc_static_mutex while it reads or changes it,
+ * so Python threads may call them at once (pythonioc.h).
  */
 #define USE_TYPED_RSET
 #include "pythonioc.h"
@@ -16,7 +20,9 @@ PyObject *m_load_database(PyObject *mod, PyObject *args)
     if (!PyArg_ParseTuple(args, "s|zz", &file, &path, &subs))
         return NULL;
     Py_BEGIN_ALLOW_THREADS
+    epicsMutexMustLock(pyioc_static_mutex);
     status = dbLoadDatabase(file, path, subs);
+    epicsMutexUnlock(pyioc_static_mutex);
     Py_END_ALLOW_THREADS
     if (status)
         return pyioc_epics_error(status, file);
@@ -30,7 +36,9 @@ PyObject *m_load_records(PyObject *mod, PyObject *args)
     if (!PyArg_ParseTuple(args, "s|z", &file, &subs))
         return NULL;
     Py_BEGIN_ALLOW_THREADS
+    epicsMutexMustLock(pyioc_static_mutex);
     status = dbLoadRecords(file, subs);
+    epicsMutexUnlock(pyioc_static_mutex);
     Py_END_ALLOW_THREADS
     if (status)
         return pyioc_raise_status(PYIOC_ERR_VALUE, status, "EPICS could not load records "
@@ -47,9 +55,11 @@ PyObject *m_record_exists(PyObject *mod, PyObject *args)
         return NULL;
     if (!pdbbase)
         Py_RETURN_FALSE;
+    PYIOC_LOCK_WITH_GIL(pyioc_static_mutex);
     dbInitEntry(pdbbase, &entry);
     status = dbFindRecord(&entry, name);
     dbFinishEntry(&entry);
+    epicsMutexUnlock(pyioc_static_mutex);
     return PyBool_FromLong(status == 0);
 }
 
@@ -141,6 +151,10 @@ static int put_value(DBENTRY *entry, const char *rtype, const char *name, PyObje
     return failed ? -1 : 0;
 }
 
+static PyObject *create_record(const char *rtype, const char *name, const char *dtyp,
+                               PyObject *fields, PyObject *defaults, PyObject *text_of,
+                               int take_over);
+
 /* create_record(rtype, name, dtyp, {field: value}, ((field, value), ...), text_of,
  *               take_over=False)
  * DTYP first, then the fields in order (None: left at its default), then the
@@ -154,17 +168,35 @@ static int put_value(DBENTRY *entry, const char *rtype, const char *name, PyObje
 PyObject *m_create_record(PyObject *mod, PyObject *args)
 {
     const char *rtype, *name, *dtyp;
-    PyObject *fields, *defaults, *text_of, *key, *value;
-    DBENTRY entry;
-    long status;
-    Py_ssize_t pos = 0, i;
-    int take_over = 0, taken = 0;
+    PyObject *given, *fields, *defaults, *text_of, *result;
+    int take_over = 0;
 
-    if (!PyArg_ParseTuple(args, "sssO!O!O|p", &rtype, &name, &dtyp, &PyDict_Type, &fields,
+    if (!PyArg_ParseTuple(args, "sssO!O!O|p", &rtype, &name, &dtyp, &PyDict_Type, &given,
                           &PyTuple_Type, &defaults, &text_of, &take_over))
         return NULL;
     if (too_late("records are created before iocInit()"))
         return NULL;
+    /* a copy of our own, so that its items stay while text_of runs */
+    fields = PyDict_Copy(given);
+    if (!fields)
+        return NULL;
+    PYIOC_LOCK_WITH_GIL(pyioc_static_mutex);
+    result = create_record(rtype, name, dtyp, fields, defaults, text_of, take_over);
+    epicsMutexUnlock(pyioc_static_mutex);
+    Py_DECREF(fields);
+    return result;
+}
+
+static PyObject *create_record(const char *rtype, const char *name, const char *dtyp,
+                               PyObject *fields, PyObject *defaults, PyObject *text_of,
+                               int take_over)
+{
+    PyObject *key, *value;
+    DBENTRY entry;
+    long status;
+    Py_ssize_t pos = 0, i;
+    int taken = 0;
+
     dbInitEntry(pdbbase, &entry);
     status = dbFindRecordType(&entry, rtype);
     if (status) {
@@ -231,16 +263,19 @@ PyObject *m_delete_record(PyObject *mod, PyObject *args)
         return NULL;
     if (too_late("records cannot be deleted after iocInit()"))
         return NULL;
+    PYIOC_LOCK_WITH_GIL(pyioc_static_mutex);
     dbInitEntry(pdbbase, &entry);
     if (!dbFindRecord(&entry, name)) {
         if (entry.precnode->precord && ((dbCommon *)entry.precnode->precord)->dpvt) {
             dbFinishEntry(&entry);      /* a record object points at it */
+            epicsMutexUnlock(pyioc_static_mutex);
             PyErr_Format(PyExc_RuntimeError, "record %s is bound and cannot be deleted", name);
             return NULL;
         }
         dbDeleteRecord(&entry);
     }
     dbFinishEntry(&entry);
+    epicsMutexUnlock(pyioc_static_mutex);
     Py_RETURN_NONE;
 }
 
@@ -256,16 +291,19 @@ PyObject *m_put_static(PyObject *mod, PyObject *args)
         return NULL;
     if (too_late("use put_field() once the IOC runs"))
         return NULL;
+    PYIOC_LOCK_WITH_GIL(pyioc_static_mutex);
     dbInitEntry(pdbbase, &entry);
     status = dbFindRecord(&entry, name);
     if (status) {
         dbFinishEntry(&entry);
+        epicsMutexUnlock(pyioc_static_mutex);
         return pyioc_raise_status(PYIOC_ERR_VALUE, status, "no record %s", name);
     }
     if (info) {
         status = dbPutInfo(&entry, field, text);
     } else if (dbFindField(&entry, field)) {
         dbFinishEntry(&entry);
+        epicsMutexUnlock(pyioc_static_mutex);
         PyErr_Format(PyExc_TypeError, "%s has no field %s", name, field);
         return NULL;
     } else {
@@ -280,6 +318,7 @@ PyObject *m_put_static(PyObject *mod, PyObject *args)
         pyioc_raise_status(PYIOC_ERR_VALUE, status, "%s: cannot set %s to \"%s\": %s", name,
                            field, text, "refused by EPICS");
     dbFinishEntry(&entry);
+    epicsMutexUnlock(pyioc_static_mutex);
     if (problem || status)
         return NULL;
     Py_RETURN_NONE;
@@ -298,11 +337,13 @@ PyObject *m_create_alias(PyObject *mod, PyObject *args)
         PyErr_SetString(PyExc_RuntimeError, "no database loaded yet");
         return NULL;
     }
+    PYIOC_LOCK_WITH_GIL(pyioc_static_mutex);
     dbInitEntry(pdbbase, &entry);
     status = dbFindRecord(&entry, name);
     if (!status)
         status = dbCreateAlias(&entry, alias);
     dbFinishEntry(&entry);
+    epicsMutexUnlock(pyioc_static_mutex);
     if (status == S_dbLib_recExists)
         return pyioc_raise_status(PYIOC_ERR_VALUE, status, "%s already exists", alias);
     if (status)

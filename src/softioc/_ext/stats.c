@@ -51,10 +51,12 @@ PyObject *m_record_count(PyObject *mod, PyObject *unused)
     long status, total = 0;
     if (!pdbbase)
         return PyLong_FromLong(0);
+    PYIOC_LOCK_WITH_GIL(pyioc_static_mutex);    /* (records being made meanwhile) */
     dbInitEntry(pdbbase, &entry);
     for (status = dbFirstRecordType(&entry); !status; status = dbNextRecordType(&entry))
         total += dbGetNRecords(&entry) - dbGetNAliases(&entry);
     dbFinishEntry(&entry);
+    epicsMutexUnlock(pyioc_static_mutex);
     return PyLong_FromLong(total);
 }
 
@@ -67,6 +69,7 @@ PyObject *m_records_by_type(PyObject *mod, PyObject *unused)
     PyObject *list = PyList_New(0), *item;
     if (!list || !pdbbase)
         return list;
+    PYIOC_LOCK_WITH_GIL(pyioc_static_mutex);
     dbInitEntry(pdbbase, &entry);
     for (status = dbFirstRecordType(&entry); !status; status = dbNextRecordType(&entry)) {
         long n = dbGetNRecords(&entry) - dbGetNAliases(&entry);
@@ -81,6 +84,7 @@ PyObject *m_records_by_type(PyObject *mod, PyObject *unused)
         Py_DECREF(item);
     }
     dbFinishEntry(&entry);
+    epicsMutexUnlock(pyioc_static_mutex);
     return list;
 }
 

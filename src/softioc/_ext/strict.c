@@ -456,6 +456,8 @@ long pyioc_strict_check(dbChannel *chan, short dbrType, const void *buf, long nR
 
 /* ---- installing (through patches.c) ------------------------------------------ */
 
+static long install_strict_puts(int enable);
+
 static int env_default(void)
 {
     const char *v = getenv("PYTHONIOC_STRICT_PUTS");
@@ -472,8 +474,20 @@ int pyioc_strict_puts_enabled(void)
 
 /* enable: 1 strict, 0 plain EPICS, -1 keep the current choice (the first
  * time: PYTHONIOC_STRICT_PUTS, strict unless NO/0/FALSE/OFF).  Off from
- * the start, EPICS's tables are never touched. */
+ * the start, EPICS's tables are never touched.  Called without the GIL:
+ * from Python threads (ioc.c) and at iocInit (qsrvguard.cpp). */
 long pyioc_install_strict_puts(int enable)
+{
+    long status;
+    /* one switch at a time: the tables below, the conversion tables' page
+     * (made writable, swapped and protected again), the put check's rsets */
+    epicsMutexMustLock(pyioc_setup_mutex);
+    status = install_strict_puts(enable);
+    epicsMutexUnlock(pyioc_setup_mutex);
+    return status;
+}
+
+static long install_strict_puts(int enable)
 {
     static fastfn want_fast[NDBR][NDBF];
     static arrayfn want_array[NDBR][NDBF];

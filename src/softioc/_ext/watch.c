@@ -17,6 +17,7 @@
 #include <dbEvent.h>
 #include <dbLock.h>
 #include <dbStaticLib.h>
+#include <epicsAtomic.h>
 #include <epicsEvent.h>
 #include <epicsMutex.h>
 #include <epicsThread.h>
@@ -37,6 +38,8 @@ typedef struct {
     union { char s[W_ARRAY][MAX_STRING_SIZE]; char c[W_TEXT]; } v;
 } w_buffer;
 
+/* Started and stopped under pyioc_setup_mutex; recs is set last, once
+ * everything it needs exists, and n_recs (atomic) once its records are. */
 static dbEventCtx ctx;
 static int ctx_started;              /* its event task runs */
 static epicsMutexId lock;           /* of marked, changed, n_changed, stopped */
@@ -45,6 +48,11 @@ static w_record *recs;
 static unsigned char *marked;       /* per record: its index is in `changed` */
 static size_t n_recs, *changed, n_changed;
 static int stopped;
+
+static size_t watched(void)
+{
+    return epicsAtomicGetSizeT(&n_recs);
+}
 
 /* A subscription's callback (the event user's thread): mark record arg. */
 static void on_event(void *arg, struct dbChannel *chan, int remaining, struct db_field_log *pfl)
@@ -62,7 +70,8 @@ static void on_event(void *arg, struct dbChannel *chan, int remaining, struct db
         epicsEventSignal(ready);
 }
 
-/* Subscribe to every record (GIL released); returns how many records. */
+/* Subscribe to every record (GIL released, static database locked);
+ * returns how many records. */
 static size_t subscribe_all(size_t capacity)
 {
     DBENTRY entry;
@@ -90,25 +99,29 @@ static size_t subscribe_all(size_t capacity)
     return n;
 }
 
-/* watch_start() -> the number of records watched (once; the IOC must run). */
-PyObject *m_watch_start(PyObject *mod, PyObject *unused)
+/* The records in the database (not aliases); static database locked. */
+static size_t count_records(void)
 {
     DBENTRY entry;
     long status;
-    size_t capacity = 0;
+    size_t n = 0;
+    dbInitEntry(pdbbase, &entry);
+    for (status = dbFirstRecordType(&entry); !status; status = dbNextRecordType(&entry))
+        n += (size_t)(dbGetNRecords(&entry) - dbGetNAliases(&entry));
+    dbFinishEntry(&entry);
+    return n;
+}
+
+static PyObject *start(void)
+{
+    size_t capacity, n;
+    w_record *r;
     if (recs)
-        return PyLong_FromSize_t(n_recs);
+        return PyLong_FromSize_t(watched());
     if (!pyioc_state.running || !pdbbase) {
         PyErr_SetString(PyExc_RuntimeError, "the watcher starts once the IOC runs");
         return NULL;
     }
-    dbInitEntry(pdbbase, &entry);
-    for (status = dbFirstRecordType(&entry); !status; status = dbNextRecordType(&entry))
-        capacity += (size_t)(dbGetNRecords(&entry) - dbGetNAliases(&entry));
-    dbFinishEntry(&entry);
-    recs = PyMem_RawCalloc(capacity + 1, sizeof *recs);
-    marked = PyMem_RawCalloc(capacity + 1, 1);
-    changed = PyMem_RawCalloc(capacity + 1, sizeof *changed);
     /* (a failed start may be tried again: what was made stays and is reused) */
     if (!lock)
         lock = epicsMutexCreate();
@@ -119,20 +132,38 @@ PyObject *m_watch_start(PyObject *mod, PyObject *unused)
     if (ctx && !ctx_started)
         ctx_started = !db_start_events(ctx, "pyioc-watch", NULL, NULL,
                                        epicsThreadPriorityCAServerLow);
-    if (!recs || !marked || !changed || !lock || !ready || !ctx_started) {
-        PyMem_RawFree(recs);
+    PYIOC_LOCK_WITH_GIL(pyioc_static_mutex);
+    capacity = count_records();
+    r = PyMem_RawCalloc(capacity + 1, sizeof *recs);
+    marked = PyMem_RawCalloc(capacity + 1, 1);
+    changed = PyMem_RawCalloc(capacity + 1, sizeof *changed);
+    if (!r || !marked || !changed || !lock || !ready || !ctx_started) {
+        epicsMutexUnlock(pyioc_static_mutex);
+        PyMem_RawFree(r);
         PyMem_RawFree(marked);
         PyMem_RawFree(changed);
-        recs = NULL;
         marked = NULL;
         changed = NULL;
         PyErr_SetString(PyExc_RuntimeError, "the live view's watcher could not start");
         return NULL;
     }
+    recs = r;
     Py_BEGIN_ALLOW_THREADS
-    n_recs = subscribe_all(capacity);
+    n = subscribe_all(capacity);
     Py_END_ALLOW_THREADS
-    return PyLong_FromSize_t(n_recs);
+    epicsMutexUnlock(pyioc_static_mutex);
+    epicsAtomicSetSizeT(&n_recs, n);
+    return PyLong_FromSize_t(n);
+}
+
+/* watch_start() -> the number of records watched (once; the IOC must run). */
+PyObject *m_watch_start(PyObject *mod, PyObject *unused)
+{
+    PyObject *n;
+    PYIOC_LOCK_WITH_GIL(pyioc_setup_mutex);
+    n = start();
+    epicsMutexUnlock(pyioc_setup_mutex);
+    return n;
 }
 
 /* watch_take(timeout) -> [index]: the records changed since the last call,
@@ -187,12 +218,12 @@ PyObject *m_watch_wake(PyObject *mod, PyObject *unused)
 PyObject *m_watch_mark(PyObject *mod, PyObject *args)
 {
     const char *name;
-    size_t i;
+    size_t i, n = watched();
     if (!PyArg_ParseTuple(args, "s", &name))
         return NULL;
-    for (i = 0; i < n_recs && strcmp(recs[i].prec->name, name); i++)
+    for (i = 0; i < n && strcmp(recs[i].prec->name, name); i++)
         ;
-    if (i < n_recs)
+    if (i < n)
         on_event((void *)(uintptr_t)i, NULL, 0, NULL);
     Py_RETURN_NONE;
 }
@@ -258,7 +289,7 @@ PyObject *m_watch_row(PyObject *mod, PyObject *arg)
     char value[W_TEXT];
     PyObject *name;
     double t;
-    if (i < 0 || (size_t)i >= n_recs) {
+    if (i < 0 || (size_t)i >= watched()) {
         if (!PyErr_Occurred())
             PyErr_Format(PyExc_IndexError, "no watched record %zd", i);
         return NULL;
@@ -278,8 +309,16 @@ PyObject *m_watch_row(PyObject *mod, PyObject *arg)
     dbScanUnlock(w->prec);
     Py_END_ALLOW_THREADS
     if (pyioc_is_ours(w->prec) && w->prec->dpvt) {
-        name = ((RecordCore *)w->prec->dpvt)->name;
-        Py_INCREF(name);                /* (Py_NewRef: Python 3.10 on) */
+        /* a strong reference, taken as `name` is set (its member descriptor
+         * does so in the object's critical section): another thread may be
+         * renaming the record, which drops the old name */
+        RecordCore *rc = (RecordCore *)w->prec->dpvt;
+        PYIOC_BEGIN_OBJECT((PyObject *)rc);
+        name = rc->name;
+        Py_XINCREF(name);               /* (Py_NewRef: Python 3.10 on) */
+        PYIOC_END_OBJECT();
+        if (!name)
+            name = text(w->prec->name, sizeof w->prec->name);
     } else
         name = text(w->prec->name, sizeof w->prec->name);
     t = b.time.secPastEpoch ? (double)b.time.secPastEpoch + POSIX_TIME_AT_EPICS_EPOCH
@@ -295,18 +334,21 @@ PyObject *m_watch_row(PyObject *mod, PyObject *arg)
  * The records' list stays: watch_row() still reads them. */
 PyObject *m_watch_stop(PyObject *mod, PyObject *unused)
 {
-    size_t i;
-    if (!recs || stopped)
-        Py_RETURN_NONE;
-    Py_BEGIN_ALLOW_THREADS
-    for (i = 0; i < n_recs; i++)
-        if (recs[i].sub)
-            db_cancel_event(recs[i].sub);
-    db_close_events(ctx);
-    epicsMutexMustLock(lock);
-    stopped = 1;                        /* watch_take() waits no more */
-    epicsMutexUnlock(lock);
-    epicsEventSignal(ready);
-    Py_END_ALLOW_THREADS
+    size_t i, n;
+    PYIOC_LOCK_WITH_GIL(pyioc_setup_mutex);     /* once, after any start */
+    n = watched();
+    if (recs && !stopped) {
+        Py_BEGIN_ALLOW_THREADS
+        for (i = 0; i < n; i++)
+            if (recs[i].sub)
+                db_cancel_event(recs[i].sub);
+        db_close_events(ctx);
+        epicsMutexMustLock(lock);
+        stopped = 1;                    /* watch_take() waits no more */
+        epicsMutexUnlock(lock);
+        epicsEventSignal(ready);
+        Py_END_ALLOW_THREADS
+    }
+    epicsMutexUnlock(pyioc_setup_mutex);
     Py_RETURN_NONE;
 }

@@ -33,7 +33,7 @@ typedef struct wq_item {
     char data[];
 } wq_item;
 
-static epicsMutexId lock;
+static epicsMutexId lock;          /* of the queue, wake_fd and signalled */
 static wq_item *head, **tailp = &head;
 static size_t n_items;
 static int wake_fd = -1;
@@ -56,7 +56,7 @@ int pyioc_queue_write(RecordCore *rc, int busy)
     epicsUInt32 nord = 0;
     size_t len;
     wq_item *item;
-    int wake;
+    int wake, fd;
 
     if (wake_fd < 0 || !lock)
         return -1;
@@ -81,8 +81,9 @@ int pyioc_queue_write(RecordCore *rc, int busy)
     n_items++;
     wake = !signalled;
     signalled = 1;
+    fd = wake_fd;                   /* (write_queue(-1) may come in between) */
     epicsMutexUnlock(lock);
-    if (wake && pyioc_wake(wake_fd) < 0)
+    if (wake && fd >= 0 && pyioc_wake(fd) < 0)
         errlogPrintf("pythonIOC: cannot wake the dispatcher: %s\n", strerror(errno));
     return 0;
 }
@@ -93,8 +94,14 @@ PyObject *m_write_queue(PyObject *mod, PyObject *args)
     int fd;
     if (!PyArg_ParseTuple(args, "i", &fd))
         return NULL;
-    if (!lock && !(lock = epicsMutexCreate()))
-        return PyErr_NoMemory();
+    if (!lock) {                    /* made once, whichever thread comes first */
+        PYIOC_LOCK_WITH_GIL(pyioc_setup_mutex);
+        if (!lock)
+            lock = epicsMutexCreate();
+        epicsMutexUnlock(pyioc_setup_mutex);
+        if (!lock)
+            return PyErr_NoMemory();
+    }
     epicsMutexMustLock(lock);
     wake_fd = fd;
     signalled = 0;
