@@ -23,6 +23,7 @@ from typing import Any
 from . import envs
 from .scenarios import (
     S7_MAX_HOSTS,
+    S9_PYTHON_ENV,
     SCENARIOS,
     TOGETHER,
     Config,
@@ -83,6 +84,13 @@ METRICS: list[tuple[str, str, str, str]] = [
     ("S8", "pvs_made_per_s", "S8 PVs made on the running server (per s)", "higher"),
     ("S8", "new_pvs_read_ms", "S8 pvget of the first and last new PV (ms)", "lower"),
     ("S8", "pvs_removed_per_s", "S8 PVs removed (per s)", "higher"),
+    ("S9", "sets_per_s_gil", "S9 set() from {s9} threads, 3.14t with the GIL on (sets/s)", ""),
+    ("S9", "sets_per_s_nogil", "S9 set() from {s9} threads, 3.14t with the GIL off (sets/s)",
+     "higher"),
+    ("S9", "nogil_speedup", "S9 sets/s with the GIL off ÷ on", "higher"),
+    ("S9", "cpu_us_per_set_gil", "S9 server CPU per set, GIL on (µs)", ""),
+    ("S9", "cpu_us_per_set_nogil", "S9 server CPU per set, GIL off (µs)", "lower"),
+    ("S9", "nogil_cpu_ratio", "S9 CPU per set with the GIL off ÷ on", "lower"),
     ("S7", "start_s", "S7 {s7}: start until every IOC serves (s)", "lower"),
     ("S7", "ca_connect_s", "S7 one client, CA broadcast search: every PV connected (s)", "lower"),
     ("S7", "ca_get_s", "S7 one client over CA: every PV connected and read (s)", "lower"),
@@ -144,7 +152,7 @@ def table(results: dict[str, Any], impls: list[str], cfg: Config) -> str:
             cells.append(cell)
         arrow = {"higher": "↑", "lower": "↓"}.get(better, "")
         label = label.format(s4=f"{cfg.s4_records:,}", s7=s7_layout(cfg),
-                             s8=f"{cfg.s8_size}x{cfg.s8_size}")
+                             s8=f"{cfg.s8_size}x{cfg.s8_size}", s9=cfg.s9_threads)
         lines.append(f"| {label} | {arrow} | "
                      + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -209,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="S7: records per IOC (default 2000, 1000 quick)")
     parser.add_argument("--s7-hosts", type=int, help="S7: host namespaces the IOCs are "
                         f"spread over (default 5, at most {S7_MAX_HOSTS})")
+    parser.add_argument("--s9-python", default=os.environ.get(S9_PYTHON_ENV),
+                        help="S9: a free-threaded Python (3.14t) with this repository "
+                        f"installed (default: ${S9_PYTHON_ENV}; without it S9 is n/a)")
     parser.add_argument("--json", type=Path, default=BENCH / "results.json")
     parser.add_argument("--markdown", type=Path, default=BENCH / "results.md")
     args = parser.parse_args(argv)
@@ -252,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeats:
         cfg.repeats = args.repeats
     cfg.s2_busy = args.s2_busy
+    cfg.s9_python = args.s9_python
     for name in ("s4_records", "s7_iocs", "s7_records", "s7_hosts"):
         if getattr(args, name) is not None:
             setattr(cfg, name, getattr(args, name))

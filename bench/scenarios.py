@@ -63,13 +63,17 @@ class Config:
     s8_size: int = 1024              # S8 image: size x size uint16
     s8_seconds: float = 3.0
     s8_pvs: int = 1000               # S8 PVs made and removed while serving
+    s9_python: str | None = None     # S9: a free-threaded interpreter (3.14t) with ours
+    s9_threads: int = 4
+    s9_seconds: float = 3.0
 
     @classmethod
     def make(cls, quick: bool, work: Path, client_python: str | None) -> Config:
         if quick:
             return cls(quick, work, client_python, repeats=1, s1_seconds=1.0, s2_puts=300,
                        s4_records=10_000, s5_seconds=2.0, s6_seconds=3.0,
-                       s7_iocs=5, s7_records=1000, s8_size=256, s8_seconds=1.0, s8_pvs=200)
+                       s7_iocs=5, s7_records=1000, s8_size=256, s8_seconds=1.0, s8_pvs=200,
+                       s9_seconds=1.0)
         return cls(quick, work, client_python)
 
 
@@ -773,8 +777,76 @@ def s8(cfg: Config, impl: str, exe: str) -> list[Metrics]:
     return runs
 
 
+# ---- S9: set() from 4 threads, free-threaded CPython with the GIL on and off ------
+
+S9_PYTHON_ENV = "PYTHONIOC_BENCH_PYTHON314T"
+
+
+def s9_interpreter(cfg: Config) -> str:
+    """The free-threaded interpreter S9 runs ours in (NotApplicable if none)."""
+    python = cfg.s9_python or os.environ.get(S9_PYTHON_ENV)
+    if not python:
+        raise NotApplicable(f"S9 needs a free-threaded Python (3.14t) with this repository "
+                            f"installed: --s9-python PATH or ${S9_PYTHON_ENV}")
+    code = ("import sysconfig, softioc.builder; "
+            "print(int(bool(sysconfig.get_config_var('Py_GIL_DISABLED'))))")
+    try:
+        out = subprocess.run([python, "-c", code], capture_output=True, text=True,
+                             timeout=120, env=proc.server_env({"PYTHON_GIL": "1"}))
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise NotApplicable(f"S9: {python} does not run: {e}") from e
+    if out.returncode != 0:
+        tail = " | ".join((out.stderr or out.stdout).strip().splitlines()[-2:])
+        raise NotApplicable(f"S9: softioc does not import in {python}: {tail}")
+    if out.stdout.strip() != "1":
+        raise NotApplicable(f"S9: {python} is not a free-threaded build")
+    return python
+
+
+def s9(cfg: Config, impl: str, exe: str) -> list[Metrics]:
+    """Ours in the free-threaded interpreter, once with the GIL forced on
+    (PYTHON_GIL=1) and once as it starts by default (the extension declares
+    it needs no GIL): each server sets records from ``s9_threads`` threads,
+    each thread its own record, for ``s9_seconds``; the two servers run at
+    once and take turns, so the machine's load lands on both alike."""
+    if impl != "ours":
+        raise NotApplicable("S9 measures pythonIOC's set() on free-threaded CPython")
+    python = s9_interpreter(cfg)
+    params = {"threads": cfg.s9_threads}
+    servers = {}
+    try:
+        for mode, gil in (("gil", {"PYTHON_GIL": "1"}), ("nogil", {})):
+            env = proc.server_env(gil)
+            if not gil:
+                env.pop("PYTHON_GIL", None)
+            servers[mode] = start(impl, python, "S9", params, env=env)
+        runs: list[Metrics] = []
+        for r in range(cfg.repeats):
+            rate: dict[str, float] = {}
+            cpu: dict[str, float] = {}
+            for mode in (("gil", "nogil") if r % 2 == 0 else ("nogil", "gil")):
+                res = servers[mode].command(cmd="thread_loop", seconds=cfg.s9_seconds,
+                                            base=r * 10_000_000)
+                if bool(res["gil"]) != (mode == "gil"):
+                    raise RuntimeError(f"S9 {mode}: the server's GIL is "
+                                       f"{'on' if res['gil'] else 'off'}")
+                rate[mode] = res["sets"] / res["wall"]
+                cpu[mode] = 1e6 * res["cpu"] / res["sets"]
+            runs.append({
+                "sets_per_s_gil": rate["gil"], "sets_per_s_nogil": rate["nogil"],
+                "nogil_speedup": rate["nogil"] / rate["gil"],
+                "cpu_us_per_set_gil": cpu["gil"], "cpu_us_per_set_nogil": cpu["nogil"],
+                "nogil_cpu_ratio": cpu["nogil"] / cpu["gil"],
+            })
+    finally:
+        for server in servers.values():
+            server.stop()
+    return runs
+
+
 SCENARIOS: dict[str, Callable[[Config, str, str], list[Metrics]]] = {
     "S1": s1, "S1b": s1b, "S2": s2, "S3": s3, "S4": s4, "S5": s5, "S6": s6, "S7": s7, "S8": s8,
+    "S9": s9,
 }
 # Scenarios that measure every implementation in one interleaved run: noise on a shared
 # machine comes and goes over seconds, and these ratios are the ones the goals are set on.

@@ -64,6 +64,9 @@ elif scenario == "S8":
 
     records["image"] = pva.Image("S8:IMAGE", dtype="uint16",
                                  shape=(params["height"], params["width"]))
+elif scenario == "S9":
+    for t in range(params["threads"]):
+        records[f"T{t}"] = builder.aIn(f"S9:R{t}", initial_value=0.0)
 elif scenario == "S5":
     import numpy as np  # only where a scenario uses arrays, as a user would
 
@@ -116,6 +119,39 @@ def burst(cmd: dict[str, Any]) -> dict[str, Any]:
             w.join()
 
     return timed(work)
+
+
+def thread_loop(cmd: dict[str, Any]) -> dict[str, Any]:
+    """S9: each of ``threads`` threads sets a record of its own as fast as it
+    can for ``seconds`` (time checked every 500 sets); the sets of all, and
+    whether the GIL is on."""
+    recs = [records[f"T{t}"] for t in range(params["threads"])]
+    base = float(cmd["base"])
+    counts = [0] * len(recs)
+    start = threading.Barrier(len(recs) + 1)
+
+    def part(t: int) -> None:
+        rec, n = recs[t], 0
+        start.wait()
+        deadline = time.perf_counter() + cmd["seconds"]
+        while time.perf_counter() < deadline:
+            for _ in range(500):
+                n += 1
+                rec.set(base + n)
+        counts[t] = n
+
+    workers = [threading.Thread(target=part, args=(t,)) for t in range(len(recs))]
+    for w in workers:
+        w.start()
+
+    def work() -> dict[str, Any]:
+        start.wait()
+        for w in workers:
+            w.join()
+        return {"sets": sum(counts)}
+
+    gil = getattr(sys, "_is_gil_enabled", lambda: True)()
+    return {**timed(work), "gil": gil}
 
 
 def s5_loop(cmd: dict[str, Any]) -> dict[str, Any]:
@@ -185,6 +221,7 @@ def pv_remove(cmd: dict[str, Any]) -> dict[str, Any]:
 COMMANDS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "image_loop": s8_loop, "pv_make": pv_make, "pv_remove": pv_remove,
     "set_loop": s1_loop, "c_set_loop": c_set_loop, "burst": burst, "wave_loop": s5_loop,
+    "thread_loop": thread_loop,
     "updates": lambda cmd: {"updates": updates[0]}}
 
 serve(COMMANDS)
