@@ -354,7 +354,9 @@ def test_on_put_in_every_dispatcher(tmp_path: Path, dispatcher: str) -> None:
             assert context.get("DISP:X", timeout=5) == 42
         finally:
             context.close()
-        assert "ON_PUT 42" in ioc.output() and "ON_PUT 500" in ioc.output()
+        # printed before each put completed; the reader thread may not have it yet
+        wait_until(lambda: "ON_PUT 42" in ioc.output() and "ON_PUT 500" in ioc.output(),
+                   timeout=5, what="both ON_PUT lines")
 
 
 def test_posts_from_many_threads(ioc: IOCProcess, pva_nt: Any) -> None:
