@@ -29,6 +29,11 @@ PyObject *m_register(PyObject *mod, PyObject *unused)
     int failed = 0;
     /* one thread at a time: devsup.c's and fieldwatch.c's set-up are once */
     PYIOC_LOCK_WITH_GIL(pyioc_setup_mutex);
+    /* (review fix) and the static database: registering sets its record
+     * types' support and sizes, and the put check (patches.c) changes VAL's
+     * field descriptors, while other threads may be building records.
+     * Setup, then static, as everywhere. */
+    PYIOC_LOCK_WITH_GIL(pyioc_static_mutex);
     iocshRegisterCommon();
     status = registerAllRecordDeviceDrivers(pdbbase);
     if (!status) {
@@ -37,6 +42,7 @@ PyObject *m_register(PyObject *mod, PyObject *unused)
         if (!failed)
             status = pyioc_install_strict_puts(-1);
     }
+    epicsMutexUnlock(pyioc_static_mutex);
     epicsMutexUnlock(pyioc_setup_mutex);
     if (failed)
         return NULL;
@@ -57,9 +63,13 @@ PyObject *m_strict_puts(PyObject *mod, PyObject *args)
     if (enable != Py_None && (on = PyObject_IsTrue(enable)) < 0)
         return NULL;
     Py_BEGIN_ALLOW_THREADS          /* it takes pyioc_setup_mutex */
+    /* (review fix) held across both (recursive): the answer is this switch's,
+     * not another thread's that came in between */
+    epicsMutexMustLock(pyioc_setup_mutex);
     status = pyioc_install_strict_puts(on);
     if (!status)
         on = pyioc_strict_puts_enabled();
+    epicsMutexUnlock(pyioc_setup_mutex);
     Py_END_ALLOW_THREADS
     if (status)
         return pyioc_epics_error(status, "strict puts");

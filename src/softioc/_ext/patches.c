@@ -265,6 +265,11 @@ long pyioc_patch_put_check(int on)
 
     if (pyioc_state.running || !pdbbase)
         return 0;
+    /* (review fix) the record types' rsets and VAL's field descriptors are
+     * the static database's: changed under its lock (the caller holds
+     * pyioc_setup_mutex, without the GIL or, in m_register, with this lock
+     * already held), so not while another thread builds records */
+    epicsMutexMustLock(pyioc_static_mutex);
     dbInitEntry(pdbbase, &entry);
     for (h = hooked; h->name && !status; h++) {
         if (!on && h->orig) {
@@ -294,6 +299,7 @@ long pyioc_patch_put_check(int on)
         }
     }
     dbFinishEntry(&entry);
+    epicsMutexUnlock(pyioc_static_mutex);
     if (on && !status)
         pyioc_state.patches |= 1u << PYIOC_PATCH_PUT_CHECK;
     else if (!on)

@@ -139,13 +139,22 @@ PyObject *op_client(OpObject *self, PyObject *)
     std::string peer;
     bool completed;
     /* what is read of the put, read before another thread may complete it */
+    bool failed = false;
     BEGIN_OBJECT((PyObject *)self);
     completed = !self->op;
-    if (!completed) {
-        cred = self->op->credentials();
-        peer = self->op->peerName();
+    /* (review fix) no C++ exception (bad_alloc copying the name) may leave
+     * the critical section without its END */
+    try {
+        if (!completed) {
+            cred = self->op->credentials();
+            peer = self->op->peerName();
+        }
+    } catch (std::exception&) {
+        failed = true;
     }
     END_OBJECT();
+    if (failed)
+        return PyErr_NoMemory();
     if (completed) {
         PyErr_SetString(PyExc_RuntimeError, "this put was already completed");
         return nullptr;
