@@ -24,7 +24,8 @@ class CothreadDispatcher(QueueDispatcher):
             # starts its scheduler): say so rather than crash.
             raise RuntimeError(
                 "cothread cannot run on CPython 3.14.0 (the interpreter aborts as cothread "
-                "starts): use CPython 3.14.1 or later, or AsyncioDispatcher "
+                "starts): use a later CPython 3.14 (3.14.4 and 3.14.10 run it), or "
+                "AsyncioDispatcher "
                 "(PYTHONIOC_DISPATCHER=asyncio)")
         try:
             import cothread
