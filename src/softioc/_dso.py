@@ -1,52 +1,58 @@
-"""Find the EPICS libraries of the wheels without importing setuptools.
+"""Find the EPICS libraries and definitions of the wheels, cheaply.
 
-``epicscorelibs.path`` and ``pvxslibs.path`` need only
-``setuptools_dso.runtime`` (where each wheel's libraries are), but importing it
-runs the ``setuptools_dso`` package first, which imports all of setuptools
-(pkg_resources, vendored pyparsing...): some 300 modules and 20 MB of resident
-memory in every IOC.  So the runtime module is imported under a stand-in parent
-package that is removed again at once; a later ``import setuptools_dso`` (a
-build script in the same process) gets the real package, which reuses the
-runtime module already loaded.
+Each shared library a wheel built with ``setuptools_dso`` holds comes with a
+small generated module, ``<package>.<name>_dsoinfo``, saying where its file is
+(``sofilename``) and which of the others it needs (``depends``).  Reading
+those is all ``setuptools_dso.runtime.find_dso`` does on Linux; but importing
+``epicscorelibs.path`` or ``pvxslibs.path`` brings in setuptools itself (300
+modules, 20 MB resident), and every call of the runtime without ``package=``
+reads the source of each frame on the stack (``inspect.stack()``), which cost
+a third of ``import softioc``.  So the IOC reads the info modules here and
+imports neither.  ``epicscorelibs.path`` still works, and costs what it costs,
+for code that imports it.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
-import sys
+import os
 import types
-from typing import Any
 
-__all__ = ["find_dso", "epics_lib"]
-
-
-def _load() -> Any:
-    if "setuptools_dso" in sys.modules:        # already imported: nothing to save
-        return importlib.import_module("setuptools_dso.runtime")
-    spec = importlib.util.find_spec("setuptools_dso")
-    if spec is None or not spec.submodule_search_locations:
-        return importlib.import_module("setuptools_dso.runtime")
-    stand_in = types.ModuleType("setuptools_dso")
-    stand_in.__path__ = list(spec.submodule_search_locations)
-    sys.modules["setuptools_dso"] = stand_in
-    try:
-        runtime = importlib.import_module("setuptools_dso.runtime")
-        stand_in.find_dso = runtime.find_dso                      # type: ignore[attr-defined]
-        stand_in.dylink_prepare_dso = runtime.dylink_prepare_dso  # type: ignore[attr-defined]
-        import epicscorelibs.path  # noqa: F401
-        import pvxslibs.path  # noqa: F401
-    finally:
-        if sys.modules.get("setuptools_dso") is stand_in:
-            del sys.modules["setuptools_dso"]
-    return runtime
+__all__ = ["find_dso", "epics_lib", "package_dir"]
 
 
-_runtime = _load()
-find_dso = _runtime.find_dso
+def _info(dso: str) -> types.ModuleType:
+    package, _, name = dso.rpartition(".")
+    return importlib.import_module(f"{package}.{name}_dsoinfo")
+
+
+def find_dso(dso: str) -> str:
+    """Path of the shared library a dotted name such as
+    ``"pvxslibs.lib.pvxsIoc"`` names, ready to load with ctypes."""
+    info = _info(dso)
+    if hasattr(os, "add_dll_directory"):        # Windows: its dependencies' folders
+        todo, seen = [dso], set()
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            dep = _info(name)
+            os.add_dll_directory(os.path.dirname(os.path.abspath(dep.__file__ or "")))
+            todo.extend(getattr(dep, "depends", ()))
+    return str(info.sofilename)
 
 
 def epics_lib(name: str) -> str:
     """Path of one of epicscorelibs's libraries, e.g. ``"Com"``."""
-    import epicscorelibs.path
-    return str(epicscorelibs.path.get_lib(name))
+    return find_dso(f"epicscorelibs.lib.{name}")
+
+
+def package_dir(package: str) -> str:
+    """The folder of an installed package (``epicscorelibs``, ``pvxslibs``),
+    found without running it."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(f"{package} is not installed")
+    return os.path.abspath(list(spec.submodule_search_locations)[0])

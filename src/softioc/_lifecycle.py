@@ -17,13 +17,11 @@ import os
 import tempfile
 from collections.abc import Callable
 
-import epicscorelibs.path
 import epicsdbbuilder
-import pvxslibs.path
 
 from . import _ext
 from ._dispatch import Dispatcher, ThreadDispatcher
-from ._dso import find_dso
+from ._dso import epics_lib, find_dso, package_dir
 from ._ioc import ioc
 
 __all__ = ["ensure_dbd", "ioc_init", "is_running", "dispatcher", "pva_enabled"]
@@ -44,7 +42,7 @@ def _pvxs_dbd(registrars: bool) -> str:
     """pvxsIoc.dbd split in two: its registrars (which create and start the
     PVA server, so they are loaded only by an iocInit that serves PVA), or
     everything else (the ``pva`` link type, devices), loaded with base.dbd."""
-    with open(os.path.join(pvxslibs.path.dbd_path, "pvxsIoc.dbd")) as f:
+    with open(os.path.join(package_dir("pvxslibs"), "dbd", "pvxsIoc.dbd")) as f:
         lines = [line for line in f
                  if line.lstrip().startswith("registrar(") == registrars]
     fd, path = tempfile.mkstemp(prefix="pythonioc-pvxs-", suffix=".dbd")
@@ -79,14 +77,14 @@ def ensure_dbd() -> None:
         defining, ioc.hooks.at_define = ioc.hooks.at_define, []
         for hook in defining:           # the process becomes an IOC (HTTP endpoints)
             hook()
-        libs = {lib: _load_global(epicscorelibs.path.get_lib(lib))
+        libs = {lib: _load_global(epics_lib(lib))
                 for lib in ("Com", "dbCore", "dbRecStd")}
         # Record names hash into 65,536 lists (EPICS's default, 512, makes
         # finding one of 1,000,000 records walk a list of 2,000); this must
         # come before the first database is loaded.
         libs["dbCore"].dbPvdTableSize(65536)
         _load_global(_ext.__file__)
-        _ext.load_database("base.dbd", os.path.join(epicscorelibs.path.base_path, "dbd"), None)
+        _ext.load_database("base.dbd", os.path.join(package_dir("epicscorelibs"), "dbd"), None)
         if pva_enabled():
             os.environ.setdefault("PVXS_QSRV_ENABLE", "YES")
             _load_global(find_dso("pvxslibs.lib.pvxsIoc"))
