@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import epicsdbbuilder
 
 from . import _ext, _lifecycle
+from ._dso import package_dir
 from ._ioc import ioc
 from .errors import RecordExistsError
 
@@ -37,11 +37,18 @@ _BAD_FIRST = frozenset("-+[{")
 
 
 def init_builder() -> None:
-    """Give epicsdbbuilder softioc.dbd's record types, once."""
+    """Give epicsdbbuilder softioc.dbd's record types, once, before iocInit
+    (EPICS reads no dbd after it)."""
     if not ioc.database.builder_ready:
-        epicsdbbuilder.InitialiseDbd()
+        if ioc.running:
+            raise RuntimeError("builder.records makes records for LoadDatabase(), "
+                               "before iocInit(); after it, use the builder's functions")
+        # epicscorelibs's folder given: without it epicsdbbuilder imports
+        # epicscorelibs.path, and with it setuptools (20 MB; see _dso.py).
+        # ("" as host architecture: the wheel's libraries are in lib/ itself.)
+        epicsdbbuilder.InitialiseDbd(package_dir("epicscorelibs"), "")
         epicsdbbuilder.LoadDbdFile(os.path.join(_lifecycle.DBD_PATH, "softioc.dbd"))
-        epicsdbbuilder.SetSimpleRecordNames(None, ":")
+        ioc.database.names()
         for rtype in epicsdbbuilder.records.GetRecords():
             _memoise_validation(getattr(epicsdbbuilder.records, rtype)._validate)  # noqa: SLF001 - epicsdbbuilder's validator has no public name
         ioc.database.builder_ready = True
@@ -66,9 +73,11 @@ def _memoise_validation(validator: Any) -> None:
 
 def full_name(name: str) -> str:
     """``name`` with the device-name prefix (``builder.SetDeviceName``)."""
-    init_builder()
     if not isinstance(name, str) or not name:
         raise ValueError(f"record name must be a non-empty str, got {name!r}")
+    if not ioc.database.named:
+        # No device name yet (setting one names through epicsdbbuilder).
+        return name
     prefix = epicsdbbuilder.GetRecordNames().prefix
     return ":".join([*map(str, prefix), name]) if prefix else name
 
@@ -125,12 +134,13 @@ def load() -> None:
     ``records.<type>`` ones as .db text; the builder's are in EPICS already."""
     if ioc.running:
         raise RuntimeError("LoadDatabase() must come before iocInit()")
-    init_builder()
     _lifecycle.ensure_dbd()
     db = ioc.database
     for hook in ioc.hooks.before_load:
         hook(db.pending)
-    if epicsdbbuilder.CountRecords():
+    if db.builder_ready and epicsdbbuilder.CountRecords():   # records.<type>(...) made
+        import tempfile  # (rare: the IOC imports it only here)
+
         fd, path = tempfile.mkstemp(suffix=".db", prefix="pythonioc-")
         os.close(fd)
         try:
@@ -144,7 +154,8 @@ def load() -> None:
         record._bind(full)        # noqa: SLF001
         loaded[full] = record
     db.pending.clear()
-    epicsdbbuilder.ResetRecords()
+    if db.builder_ready:
+        epicsdbbuilder.ResetRecords()
 
 
 def load_own(records: Sequence[Record]) -> None:
@@ -165,13 +176,13 @@ def load_own(records: Sequence[Record]) -> None:
 
 def clear() -> None:
     """Forget records built but not yet loaded (ClearRecords)."""
-    init_builder()
     db = ioc.database
     for name in db.pending:
         _ext.delete_record(name)
     db.cleared.extend(db.pending.values())
     db.pending.clear()
-    epicsdbbuilder.ResetRecords()
+    if db.builder_ready:
+        epicsdbbuilder.ResetRecords()
 
 
 def autosave_fields(spec: bool | str | Sequence[str]) -> list[str]:

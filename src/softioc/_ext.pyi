@@ -130,6 +130,8 @@ def get_field(name: str) -> str:
     """Read REC.FIELD as text."""
 def put_field(name: str, value: str) -> None:
     """Write REC.FIELD from text."""
+def field_names(rtype: str) -> tuple[str, ...] | None:
+    """field_names(rtype) -> every field of the record type, or None if unknown."""
 def record_exists(name: str) -> bool:
     """Is there a record of this name?"""
 def call_atexits(status: int = 0) -> None:

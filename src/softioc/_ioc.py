@@ -99,23 +99,30 @@ class Database:
     spare_kinds: dict[str, list[Record]] = field(default_factory=dict)
     blocking_default: bool = False      # builder.SetBlocking()
     builder_ready: bool = False         # epicsdbbuilder has softioc.dbd
+    named: bool = False                 # epicsdbbuilder names records as the builder does
     # Autosave requests, part of the definition like info tags: record name ->
     # (record, fields), and the fields of each open ``with Autosave(...)``.
     autosave: dict[str, tuple[Record, list[str]]] = field(default_factory=dict)
     autosave_blocks: list[list[str]] = field(default_factory=list)
 
+    def names(self) -> Any:
+        """epicsdbbuilder's naming object, made the builder's (``DEVICE:NAME``)
+        the first time."""
+        import epicsdbbuilder
+
+        if not self.named:
+            epicsdbbuilder.SetSimpleRecordNames(None, ":")
+            self.named = True
+        return epicsdbbuilder.GetRecordNames()
+
     @property
     def prefix(self) -> list[str]:
         """The device-name prefix (kept by epicsdbbuilder, see the module's description)."""
-        import epicsdbbuilder
-
-        return epicsdbbuilder.GetRecordNames().prefix  # type: ignore[no-any-return]
+        return self.names().prefix  # type: ignore[no-any-return]
 
     @prefix.setter
     def prefix(self, parts: Sequence[str]) -> None:
-        import epicsdbbuilder
-
-        epicsdbbuilder.GetRecordNames().prefix = list(parts)
+        self.names().prefix = list(parts)
 
     def records(self) -> list[Record]:
         """Every builder record, loaded first, then those still to load."""

@@ -11,11 +11,11 @@ import the dispatchers built on it.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
 import logging
 import os
-import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import epicsdbbuilder
 
@@ -38,24 +38,38 @@ def pva_enabled() -> bool:
     return os.environ.get("PYTHONIOC_PVA", "YES").upper() not in ("NO", "0", "FALSE")
 
 
-def _pvxs_dbd(registrars: bool) -> str:
-    """pvxsIoc.dbd split in two: its registrars (which create and start the
-    PVA server, so they are loaded only by an iocInit that serves PVA), or
-    everything else (the ``pva`` link type, devices), loaded with base.dbd."""
+@contextlib.contextmanager
+def scratch_file(text: str, suffix: str) -> Iterator[str]:
+    """A path EPICS can read ``text`` from, gone after the block: a file in
+    memory (``memfd``) where Linux has them, so the IOC never imports
+    ``tempfile`` (and shutil, bz2, lzma: 1 MB), else a temporary file."""
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create(f"pythonioc{suffix}")
+        try:
+            os.write(fd, text.encode())
+            yield f"/proc/self/fd/{fd}"
+        finally:
+            os.close(fd)
+        return
+    import tempfile
+    fd, path = tempfile.mkstemp(prefix="pythonioc-", suffix=suffix)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        yield path
+    finally:
+        os.unlink(path)
+
+
+def _load_pvxs_dbd(registrars: bool) -> None:
+    """Load pvxsIoc.dbd's registrars (which create and start the PVA server,
+    so they are loaded only by an iocInit that serves PVA), or everything
+    else (the ``pva`` link type, devices), loaded with base.dbd."""
     with open(os.path.join(package_dir("pvxslibs"), "dbd", "pvxsIoc.dbd")) as f:
         lines = [line for line in f
                  if line.lstrip().startswith("registrar(") == registrars]
-    fd, path = tempfile.mkstemp(prefix="pythonioc-pvxs-", suffix=".dbd")
-    with os.fdopen(fd, "w") as f:
-        f.writelines(lines)
-    return path
-
-
-def _load_dbd_file(path: str) -> None:
-    try:
+    with scratch_file("".join(lines), ".dbd") as path:
         _ext.load_database(os.path.basename(path), os.path.dirname(path), None)
-    finally:
-        os.unlink(path)
 
 
 def _load_global(path: str) -> ctypes.CDLL:
@@ -89,7 +103,7 @@ def ensure_dbd() -> None:
             os.environ.setdefault("PVXS_QSRV_ENABLE", "YES")
             _load_global(find_dso("pvxslibs.lib.pvxsIoc"))
             _load_global(find_dso("softioc._qsrvguard"))   # strict puts over QSRV2
-            _load_dbd_file(_pvxs_dbd(registrars=False))
+            _load_pvxs_dbd(registrars=False)
         _ext.load_database("softioc.dbd", DBD_PATH, None)
         _ext.register()
         ioc.dbd_loaded = True
@@ -136,28 +150,28 @@ def ioc_init(disp: Dispatcher | None, enable_pva: bool = True,
         _refuse_unloaded()
         ensure_dbd()
         if pva_enabled() and enable_pva:
-            _load_dbd_file(_pvxs_dbd(registrars=True))
+            _load_pvxs_dbd(registrars=True)
             _ext.register()         # runs the PVXS registrar: QSRV2 starts with iocInit
         elif not enable_pva:
             ioc.settings.pva = False
-        acf = _install_acf()
-        for hook in ioc.hooks.before_init:
-            hook()
-        if disp is not None:
-            ioc.dispatcher = disp
-        elif ioc.dispatcher is None:
-            ioc.dispatcher = default_dispatcher()
-        # pythonIOC's dispatchers take client writes from the C layer's queue
-        # (no GIL in the server threads); another dispatcher is called with it.
-        serve_writes = getattr(ioc.dispatcher, "_serve_writes", None)
-        if serve_writes is not None:
-            serve_writes()
-        else:
-            _ext.write_queue(-1)
-        try:
+        # the access security rules (access.load_acf, or the default that lets
+        # every client write, with TRAPWRITE), read by iocInit
+        with scratch_file(ioc.settings.acf, ".acf") as acf:
+            _ext.set_acf(acf, ioc.settings.check_client_ip)
+            for hook in ioc.hooks.before_init:
+                hook()
+            if disp is not None:
+                ioc.dispatcher = disp
+            elif ioc.dispatcher is None:
+                ioc.dispatcher = default_dispatcher()
+            # pythonIOC's dispatchers take client writes from the C layer's
+            # queue (no GIL in the server threads); another is called with it.
+            serve_writes = getattr(ioc.dispatcher, "_serve_writes", None)
+            if serve_writes is not None:
+                serve_writes()
+            else:
+                _ext.write_queue(-1)
             _ext.ioc_init(memlock_wanted())
-        finally:
-            os.unlink(acf)
         for hook in ioc.hooks.after_init:
             hook()
         ioc.started = True
@@ -181,17 +195,6 @@ def _refuse_unloaded() -> None:
             f"before softioc.iocInit() (or builder.ClearRecords() to drop them).")
 
 
-def _install_acf() -> str:
-    """Give iocInit the access security rules (``access.load_acf``, or the
-    default that lets every client write with TRAPWRITE); returns the file
-    to remove once iocInit has read it."""
-    fd, path = tempfile.mkstemp(prefix="pythonioc-", suffix=".acf")
-    with os.fdopen(fd, "w") as f:
-        f.write(ioc.settings.acf)
-    _ext.set_acf(path, ioc.settings.check_client_ip)
-    return path
-
-
 def load_records(file: str, substitutions: str | None = None) -> None:
     """dbLoadRecords(file, substitutions), shielded from an EPICS parser crash.
 
@@ -212,18 +215,13 @@ def load_records(file: str, substitutions: str | None = None) -> None:
     if '"' in path or "$" in path or "\\" in path:
         _ext.load_records(file, substitutions)      # cannot be quoted in an include
         return
-    fd, wrapper = tempfile.mkstemp(suffix=".db", prefix="pythonioc-load-")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(f'include "{path}"\n\naddpath "."\n')
+    with scratch_file(f'include "{path}"\n\naddpath "."\n', ".db") as wrapper:
         try:
             _ext.load_records(wrapper, substitutions)
         except ValueError:
             raise ValueError(f"EPICS could not load records from {file} (see the messages "
                              "above; an error 'at or before addpath' means the file ends "
                              "inside a record or statement)") from None
-    finally:
-        os.unlink(wrapper)
 
 
 def memlock_wanted() -> bool:

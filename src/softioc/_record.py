@@ -131,7 +131,7 @@ class Record(_ext.RecordCore):
     @property
     def field_names(self) -> tuple[str, ...]:
         """Every field this record type has (from the record type's dbd)."""
-        return _field_names(getattr(epicsdbbuilder.records, self._rtype))
+        return _field_names(self._rtype)
 
     def add_info(self, name: str, value: Any) -> None:
         """Add an ``info(name, value)`` tag (dicts become JSON), before iocInit."""
@@ -241,14 +241,13 @@ class _FieldLink(epicsdbbuilder.recordbase._Link):  # type: ignore[misc]
         return value
 
 
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_FIELD_NAMES: dict[str, tuple[str, ...]] = {}
 
 
-def _field_names(dbtype: type) -> tuple[str, ...]:
-    if dbtype not in _FIELD_NAMES:
-        entry = dbtype._validate.dbEntry  # type: ignore[attr-defined]  # epicsdbbuilder's dbd
-        _FIELD_NAMES[dbtype] = tuple(entry.iterate_fields())
-    return _FIELD_NAMES[dbtype]
+def _field_names(rtype: str) -> tuple[str, ...]:
+    if rtype not in _FIELD_NAMES:
+        _FIELD_NAMES[rtype] = _ext.field_names(rtype) or ()
+    return _FIELD_NAMES[rtype]
 
 
 class InRecord(Record):

@@ -106,7 +106,6 @@ def SetDeviceName(name: str) -> None:
 
 def SetPrefix(prefix: str | None) -> None:
     """Same as SetDeviceName; None removes the prefix."""
-    _init_builder()
     _ioc.database.prefix = [] if prefix is None else [prefix]
 
 
@@ -117,8 +116,7 @@ def UnsetDevice() -> None:
 
 def GetRecordNames() -> Any:
     """The epicsdbbuilder naming object (its ``prefix`` list is the device)."""
-    _init_builder()
-    return epicsdbbuilder.GetRecordNames()
+    return _ioc.database.names()
 
 
 def _checked(make: Callable[[], Any], full: str) -> Any:

@@ -23,9 +23,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
-import epicsdbbuilder
-
-from . import _core, _database, _lifecycle
+from . import _core, _lifecycle
 from ._dispatch import Dispatcher, ThreadDispatcher
 from ._ioc import ioc
 
@@ -107,8 +105,9 @@ def dbl(pattern: str = "", fields: str = "") -> None:
 
 
 def _is_record_type(name: str) -> bool:
-    _database.init_builder()
-    return name in epicsdbbuilder.records.GetRecords()
+    # (a type with no records lists nothing either way; epicsdbbuilder's
+    # list of types cannot be read after iocInit if it was never read before)
+    return name in dict(_core.records_by_type())
 
 
 def dbgf(pv: str) -> None:

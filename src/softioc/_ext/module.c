@@ -24,7 +24,7 @@
 #define METHODS(X) \
     /* record.c */ X(record_types, NOARGS) \
     /* staticdb.c */ X(load_database, VARARGS) X(load_records, VARARGS) \
-        X(record_exists, VARARGS) X(create_record, VARARGS) X(delete_record, VARARGS) \
+        X(record_exists, VARARGS) X(field_names, VARARGS) X(create_record, VARARGS) X(delete_record, VARARGS) \
         X(put_static, VARARGS) X(create_alias, VARARGS) \
     /* ioc.c */ X(register, NOARGS) X(strict_puts, VARARGS) X(state, NOARGS) \
         X(ioc_init, VARARGS) X(iocsh, VARARGS) X(get_field, VARARGS) X(put_field, VARARGS) \

@@ -350,3 +350,46 @@ PyObject *m_create_alias(PyObject *mod, PyObject *args)
         return pyioc_epics_error(status, alias);
     Py_RETURN_NONE;
 }
+
+/* field_names(rtype) -> (field, ...): every field of a record type, in the
+ * dbd's order (None for an unknown type).  Readable after iocInit, when
+ * EPICS no longer reads a dbd a second time for epicsdbbuilder. */
+PyObject *m_field_names(PyObject *mod, PyObject *args)
+{
+    const char *rtype;
+    DBENTRY entry;
+    long status;
+    PyObject *names, *name, *tuple;
+    if (!PyArg_ParseTuple(args, "s", &rtype))
+        return NULL;
+    if (!pdbbase)
+        Py_RETURN_NONE;
+    names = PyList_New(0);
+    if (!names)
+        return NULL;
+    PYIOC_LOCK_WITH_GIL(pyioc_static_mutex);
+    dbInitEntry(pdbbase, &entry);
+    if (dbFindRecordType(&entry, rtype)) {
+        Py_CLEAR(names);
+    } else {
+        for (status = dbFirstField(&entry, 0); !status; status = dbNextField(&entry, 0)) {
+            name = PyUnicode_FromString(dbGetFieldName(&entry));
+            if (!name || PyList_Append(names, name) < 0) {
+                Py_XDECREF(name);
+                Py_CLEAR(names);
+                break;
+            }
+            Py_DECREF(name);
+        }
+    }
+    dbFinishEntry(&entry);
+    epicsMutexUnlock(pyioc_static_mutex);
+    if (!names) {
+        if (PyErr_Occurred())
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    tuple = PyList_AsTuple(names);
+    Py_DECREF(names);
+    return tuple;
+}

@@ -1,0 +1,32 @@
+"""What an IOC loads to start: an IOC of builder records with the default
+dispatcher imports neither asyncio (with ssl, 6 MB), setuptools (20 MB) nor
+tempfile; ``async def`` callbacks still run, on a loop made for the first."""
+
+import time
+
+from softioc.testing import IOCProcess
+
+from .conftest import IOCS
+
+
+def wait_line(ioc: IOCProcess, start: str, timeout: float = 10.0) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in ioc.output().splitlines():
+            if line.startswith(start):
+                return line.split()[1:]
+        time.sleep(0.05)
+    raise AssertionError(f"no line {start!r} in:\n{ioc.output()}")
+
+
+def test_idle_ioc_imports_only_what_it_uses():
+    with IOCProcess([str(IOCS / "lean_ioc.py")], wait_for="LEAN:AI") as ioc:
+        assert wait_line(ioc, "IMPORTED") == ["nothing"]
+        # field names from the running database (epicsdbbuilder never read the dbd)
+        count, has_val, has_inpa = wait_line(ioc, "FIELDS")
+        assert int(count) > 50 and has_val == "True" and has_inpa == "False"
+        ioc.caput("LEAN:AO", "2")
+        assert wait_line(ioc, "ASYNC 2") == ["2.0", "True"]
+        ioc.caput("LEAN:AO", "3")           # the loop made for the first is reused
+        assert wait_line(ioc, "ASYNC 3") == ["3.0", "True"]
+        assert float(ioc.caget("LEAN:AO")) == 3.0
