@@ -30,3 +30,14 @@ def test_idle_ioc_imports_only_what_it_uses():
         ioc.caput("LEAN:AO", "3")           # the loop made for the first is reused
         assert wait_line(ioc, "ASYNC 3") == ["3.0", "True"]
         assert float(ioc.caget("LEAN:AO")) == 3.0
+
+
+def test_applications_that_import_epicsdbbuilder_make_records_with_it():
+    with IOCProcess([str(IOCS / "dbbuilder_ioc.py")], wait_for="DBB:DOUBLE") as ioc:
+        ioc.caput("DBB:SRC", "5")
+        deadline = time.monotonic() + 10
+        while float(ioc.caget("DBB:DOUBLE")) != 10.0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert float(ioc.caget("DBB:DOUBLE")) == 10.0
+        assert float(ioc.caget("DBB:TWICE")) == 10.0
+        assert ioc.caget("DBB:DOUBLE.INPA").split() == ["DBB:SRC", "CP", "MS"]

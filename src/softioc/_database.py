@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
-
-import epicsdbbuilder
 
 from . import _ext, _lifecycle
 from ._dso import package_dir
@@ -40,6 +39,8 @@ def init_builder() -> None:
     """Give epicsdbbuilder softioc.dbd's record types, once, before iocInit
     (EPICS reads no dbd after it)."""
     if not ioc.database.builder_ready:
+        import epicsdbbuilder
+
         if ioc.running:
             raise RuntimeError("builder.records makes records for LoadDatabase(), "
                                "before iocInit(); after it, use the builder's functions")
@@ -71,14 +72,21 @@ def _memoise_validation(validator: Any) -> None:
     validator.ValidFieldValue = valid_field_value
 
 
+def ready_if_imported() -> None:
+    """Ready epicsdbbuilder (its second reading of the dbd, 12 ms) if the
+    application imported it: ``from epicsdbbuilder import records`` then
+    works as after pythonSoftIOC's builder, which readies it at import.  An
+    IOC of builder records never imports it."""
+    if not ioc.database.builder_ready and "epicsdbbuilder" in sys.modules and not ioc.running:
+        init_builder()
+
+
 def full_name(name: str) -> str:
     """``name`` with the device-name prefix (``builder.SetDeviceName``)."""
     if not isinstance(name, str) or not name:
         raise ValueError(f"record name must be a non-empty str, got {name!r}")
-    if not ioc.database.named:
-        # No device name yet (setting one names through epicsdbbuilder).
-        return name
-    prefix = epicsdbbuilder.GetRecordNames().prefix
+    ready_if_imported()
+    prefix = ioc.database.prefix
     return ":".join([*map(str, prefix), name]) if prefix else name
 
 
@@ -138,8 +146,11 @@ def load() -> None:
     db = ioc.database
     for hook in ioc.hooks.before_load:
         hook(db.pending)
-    if db.builder_ready and epicsdbbuilder.CountRecords():   # records.<type>(...) made
+    ready_if_imported()
+    if db.builder_ready and _count_records():       # records.<type>(...) made
         import tempfile  # (rare: the IOC imports it only here)
+
+        import epicsdbbuilder
 
         fd, path = tempfile.mkstemp(suffix=".db", prefix="pythonioc-")
         os.close(fd)
@@ -154,7 +165,17 @@ def load() -> None:
         record._bind(full)        # noqa: SLF001
         loaded[full] = record
     db.pending.clear()
-    if db.builder_ready:
+    _reset_records()
+
+
+def _count_records() -> int:
+    import epicsdbbuilder
+    return int(epicsdbbuilder.CountRecords())
+
+
+def _reset_records() -> None:
+    if ioc.database.builder_ready:
+        import epicsdbbuilder
         epicsdbbuilder.ResetRecords()
 
 
@@ -181,8 +202,7 @@ def clear() -> None:
         _ext.delete_record(name)
     db.cleared.extend(db.pending.values())
     db.pending.clear()
-    if db.builder_ready:
-        epicsdbbuilder.ResetRecords()
+    _reset_records()
 
 
 def autosave_fields(spec: bool | str | Sequence[str]) -> list[str]:

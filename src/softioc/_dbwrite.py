@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 
-import epicsdbbuilder
-
 from ._database import field_text as _field_text
 from ._ioc import ioc as _ioc
 
@@ -18,6 +16,8 @@ def WriteRecords(filename: str | os.PathLike[str], header: str | None = None,
     """Write the records built so far and not yet loaded as a ``.db`` file:
     ``builder.records`` ones as epicsdbbuilder writes them (after ``header``),
     then the builder's records with the fields they were given."""
+    import epicsdbbuilder
+
     epicsdbbuilder.WriteRecords(filename, header, alphabetical)
     pending = _ioc.database.pending
     names = sorted(pending) if alphabetical else list(pending)

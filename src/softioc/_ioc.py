@@ -24,7 +24,9 @@ keeps state of the IOC at module level; each reads and changes ``ioc``
 
 One exception, kept for pythonSoftIOC's applications: the device-name prefix
 is epicsdbbuilder's (``builder.GetRecordNames().prefix``, which such
-applications read and set), so `Database.prefix` reads and sets it there.
+applications read and set), so `Database.prefix` reads and sets it there
+once epicsdbbuilder is in use; until then (an IOC of builder records need
+never import it) it is kept here.
 
 This module imports only the standard library and the C layer: the state
 the rest of the core reads (``_lifecycle`` runs the IOC's steps,
@@ -100,6 +102,7 @@ class Database:
     blocking_default: bool = False      # builder.SetBlocking()
     builder_ready: bool = False         # epicsdbbuilder has softioc.dbd
     named: bool = False                 # epicsdbbuilder names records as the builder does
+    own_prefix: list[str] = field(default_factory=list)    # the prefix until then
     # Autosave requests, part of the definition like info tags: record name ->
     # (record, fields), and the fields of each open ``with Autosave(...)``.
     autosave: dict[str, tuple[Record, list[str]]] = field(default_factory=dict)
@@ -112,17 +115,23 @@ class Database:
 
         if not self.named:
             epicsdbbuilder.SetSimpleRecordNames(None, ":")
+            epicsdbbuilder.GetRecordNames().prefix = self.own_prefix
             self.named = True
         return epicsdbbuilder.GetRecordNames()
 
     @property
     def prefix(self) -> list[str]:
-        """The device-name prefix (kept by epicsdbbuilder, see the module's description)."""
+        """The device-name prefix (see the module's description)."""
+        if not self.named:
+            return self.own_prefix
         return self.names().prefix  # type: ignore[no-any-return]
 
     @prefix.setter
     def prefix(self, parts: Sequence[str]) -> None:
-        self.names().prefix = list(parts)
+        if not self.named:
+            self.own_prefix = list(parts)
+        else:
+            self.names().prefix = list(parts)
 
     def records(self) -> list[Record]:
         """Every builder record, loaded first, then those still to load."""

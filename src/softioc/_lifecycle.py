@@ -17,8 +17,6 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 
-import epicsdbbuilder
-
 from . import _ext
 from ._dispatch import Dispatcher, ThreadDispatcher
 from ._dso import epics_lib, find_dso, package_dir
@@ -183,7 +181,10 @@ def ioc_init(disp: Dispatcher | None, enable_pva: bool = True,
 def _refuse_unloaded() -> None:
     """Stop iocInit before anything starts if builder records were never loaded."""
     pending = ioc.database.pending
-    soft = epicsdbbuilder.CountRecords() if ioc.database.builder_ready else 0
+    soft = 0
+    if ioc.database.builder_ready:          # builder.records were used
+        import epicsdbbuilder
+        soft = epicsdbbuilder.CountRecords()
     if pending or soft:
         names = list(pending)
         shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")

@@ -15,8 +15,6 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-import epicsdbbuilder
-
 from . import _database, _ext, _lifecycle, alarm
 from ._types import FTVL_DTYPES
 from ._wakeup import RunNow
@@ -168,7 +166,9 @@ class Record(_ext.RecordCore):
     # assigning one sets the field (rec.DRVH = 10).
     def __getattr__(self, field: str) -> Any:
         if field.isupper():
-            return _FieldLink(self, field)
+            from ._links import FieldLink  # (imports epicsdbbuilder)
+
+            return FieldLink(self, field)
         raise AttributeError(f"{type(self).__name__!s} has no attribute {field!r}")
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -209,6 +209,8 @@ class Record(_ext.RecordCore):
 
     def _link(self) -> Any:
         """epicsdbbuilder's handle for links to this record."""
+        import epicsdbbuilder
+
         return epicsdbbuilder.ImportRecord(self._spare_name)
 
     def __repr__(self) -> str:
@@ -220,25 +222,6 @@ class Record(_ext.RecordCore):
 
     def __format__(self, spec: str) -> str:
         return format(str(self.name), spec)
-
-
-class _FieldLink(epicsdbbuilder.recordbase._Link):  # type: ignore[misc]
-    """``record.FIELD``: a link to the field, and ``Value()``, the value the
-    builder was given for it (KeyError if none), as pythonSoftIOC's are."""
-
-    def __init__(self, record: Record, field: str) -> None:
-        super().__init__(record._link(), field)
-        self._owner = record
-
-    def Value(self) -> Any:
-        owner = self._owner          # read now: fields set after this link count
-        if owner._given is None:
-            raise KeyError(f"{self.record.name}.{self.field}: the builder's field values "
-                           "are kept only until LoadDatabase; use get_field()")
-        value = owner._builder_fields().get(self.field)
-        if value is None:
-            raise KeyError(self.field)
-        return value
 
 
 _FIELD_NAMES: dict[str, tuple[str, ...]] = {}

@@ -29,8 +29,6 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-import epicsdbbuilder
-
 from . import _database, _lifecycle
 from ._database import check_new as _check_new
 from ._database import full_name as _full_name
@@ -76,7 +74,34 @@ __all__ = [
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
-PP, CP, MS, NP = epicsdbbuilder.PP, epicsdbbuilder.CP, epicsdbbuilder.MS, epicsdbbuilder.NP
+
+
+# epicsdbbuilder's link modifiers.  (epicsdbbuilder itself, 1.5 MB with what
+# it imports, is imported only by IOCs that use it: builder.records, links
+# between records, names with a device prefix.)
+def PP(record: Any) -> Any:
+    """A link to ``record`` that processes it (epicsdbbuilder's ``PP``)."""
+    import epicsdbbuilder
+    return epicsdbbuilder.PP(record)
+
+
+def CP(record: Any) -> Any:
+    """A link to ``record`` processing this record when it changes (``CP``)."""
+    import epicsdbbuilder
+    return epicsdbbuilder.CP(record)
+
+
+def MS(record: Any) -> Any:
+    """A link to ``record`` that carries its alarm severity (``MS``)."""
+    import epicsdbbuilder
+    return epicsdbbuilder.MS(record)
+
+
+def NP(record: Any) -> Any:
+    """A link to ``record`` that does not process it (``NP``)."""
+    import epicsdbbuilder
+    return epicsdbbuilder.NP(record)
+
 
 MAX_NAME = _database.MAX_NAME     # EPICS record names: at most 60 characters
 
@@ -85,6 +110,8 @@ class _Records:
     """``records.calc(name, **fields)``: any record type of base.dbd."""
 
     def __getattr__(self, rtype: str) -> Callable[..., Any]:
+        import epicsdbbuilder
+
         _init_builder()
         maker = getattr(epicsdbbuilder.records, rtype)
 
@@ -106,6 +133,7 @@ def SetDeviceName(name: str) -> None:
 
 def SetPrefix(prefix: str | None) -> None:
     """Same as SetDeviceName; None removes the prefix."""
+    _database.ready_if_imported()
     _ioc.database.prefix = [] if prefix is None else [prefix]
 
 

@@ -6,7 +6,7 @@ import sys
 from softioc import builder, softioc
 
 HEAVY = ("asyncio", "ssl", "setuptools", "setuptools_dso", "epicscorelibs.path",
-         "pvxslibs.path", "tempfile", "shutil")
+         "pvxslibs.path", "tempfile", "shutil", "epicsdbbuilder")
 
 
 async def later(value):
@@ -16,8 +16,9 @@ async def later(value):
     print("ASYNC", value, "asyncio" in sys.modules, flush=True)
 
 
-ai = builder.aIn("LEAN:AI", initial_value=1.0)
-ao = builder.aOut("LEAN:AO", initial_value=0.0, on_update=later)
+builder.SetDeviceName("LEAN")
+ai = builder.aIn("AI", initial_value=1.0)
+ao = builder.aOut("AO", initial_value=0.0, on_update=later)
 builder.LoadDatabase()
 softioc.iocInit()
 print("IMPORTED", *[m for m in HEAVY if m in sys.modules] or ["nothing"], flush=True)

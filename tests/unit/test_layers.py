@@ -11,8 +11,8 @@ import softioc
 PACKAGE = Path(softioc.__file__).parent
 
 # The core (see softioc._core's description) and the C layer's modules.
-CORE = {"_core", "_ioc", "_lifecycle", "_database", "_record", "_dispatch", "_wakeup", "_dso",
-        "_status"}
+CORE = {"_core", "_ioc", "_lifecycle", "_database", "_record", "_links", "_dispatch", "_wakeup",
+        "_dso", "_status"}
 C_LAYER = {"_ext", "_pvaserver", "_qsrvguard"}
 
 
