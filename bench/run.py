@@ -20,7 +20,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from . import envs
+from . import envs, s10
 from .scenarios import (
     S7_MAX_HOSTS,
     S9_PYTHON_ENV,
@@ -41,6 +41,17 @@ METRICS: list[tuple[str, str, str, str]] = [
     ("S1", "monitor_updates_pct", "S1 updates camonitor received (% of sets)", ""),
     ("S1", "final_seen_ms", "S1 last value reached camonitor, after the loop ended (ms)", ""),
     ("S1", "final_lost", "S1 runs whose last value never reached camonitor", "lower"),
+    ("S1", "sets_per_s_nomon", "S1 set() rate, no client attached (sets/s)", "higher"),
+    ("S1", "cpu_us_per_set_nomon", "S1 server CPU per set, no client attached (µs)", "lower"),
+    ("S1", "sets_per_s_pyepics", "S1 set() rate, one pyepics PV callback attached (sets/s)",
+     "higher"),
+    ("S1", "cpu_us_per_set_pyepics", "S1 server CPU per set, pyepics PV attached (µs)", "lower"),
+    ("S1", "pyepics_updates_pct", "S1 updates the pyepics callback received (% of sets)", ""),
+    ("S1", "sets_per_s_1core", "S1 set() rate, one camonitor, the server on one CPU (sets/s)",
+     "higher"),
+    ("S1", "cpu_us_per_set_1core", "S1 server CPU per set, the server on one CPU (µs)", "lower"),
+    ("S1", "monitor_updates_pct_1core", "S1 updates camonitor received, server on one CPU (%)",
+     ""),
     ("S1b", "stale_1thread", "S1b stale records of 1000 after a burst, 1 thread", "lower"),
     ("S1b", "stale_4threads", "S1b stale records of 1000 after a burst, 4 threads", "lower"),
     ("S1b", "burst_ms_1thread", "S1b time to set 1000 records, 1 thread (ms)", "lower"),
@@ -70,6 +81,14 @@ METRICS: list[tuple[str, str, str, str]] = [
     ("S5", "updates_per_s", "S5 1M-double waveform updates/s a client received", "higher"),
     ("S5", "sets_per_s", "S5 waveform sets/s by the server", "higher"),
     ("S5", "cpu_ms_per_set", "S5 server CPU per waveform set (ms)", "lower"),
+    ("S5", "sets_per_s_fresh", "S5 sets/s, a new array made for each set (client attached)",
+     "higher"),
+    ("S5", "updates_per_s_fresh", "S5 updates/s the client received, a new array per set",
+     "higher"),
+    ("S5", "cpu_ms_per_set_fresh", "S5 server CPU per set, a new array per set (ms)", "lower"),
+    ("S5", "sets_per_s_nomon", "S5 sets/s, no client attached", "higher"),
+    ("S5", "sets_per_s_fresh_nomon", "S5 sets/s, a new array per set, no client attached",
+     "higher"),
     ("S6", "p50_ms", "S6 upstream change to AVERAGE seen, p50 (ms)", "lower"),
     ("S6", "p99_ms", "S6 upstream change to AVERAGE seen, p99 (ms)", "lower"),
     ("S6", "p999_ms", "S6 upstream change to AVERAGE seen, p99.9 (ms)", "lower"),
@@ -135,7 +154,7 @@ def table(results: dict[str, Any], impls: list[str], cfg: Config) -> str:
     titles = [envs.IMPLS[k].title for k in impls]
     lines = ["| metric | better | " + " | ".join(titles) + " |",
              "| --- | --- | " + " | ".join("---:" for _ in impls) + " |"]
-    for scenario, metric, label, better in METRICS:
+    for scenario, metric, label, better in [*METRICS, *s10.metric_rows(cfg.s10_points)]:
         if scenario not in results:
             continue
         cells = []
@@ -220,6 +239,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--s9-python", default=os.environ.get(S9_PYTHON_ENV),
                         help="S9: a free-threaded Python (3.14t) with this repository "
                         f"installed (default: ${S9_PYTHON_ENV}; without it S9 is n/a)")
+    parser.add_argument("--s10-points", help="S10: points records x Hz x monitors per "
+                        "record (default 100x100x1,100x100x10,100x100x50,1000x10x1,1000x100x1;"
+                        " 100x10x1,100x100x2 quick)")
+    parser.add_argument("--s10-seconds", type=float,
+                        help="S10: seconds of load per point (default 5, 1 quick)")
     parser.add_argument("--json", type=Path, default=BENCH / "results.json")
     parser.add_argument("--markdown", type=Path, default=BENCH / "results.md")
     args = parser.parse_args(argv)
@@ -238,6 +262,13 @@ def main(argv: list[str] | None = None) -> int:
         if value is not None and (value < 1 or (top is not None and value > top)):
             parser.error(f"--{name.replace('_', '-')} must be at least 1"
                          + (f" and at most {top}" if top else "") + f", not {value}")
+    if args.s10_points is not None:
+        try:
+            s10.parse_points(args.s10_points)
+        except ValueError as e:
+            parser.error(str(e))
+    if args.s10_seconds is not None and not 0 < args.s10_seconds <= 60:
+        parser.error(f"--s10-seconds must be above 0 and at most 60, not {args.s10_seconds}")
 
     started = time.monotonic()
     measured = revision()           # at the start: others may commit while it runs
@@ -251,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
             exes[impl] = exe
         print(f"[bench] {impl}: {desc}", flush=True)
     client = None
-    if {"S2", "S5"} & set(scenarios):
+    if {"S1", "S2", "S5"} & set(scenarios):        # S1: its pyepics set-up
         client, desc = envs.client_python(log)
         print(f"[bench] clients: {desc}", flush=True)
     setup_s = time.monotonic() - started
@@ -264,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg.repeats = args.repeats
     cfg.s2_busy = args.s2_busy
     cfg.s9_python = args.s9_python
-    for name in ("s4_records", "s7_iocs", "s7_records", "s7_hosts"):
+    for name in ("s4_records", "s7_iocs", "s7_records", "s7_hosts", "s10_points",
+                 "s10_seconds"):
         if getattr(args, name) is not None:
             setattr(cfg, name, getattr(args, name))
     results: dict[str, Any] = {}

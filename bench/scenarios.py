@@ -46,7 +46,7 @@ Metrics = dict[str, Optional[float]]
 class Config:
     quick: bool
     work: Path                       # scratch files (camonitor output, .db files)
-    client_python: str | None        # an interpreter with pyepics, for S2/S5
+    client_python: str | None        # an interpreter with pyepics, for S1/S2/S5
     repeats: int = 3
     s1_seconds: float = 3.0
     s1b_records: int = 1000
@@ -66,6 +66,9 @@ class Config:
     s9_python: str | None = None     # S9: a free-threaded interpreter (3.14t) with ours
     s9_threads: int = 4
     s9_seconds: float = 3.0
+    # S10: records x Hz x monitors per record, and seconds of load per point
+    s10_points: str = "100x100x1,100x100x10,100x100x50,1000x10x1,1000x100x1"
+    s10_seconds: float = 5.0
 
     @classmethod
     def make(cls, quick: bool, work: Path, client_python: str | None) -> Config:
@@ -73,7 +76,7 @@ class Config:
             return cls(quick, work, client_python, repeats=1, s1_seconds=1.0, s2_puts=300,
                        s4_records=10_000, s5_seconds=2.0, s6_seconds=3.0,
                        s7_iocs=5, s7_records=1000, s8_size=256, s8_seconds=1.0, s8_pvs=200,
-                       s9_seconds=1.0)
+                       s9_seconds=1.0, s10_points="100x10x1,100x100x2", s10_seconds=1.0)
         return cls(quick, work, client_python)
 
 
@@ -155,10 +158,69 @@ def wait_value(path: Path, value: float, timeout: float) -> float | None:
     return None
 
 
+def s1_setups(cfg: Config, server: proc.Server, r: int) -> Metrics:
+    """S1's loop in two more set-ups, before camonitor attaches: no client at
+    all, then one pyepics ``PV`` whose callback is Python (a client as users
+    write one, on the same machine: its CPU is taken from the server's)."""
+    base = r * 10_000_000
+    res = server.command(cmd="set_loop", seconds=cfg.s1_seconds, base=base + 7_000_000,
+                         max_sets=50_000_000, drain=0.3)
+    out: Metrics = {
+        "sets_per_s_nomon": res["sets"] / res["wall"],
+        "cpu_us_per_set_nomon": 1e6 * (res["cpu"] + res["cpu_drain"]) / res["sets"],
+    }
+    if cfg.client_python is None:
+        return out
+    res, got = monitored(
+        server, [cfg.client_python, str(CLIENT), "pv_monitor", "BENCH:S1",
+                 str(cfg.s1_seconds + 1.0)],
+        cmd="set_loop", seconds=cfg.s1_seconds, base=base + 8_000_000, max_sets=20_000_000,
+        drain=0.3)
+    out.update({
+        "sets_per_s_pyepics": res["sets"] / res["wall"],
+        "cpu_us_per_set_pyepics": 1e6 * (res["cpu"] + res["cpu_drain"]) / res["sets"],
+        "pyepics_updates_pct": 100.0 * got["updates"] / res["sets"],
+    })
+    return out
+
+
+def pin_threads(pid: int, cpus: set[int]) -> None:
+    """Set the CPU affinity of every thread of process ``pid`` (threads it makes
+    later inherit their creator's)."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            os.sched_setaffinity(int(tid), cpus)
+        except OSError:          # the thread ended meanwhile
+            pass
+
+
+def s1_one_core(cfg: Config, server: proc.Server, mon: Path, base: int) -> Metrics:
+    """S1's loop with camonitor attached, the server's threads kept to one CPU
+    (as in a container given one core): the CA server's event thread then
+    shares the core with the loop.  camonitor is not pinned."""
+    cpus = os.sched_getaffinity(server.pid)
+    if len(cpus) < 2:
+        return {}
+    lines0 = proc.count_lines(mon)
+    pin_threads(server.pid, {min(cpus)})
+    try:
+        res = server.command(cmd="set_loop", seconds=cfg.s1_seconds, base=base,
+                             max_sets=20_000_000, drain=0.3)
+    finally:
+        pin_threads(server.pid, cpus)
+    wait_value(mon, res["last"], 15.0)
+    return {
+        "sets_per_s_1core": res["sets"] / res["wall"],
+        "cpu_us_per_set_1core": 1e6 * (res["cpu"] + res["cpu_drain"]) / res["sets"],
+        "monitor_updates_pct_1core": 100.0 * (proc.count_lines(mon) - lines0) / res["sets"],
+    }
+
+
 def s1(cfg: Config, impl: str, exe: str) -> list[Metrics]:
     server = start(impl, exe, "S1")
     runs = []
     try:
+        setups = [s1_setups(cfg, server, r) for r in range(cfg.repeats)]
         mon = cfg.work / f"s1-{impl}.txt"
         with proc.camonitor(server.env, ["BENCH:S1"], mon, ["-tsc"]):
             if proc.wait_lines(mon, 1, 10) < 1:
@@ -175,7 +237,9 @@ def s1(cfg: Config, impl: str, exe: str) -> list[Metrics]:
                     "monitor_updates_pct": 100.0 * seen / res["sets"],
                     "final_seen_ms": None if seen_at is None else 1000 * (seen_at - res["t_end"]),
                     "final_lost": 0.0 if seen_at is not None else 1.0,
+                    **setups[r],
                 })
+                runs[-1].update(s1_one_core(cfg, server, mon, r * 10_000_000 + 6_000_000))
                 if impl == "ours":       # the limit: the same sets from C, no Python
                     lim = server.command(cmd="c_set_loop", seconds=cfg.s1_seconds,
                                          base=r * 10_000_000 + 5_000_000,
@@ -424,6 +488,14 @@ def s3(cfg: Config, impl: str, exe: str) -> list[Metrics]:
 
 # ---- S4: start-up with many records -----------------------------------------------
 
+def start_params(impl: str, records: int) -> dict[str, Any]:
+    """S4 and S7 start IOCs that only serve records, as their users start them:
+    ours with ``iocInit()`` (its default dispatcher, a thread); pythonSoftIOC
+    with its AsyncioDispatcher, as in every scenario (its default, cothread,
+    is not in its venv)."""
+    return {"records": records, **({"dispatcher": "default"} if impl == "ours" else {})}
+
+
 def unprivileged() -> list[str] | None:
     """A command prefix that starts a process without real-time scheduling or memory
     locking, even as root: no capabilities (``setpriv``), and RLIMIT_MEMLOCK and
@@ -448,7 +520,7 @@ def s4_start(cfg: Config, impl: str, exe: str, prefix: list[str]) -> Metrics:
         text = "".join(f'record(ai, "S4:R{i}") {{ field(VAL, "{i}") }}\n' for i in range(n))
         cmd = softioc_c_cmd(exe, write_db(cfg, "s4", text))
     else:
-        cmd = [exe, str(SERVERS / SCRIPTS[impl]), "S4", json.dumps({"records": n})]
+        cmd = [exe, str(SERVERS / SCRIPTS[impl]), "S4", json.dumps(start_params(impl, n))]
     t0 = time.monotonic()
     server = proc.Server(prefix + cmd, protocol=impl != "softioc-c")
     try:
@@ -521,11 +593,29 @@ def s5(cfg: Config, impl: str, exe: str) -> list[Metrics]:
                 server, [cfg.client_python, str(CLIENT), "monitor_count", "S5:WAVE",
                          str(cfg.s5_seconds + 1.0)],
                 cmd="wave_loop", seconds=cfg.s5_seconds, max_sets=100_000)
-            runs.append({
+            run: Metrics = {
                 "updates_per_s": got["full_updates"] / res["wall"],
                 "sets_per_s": res["sets"] / res["wall"],
                 "cpu_ms_per_set": 1000 * res["cpu"] / max(1, res["sets"]),
+            }
+            # the same with a new array made for each set, as a program computing
+            # its data does (the client attached), then with no client attached
+            res, got = monitored(
+                server, [cfg.client_python, str(CLIENT), "monitor_count", "S5:WAVE",
+                         str(cfg.s5_seconds + 1.0)],
+                cmd="wave_loop", seconds=cfg.s5_seconds, max_sets=100_000, fresh=True)
+            run.update({
+                "updates_per_s_fresh": got["full_updates"] / res["wall"],
+                "sets_per_s_fresh": res["sets"] / res["wall"],
+                "cpu_ms_per_set_fresh": 1000 * res["cpu"] / max(1, res["sets"]),
             })
+            res = server.command(cmd="wave_loop", seconds=cfg.s5_seconds, max_sets=100_000,
+                                 timeout=cfg.s5_seconds + 120)
+            run["sets_per_s_nomon"] = res["sets"] / res["wall"]
+            res = server.command(cmd="wave_loop", seconds=cfg.s5_seconds, max_sets=100_000,
+                                 fresh=True, timeout=cfg.s5_seconds + 120)
+            run["sets_per_s_fresh_nomon"] = res["sets"] / res["wall"]
+            runs.append(run)
     finally:
         server.stop()
     return runs
@@ -650,7 +740,7 @@ def s7_ioc_cmd(cfg: Config, impl: str, exe: str, k: int) -> list[str]:
         text = "".join(f'record(ai, "{prefix}R{i}") {{ field(VAL, "{i}") }}\n'
                        for i in range(cfg.s7_records))
         return softioc_c_cmd(exe, write_db(cfg, f"s7-ioc{k}", text))
-    params = {"records": cfg.s7_records, "prefix": prefix}
+    params = {**start_params(impl, cfg.s7_records), "prefix": prefix}
     return [exe, str(SERVERS / SCRIPTS[impl]), "S7", json.dumps(params)]
 
 
@@ -844,14 +934,28 @@ def s9(cfg: Config, impl: str, exe: str) -> list[Metrics]:
     return runs
 
 
+# ---- S10: N records x R Hz x M monitors (Diamond's load test), in bench/s10.py ------
+
+def s10(cfg: Config, impl: str, exe: str) -> list[Metrics]:
+    from .s10 import single
+
+    return single(cfg, impl, exe)
+
+
+def s10_together(cfg: Config, exes: dict[str, str]) -> dict[str, list[Metrics] | Exception]:
+    from .s10 import together
+
+    return together(cfg, exes)
+
+
 SCENARIOS: dict[str, Callable[[Config, str, str], list[Metrics]]] = {
     "S1": s1, "S1b": s1b, "S2": s2, "S3": s3, "S4": s4, "S5": s5, "S6": s6, "S7": s7, "S8": s8,
-    "S9": s9,
+    "S9": s9, "S10": s10,
 }
 # Scenarios that measure every implementation in one interleaved run: noise on a shared
 # machine comes and goes over seconds, and these ratios are the ones the goals are set on.
 TOGETHER: dict[str, Callable[[Config, dict[str, str]], dict[str, list[Metrics] | Exception]]] = {
-    "S2": s2_together,
+    "S2": s2_together, "S10": s10_together,
 }
 
 

@@ -42,6 +42,17 @@ def test_bench_quick_s1_ours(tmp_path):
     assert results["median"]["sets_per_s"] > 0
     assert results["median"]["final_lost"] == 0
     assert "S1 set() rate" in (tmp_path / "results.md").read_text()
+    # the other set-ups (issue 28): no client attached, one pyepics PV with a Python
+    # callback, the server's threads on one CPU (where there are two)
+    median = results["median"]
+    metrics = ["sets_per_s_nomon", "cpu_us_per_set_nomon", "sets_per_s_pyepics",
+               "cpu_us_per_set_pyepics", "pyepics_updates_pct"]
+    if len(os.sched_getaffinity(0)) > 1:
+        metrics += ["sets_per_s_1core", "cpu_us_per_set_1core", "monitor_updates_pct_1core"]
+    for metric in metrics:
+        assert median[metric] > 0, (metric, median)
+    assert median["pyepics_updates_pct"] <= 100.5, median
+    assert "S1 set() rate, no client attached" in (tmp_path / "results.md").read_text()
 
 
 @pytest.mark.timeout(120)
@@ -99,3 +110,19 @@ def test_bench_s8_ours(tmp_path):
     median = bench(tmp_path, "S8", "ours")["ours"]["median"]
     assert median["posted_per_s"] > 0 and median["received_per_s"] > 0, median
     assert median["pvs_made_per_s"] > 0 and median["pvs_removed_per_s"] > 0, median
+
+
+@pytest.mark.timeout(120)
+def test_bench_s10_tiny(tmp_path):
+    """S10 at a tiny point (20 records x 20 Hz x 2 monitors for 1 s, ours and the C
+    softIocPVA): the C client built at run time receives every update, none lost,
+    and neither server prints an error."""
+    results = bench(tmp_path, "S10", "ours,softioc-c", "--s10-points", "20x20x2",
+                    "--s10-seconds", "1")
+    for impl in ("ours", "softioc-c"):
+        assert "median" in results[impl], (impl, results[impl])
+        median = results[impl]["median"]
+        assert median["20x20x2_expected"] == 20 * 20 * 2, median
+        assert median["20x20x2_received"] == median["20x20x2_expected"], (impl, median)
+        assert median["20x20x2_lost"] == 0 and median["20x20x2_errors"] == 0, (impl, median)
+        assert median["20x20x2_cpu_pct"] >= 0, (impl, median)    # 10 ms ticks: may be 0

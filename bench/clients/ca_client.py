@@ -5,6 +5,11 @@ what they time is the server, not the client library::
 
     python ca_client.py put_callback PV[,PV...] COUNT  # S2: put-callback round trips
     python ca_client.py monitor_count PV SECONDS   # S5: monitor updates received
+    python ca_client.py pv_monitor PV SECONDS      # S1: a pyepics PV's Python callback
+
+``pv_monitor`` alone is a client as users write one: ``epics.PV(pv,
+callback=...)``, each update unpacked and handed to a Python function in
+libca's thread, so it measures a set-up, not the server alone.
 
 Each prints one JSON line.  The environment (from the benchmark) keeps libca
 on 127.0.0.1 and on the server's port.
@@ -98,12 +103,35 @@ def monitor_count(pv: str, seconds: float) -> dict[str, Any]:
             "seconds": seconds}
 
 
+def pv_monitor(pv: str, seconds: float) -> dict[str, Any]:
+    """Count the updates a pyepics ``PV`` callback gets during ``seconds``."""
+    import epics
+
+    calls = [0]
+
+    def on_change(**kw: Any) -> None:
+        calls[0] += 1
+
+    chan = epics.PV(pv, callback=on_change, auto_monitor=True)
+    if not chan.wait_for_connection(timeout=10.0):
+        raise SystemExit(json.dumps({"error": f"{pv} did not connect"}))
+    deadline = time.monotonic() + 10
+    while not calls[0] and time.monotonic() < deadline:      # the initial value
+        time.sleep(0.01)
+    calls[0] = 0
+    print("SUBSCRIBED", flush=True)
+    time.sleep(seconds)
+    return {"updates": calls[0], "seconds": seconds}
+
+
 if __name__ == "__main__":
     mode, pv, arg = sys.argv[1], sys.argv[2], sys.argv[3]
     if mode == "put_callback":
         out = put_callback(pv.split(","), int(arg))
     elif mode == "monitor_count":
         out = monitor_count(pv, float(arg))
+    elif mode == "pv_monitor":
+        out = pv_monitor(pv, float(arg))
     else:
         raise SystemExit(f"unknown mode {mode}")
     print("RESULT " + json.dumps(out), flush=True)

@@ -105,8 +105,11 @@ async def wave_loop(cmd: dict[str, Any]) -> dict[str, Any]:
     async def work() -> dict[str, Any]:
         n = 0
         while n < cmd["max_sets"] and time.perf_counter() < deadline:
-            arr = arrays[n % 2]
-            arr[0] = n
+            if cmd.get("fresh"):        # a new array for each set (protocol.wave_loop)
+                arr = np.full(params["length"], float(n))
+            else:
+                arr = arrays[n % 2]
+                arr[0] = n
             await chan.write(arr)
             n += 1
             await asyncio.sleep(0)      # let the server send what it has

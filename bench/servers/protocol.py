@@ -73,7 +73,10 @@ def _repeat(cmd: Mapping[str, Any], limit: int, step: Callable[[int], object],
 def wave_loop(cmd: Mapping[str, Any], length: int,
               set_array: Callable[[Any], object]) -> dict[str, Any]:
     """S5: ``set_array`` a float64 array of ``length`` elements as fast as
-    possible (``max_sets``, ``seconds``), each different from the last."""
+    possible (``max_sets``, ``seconds``), each different from the last: two
+    arrays made once, in turn, one element changed before each set; with
+    ``fresh`` a new array made for each set (``np.full``: allocated and
+    filled, the least a program computing new data per set pays)."""
     import numpy as np  # only here: importing it would slow every server's start
 
     arrays = [np.full(length, float(k)) for k in range(2)]
@@ -82,6 +85,12 @@ def wave_loop(cmd: Mapping[str, Any], length: int,
         arr = arrays[n % 2]
         arr[0] = n
         set_array(arr)
+
+    def fresh_step(n: int) -> None:
+        set_array(np.full(length, float(n)))
+
+    if cmd.get("fresh"):
+        return _repeat(cmd, cmd["max_sets"], fresh_step, "sets")
 
     return _repeat(cmd, cmd["max_sets"], step, "sets")
 
