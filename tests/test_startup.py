@@ -41,3 +41,18 @@ def test_applications_that_import_epicsdbbuilder_make_records_with_it():
         assert float(ioc.caget("DBB:DOUBLE")) == 10.0
         assert float(ioc.caget("DBB:TWICE")) == 10.0
         assert ioc.caget("DBB:DOUBLE.INPA").split() == ["DBB:SRC", "CP", "MS"]
+
+
+def test_epicsdbbuilder_imported_late_and_rules_read_again():
+    """epicsdbbuilder imported after SetDeviceName (in a helper) and used at
+    once, and through GetRecordNames(); after iocInit, asInit rereads the
+    IOC's access rules (a file in memory, kept open), so puts still work."""
+    with IOCProcess([str(IOCS / "dbbuilder_late_ioc.py")], wait_for="LATE:CALC") as ioc:
+        assert wait_line(ioc, "ASINIT") == ["0"]
+        ioc.caget("LATE:SUB:IN")
+        ioc.caput("LATE:AO", "4")
+        deadline = time.monotonic() + 10
+        while float(ioc.caget("LATE:CALC")) != 5.0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert float(ioc.caget("LATE:CALC")) == 5.0
+        assert float(ioc.caget("LATE:AO")) == 4.0

@@ -8,14 +8,16 @@ the builder, the record handles and the features share.  It keeps no state.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sys
+import types
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import _ext, _lifecycle
-from ._dso import package_dir
+from ._dso import epics_lib, package_dir
 from ._ioc import ioc
 from .errors import RecordExistsError
 
@@ -40,14 +42,19 @@ def init_builder() -> None:
     (EPICS reads no dbd after it)."""
     if not ioc.database.builder_ready:
         import epicsdbbuilder
+        from epicsdbbuilder import dbd, mydbstatic
 
+        if ioc.database.builder_ready:     # readied as it was imported (_ReadyOnImport)
+            return
         if ioc.running:
             raise RuntimeError("builder.records makes records for LoadDatabase(), "
                                "before iocInit(); after it, use the builder's functions")
-        # epicscorelibs's folder given: without it epicsdbbuilder imports
-        # epicscorelibs.path, and with it setuptools (20 MB; see _dso.py).
-        # ("" as host architecture: the wheel's libraries are in lib/ itself.)
-        epicsdbbuilder.InitialiseDbd(package_dir("epicscorelibs"), "")
+        # What InitialiseDbd() does, with the libdbCore the IOC loaded: its
+        # own way finds it through epicscorelibs.path, which imports
+        # setuptools (20 MB; see _dso.py).
+        mydbstatic.ImportFunctionsFrom(epics_lib("dbCore"))
+        dbd._epics_base = package_dir("epicscorelibs")  # noqa: SLF001 - InitialiseDbd's own
+        epicsdbbuilder.LoadDbdFile("base.dbd")
         epicsdbbuilder.LoadDbdFile(os.path.join(_lifecycle.DBD_PATH, "softioc.dbd"))
         ioc.database.names()
         for rtype in epicsdbbuilder.records.GetRecords():
@@ -79,6 +86,43 @@ def ready_if_imported() -> None:
     IOC of builder records never imports it."""
     if not ioc.database.builder_ready and "epicsdbbuilder" in sys.modules and not ioc.running:
         init_builder()
+
+
+class _ReadyOnImport:
+    """Readies epicsdbbuilder as soon as anything imports it, before iocInit,
+    as pythonSoftIOC's builder has it ready: an application may import it
+    anywhere and make ``records.calc(...)`` at once.  Until then the IOC
+    never imports it (1.5 MB, 20 ms).  (A finder by its methods: importlib.abc
+    would import importlib.resources and tempfile.)"""
+
+    def find_spec(self, name: str, path: Any = None, target: types.ModuleType | None = None) -> Any:
+        if name != "epicsdbbuilder":
+            return None
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)      # once; the other finders find it
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _ReadyingLoader(spec.loader)  # type: ignore[assignment]
+        return spec
+
+
+class _ReadyingLoader:
+    def __init__(self, loader: Any) -> None:
+        self._loader = loader
+
+    def create_module(self, spec: Any) -> types.ModuleType | None:
+        return self._loader.create_module(spec)  # type: ignore[no-any-return]
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        self._loader.exec_module(module)
+        ready_if_imported()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)
+
+
+if "epicsdbbuilder" not in sys.modules:
+    sys.meta_path.insert(0, _ReadyOnImport())
 
 
 def full_name(name: str) -> str:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -152,6 +153,9 @@ class IOC:
     shut: bool = False
     atexit_registered: bool = False
     dispatcher: Dispatcher | None = None    # given to iocInit (or made when first needed)
+    # The access rules' file in memory: EPICS keeps its name and reads it
+    # again at a run-time asInit (the iocsh command, a READACF record).
+    acf_file: AbstractContextManager[str] | None = None
 
     @property
     def running(self) -> bool:

@@ -36,15 +36,33 @@ def pva_enabled() -> bool:
     return os.environ.get("PYTHONIOC_PVA", "YES").upper() not in ("NO", "0", "FALSE")
 
 
+def _memory_file(text: str, suffix: str) -> int | None:
+    """A file in memory holding ``text`` that EPICS can open by name, or None
+    where there is none (no memfd_create, no /proc, a seccomp refusal)."""
+    try:
+        fd = os.memfd_create(f"pythonioc{suffix}")
+    except (AttributeError, OSError):
+        return None
+    try:
+        data = memoryview(text.encode())
+        while data:
+            data = data[os.write(fd, data):]
+        if os.path.exists(f"/proc/self/fd/{fd}"):
+            return fd
+    except OSError:
+        pass
+    os.close(fd)
+    return None
+
+
 @contextlib.contextmanager
 def scratch_file(text: str, suffix: str) -> Iterator[str]:
     """A path EPICS can read ``text`` from, gone after the block: a file in
     memory (``memfd``) where Linux has them, so the IOC never imports
     ``tempfile`` (and shutil, bz2, lzma: 1 MB), else a temporary file."""
-    if hasattr(os, "memfd_create"):
-        fd = os.memfd_create(f"pythonioc{suffix}")
+    fd = _memory_file(text, suffix)
+    if fd is not None:
         try:
-            os.write(fd, text.encode())
             yield f"/proc/self/fd/{fd}"
         finally:
             os.close(fd)
@@ -152,9 +170,11 @@ def ioc_init(disp: Dispatcher | None, enable_pva: bool = True,
             _ext.register()         # runs the PVXS registrar: QSRV2 starts with iocInit
         elif not enable_pva:
             ioc.settings.pva = False
-        # the access security rules (access.load_acf, or the default that lets
-        # every client write, with TRAPWRITE), read by iocInit
-        with scratch_file(ioc.settings.acf, ".acf") as acf:
+        # The access security rules (access.load_acf, or the default that lets
+        # every client write, with TRAPWRITE), read by iocInit.
+        acf_file = scratch_file(ioc.settings.acf, ".acf")
+        acf = acf_file.__enter__()
+        try:
             _ext.set_acf(acf, ioc.settings.check_client_ip)
             for hook in ioc.hooks.before_init:
                 hook()
@@ -170,6 +190,15 @@ def ioc_init(disp: Dispatcher | None, enable_pva: bool = True,
             else:
                 _ext.write_queue(-1)
             _ext.ioc_init(memlock_wanted())
+        except BaseException:
+            acf_file.__exit__(None, None, None)
+            raise
+        if acf.startswith("/proc/self/fd/"):
+            # kept open: EPICS reads the file again at a run-time asInit (the
+            # iocsh command, a READACF record), as a C IOC rereads its .acf
+            ioc.acf_file = acf_file
+        else:
+            acf_file.__exit__(None, None, None)     # a temporary file: removed
         for hook in ioc.hooks.after_init:
             hook()
         ioc.started = True

@@ -5,41 +5,15 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import selectors
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from ._dispatch import QueueDispatcher, _complete, dispatcher_priority, take_epics_priority
-from ._wakeup import WakeQueue
 
 __all__ = ["AsyncioDispatcher"]
 
 log = logging.getLogger("softioc")
-
-
-class _ServingSelector(selectors.DefaultSelector):
-    """The selector of a loop AsyncioDispatcher owns: when its poll finds
-    the dispatcher's wake pipe readable it serves the queue at once, in the
-    loop's thread (as the loop would, one step later, from a reader callback)."""
-
-    def __init__(self, queue: WakeQueue) -> None:
-        super().__init__()
-        self._wake_queue = queue
-        super().register(queue.fd, selectors.EVENT_READ)
-
-    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        events = super().select(timeout)
-        fd = self._wake_queue.fd
-        for i, (key, _) in enumerate(events):
-            if key.fd == fd:
-                del events[i]
-                try:                # (an escaping error would stop the loop)
-                    self._wake_queue.run_pending()
-                except Exception:
-                    log.exception("Exception serving the dispatcher's queue")
-                break
-        return events
 
 
 class AsyncioDispatcher(QueueDispatcher):
@@ -65,15 +39,13 @@ class AsyncioDispatcher(QueueDispatcher):
         super().__init__()
         self._thread: threading.Thread | None = None
         if loop is None:
-            # The loop's selector serves the wake pipe itself, as soon as its
-            # poll returns: a client's write skips a round through the loop's
-            # reader callback (about 10 µs of each blocking put-callback).
-            loop = asyncio.SelectorEventLoop(_ServingSelector(self._queue))
+            loop = asyncio.new_event_loop()
             ready = threading.Event()
 
             def run() -> None:
                 take_epics_priority(priority)
                 asyncio.set_event_loop(loop)
+                loop.add_reader(self._queue.fd, self._queue.run_pending)
                 loop.call_soon(ready.set)
                 loop.run_forever()
 

@@ -144,6 +144,9 @@ def UnsetDevice() -> None:
 
 def GetRecordNames() -> Any:
     """The epicsdbbuilder naming object (its ``prefix`` list is the device)."""
+    import epicsdbbuilder  # noqa: F401  (imported: readied, see _database)
+
+    _database.ready_if_imported()
     return _ioc.database.names()
 
 
