@@ -19,6 +19,13 @@ def wait_line(ioc: IOCProcess, start: str, timeout: float = 10.0) -> list[str]:
     raise AssertionError(f"no line {start!r} in:\n{ioc.output()}")
 
 
+def wait_value(ioc: IOCProcess, pv: str, value: float, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while float(ioc.caget(pv)) != value and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert float(ioc.caget(pv)) == value
+
+
 def test_idle_ioc_imports_only_what_it_uses():
     with IOCProcess([str(IOCS / "lean_ioc.py")], wait_for="LEAN:AI") as ioc:
         assert wait_line(ioc, "IMPORTED") == ["nothing"]
@@ -35,10 +42,7 @@ def test_idle_ioc_imports_only_what_it_uses():
 def test_applications_that_import_epicsdbbuilder_make_records_with_it():
     with IOCProcess([str(IOCS / "dbbuilder_ioc.py")], wait_for="DBB:DOUBLE") as ioc:
         ioc.caput("DBB:SRC", "5")
-        deadline = time.monotonic() + 10
-        while float(ioc.caget("DBB:DOUBLE")) != 10.0 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert float(ioc.caget("DBB:DOUBLE")) == 10.0
+        wait_value(ioc, "DBB:DOUBLE", 10.0)
         assert float(ioc.caget("DBB:TWICE")) == 10.0
         assert ioc.caget("DBB:DOUBLE.INPA").split() == ["DBB:SRC", "CP", "MS"]
 
@@ -51,8 +55,5 @@ def test_epicsdbbuilder_imported_late_and_rules_read_again():
         assert wait_line(ioc, "ASINIT") == ["0"]
         ioc.caget("LATE:SUB:IN")
         ioc.caput("LATE:AO", "4")
-        deadline = time.monotonic() + 10
-        while float(ioc.caget("LATE:CALC")) != 5.0 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert float(ioc.caget("LATE:CALC")) == 5.0
+        wait_value(ioc, "LATE:CALC", 5.0)
         assert float(ioc.caget("LATE:AO")) == 4.0

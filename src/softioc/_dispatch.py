@@ -145,7 +145,7 @@ def run_callback(
     func_args: Sequence[Any],
     completion: Callable[..., Any] | None,
     completion_args: Sequence[Any],
-    loop: asyncio.AbstractEventLoop | Callable[[], asyncio.AbstractEventLoop] | None = None,
+    loop: asyncio.AbstractEventLoop | Callable[[], asyncio.AbstractEventLoop | None] | None = None,
 ) -> None:
     """Run func synchronously (an awaitable result is run to completion on
     ``loop``, or on what ``loop()`` returns, or on a private loop), log
@@ -214,42 +214,7 @@ class QueueDispatcher:
     def _run_now(self, func: Callable[..., Any], func_args: Sequence[Any],
                  completion: Callable[..., Any] | None,
                  completion_args: Sequence[Any] = ()) -> None:
-        # run_callback's work, with fewer frames for the usual result (None):
-        # a blocking put-callback waits on this
-        try:
-            result = func(*func_args)
-        except Exception:
-            log.exception("Exception in callback %r", func)
-            if completion is not None:
-                _complete(completion, completion_args, True)
-            return
-        if is_awaitable(result):
-            self._await(result, func, completion, completion_args)
-        elif completion is not None:
-            try:                    # not failed: every completion takes just its arguments
-                completion(*completion_args)
-            except Exception:
-                log.exception("Exception in completion %r", completion)
-
-    def _await(self, result: Any, func: Callable[..., Any],
-               completion: Callable[..., Any] | None, completion_args: Sequence[Any]) -> None:
-        """Run func's awaitable result to completion, then call completion."""
-        failed = False
-        try:
-            loop = self._awaiting_loop()
-            if loop is None:
-                loop = new_event_loop()
-                try:
-                    loop.run_until_complete(result)
-                finally:
-                    loop.close()
-            else:
-                loop.run_until_complete(result)
-        except Exception:
-            failed = True
-            log.exception("Exception in callback %r", func)
-        if completion is not None:
-            _complete(completion, completion_args, failed)
+        run_callback(func, func_args, completion, completion_args, self._awaiting_loop)
 
     def _awaiting_loop(self) -> asyncio.AbstractEventLoop | None:
         """The loop awaitable results run on (None: a private one for each)."""
