@@ -112,11 +112,22 @@ def test_bench_s8_ours(tmp_path):
     assert median["pvs_made_per_s"] > 0 and median["pvs_removed_per_s"] > 0, median
 
 
+def c_compiler_works() -> bool:
+    """Whether ``cc`` runs (CI's wheel test has a refusing one first on PATH:
+    its step 4, with the real one, runs S10's test)."""
+    try:
+        return subprocess.run(["cc", "--version"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
 @pytest.mark.timeout(120)
 def test_bench_s10_tiny(tmp_path):
     """S10 at a tiny point (20 records x 20 Hz x 2 monitors for 1 s, ours and the C
     softIocPVA): the C client built at run time receives every update, none lost,
     and neither server prints an error."""
+    if not c_compiler_works():
+        pytest.skip("S10's client is built at run time: no working C compiler (cc)")
     results = bench(tmp_path, "S10", "ours,softioc-c", "--s10-points", "20x20x2",
                     "--s10-seconds", "1")
     for impl in ("ours", "softioc-c"):

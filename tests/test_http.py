@@ -342,7 +342,9 @@ def test_process_dispatcher_and_autosave(ioc: IOCProcess, port: int) -> None:
     assert value(samples, "pythonioc_http_max_connections") >= 16
     # a save that fails (its directory gone) is counted
     directory = Path(ioc.env["HTTP_TEST_DIR"])
-    shutil.rmtree(directory)
+    gone = directory.with_name(directory.name + "-gone")
+    directory.rename(gone)          # at once (the IOC may be writing into it)
+    shutil.rmtree(gone)
     try:
         ioc.caput("HTTP:AO", "4.5")
         wait_until(lambda: value(metrics(port), "pythonioc_autosave_failures_total") >= 1,
