@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ._dispatch import QueueDispatcher, _complete, dispatcher_priority, take_epics_priority
+from ._dispatch import (
+    QueueDispatcher,
+    _complete,
+    dispatcher_priority,
+    is_awaitable,
+    take_epics_priority,
+)
 
 __all__ = ["AsyncioDispatcher"]
 
@@ -74,13 +79,10 @@ class AsyncioDispatcher(QueueDispatcher):
             if completion is not None:
                 _complete(completion, completion_args, True)
             return
-        if result is not None and inspect.isawaitable(result):
+        if is_awaitable(result):
             self.loop.create_task(self._finish(result, func, completion, completion_args))
         elif completion is not None:
-            try:                # not failed: every completion takes just its arguments
-                completion(*completion_args)
-            except Exception:
-                log.exception("Exception in completion %r", completion)
+            _complete(completion, completion_args, False)
 
     async def _finish(self, result: Any, func: Callable[..., Any],
                       completion: Callable[..., Any] | None,
